@@ -1,0 +1,171 @@
+"""`hep`: run the server, migrate, seed and bootstrap clinics, users and API keys."""
+
+from typing import Annotated
+
+import typer
+from sqlmodel import Session
+
+from app.config import get_settings
+from app.db import get_engine
+from app.errors import DomainError
+
+cli = typer.Typer(help="Home-exercise prescription service", no_args_is_help=True, add_completion=False)
+
+
+def _session() -> Session:
+    return Session(get_engine(), expire_on_commit=False)
+
+
+def _fail(exc: DomainError) -> None:
+    typer.secho(f"error: {exc.detail}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(1)
+
+
+@cli.command()
+def migrate() -> None:
+    """Apply every pending database migration."""
+    from alembic import command
+    from app.services.health import alembic_config
+
+    settings = get_settings()
+    typer.echo(f"Migrating {_safe_url(settings.database_url)} to the newest schema...")
+    config = alembic_config(settings.database_url)
+    config.attributes["configure_logger"] = False
+    command.upgrade(config, "head")
+    typer.echo("Database schema is up to date.")
+
+
+@cli.command("create-clinic")
+def create_clinic(
+    name: Annotated[str, typer.Option(help="Clinic name")],
+    slug: Annotated[str, typer.Option(help="Short unique identifier, e.g. riverside")],
+    timezone: Annotated[str, typer.Option(help="IANA timezone")] = "UTC",
+) -> None:
+    """Create a clinic (tenant)."""
+    from app.services import clinics
+
+    with _session() as session:
+        try:
+            clinic = clinics.create_clinic(session, name, slug, timezone)
+        except DomainError as exc:
+            _fail(exc)
+        session.commit()
+        typer.echo(f"Created clinic {clinic.slug} ({clinic.id})")
+
+
+@cli.command("create-user")
+def create_user(
+    clinic: Annotated[str, typer.Option(help="Clinic slug")],
+    email: Annotated[str, typer.Option()],
+    name: Annotated[str, typer.Option()],
+    role: Annotated[str, typer.Option(help="admin or physio")] = "physio",
+    password: Annotated[
+        str,
+        typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, help="At least 10 characters"),
+    ] = "",
+) -> None:
+    """Create a staff user in a clinic."""
+    from pydantic import ValidationError
+
+    from app.models.user import UserCreate
+    from app.services import clinics, users
+
+    try:
+        data = UserCreate(email=email, name=name, role=role, password=password)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        for err in exc.errors():
+            typer.secho(
+                f"error: {'.'.join(map(str, err['loc']))}: {err['msg']}", fg=typer.colors.RED, err=True
+            )
+        raise typer.Exit(1) from exc
+    with _session() as session:
+        try:
+            found = clinics.get_clinic_by_slug(session, clinic)
+            user = users.create_user(session, found.id, data.email, data.name, data.role, data.password)
+        except DomainError as exc:
+            _fail(exc)
+        session.commit()
+        typer.echo(f"Created {user.role} {user.email} ({user.id})")
+
+
+@cli.command("create-api-key")
+def create_api_key(
+    clinic: Annotated[str, typer.Option(help="Clinic slug")],
+    name: Annotated[str, typer.Option(help="What the key is for, e.g. 'EHR production'")],
+) -> None:
+    """Create an API key for a clinic's EHR integration. The key is printed once."""
+    from app.services import api_keys, clinics
+
+    with _session() as session:
+        try:
+            found = clinics.get_clinic_by_slug(session, clinic)
+        except DomainError as exc:
+            _fail(exc)
+        key, secret = api_keys.create_api_key(session, found.id, name, None)
+        session.commit()
+        typer.echo(f"API key {key.id} for {found.slug}. Store it now; it is not shown again:")
+        typer.echo(secret)
+
+
+@cli.command()
+def demo() -> None:
+    """Create the demo clinic (if absent) and print its sign-in details once."""
+    from app.services import clinics
+
+    settings = get_settings()
+    if settings.env == "prod":
+        typer.secho("error: the demo clinic is not created when HEP_ENV=prod", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
+    with _session() as session:
+        credentials = clinics.create_demo(session, settings)
+        session.commit()
+    if credentials is None:
+        typer.echo("Demo clinic exists already; its passwords were printed when it was created.")
+        return
+    base = f"http://{settings.host}:{settings.port}"
+    typer.secho("\nDemo clinic created. These secrets are shown only now:", fg=typer.colors.GREEN)
+    typer.echo(
+        f"""
+  export HEP_URL={base}
+  export ADMIN_EMAIL={credentials.admin_email}
+  export ADMIN_PASSWORD='{credentials.admin_password}'
+  export PHYSIO_EMAIL={credentials.physio_email}
+  export PHYSIO_PASSWORD='{credentials.physio_password}'
+  export PATIENT_ID={credentials.patient.id}
+  export ENROLMENT_CODE={credentials.enrolment_code}
+
+Paste those lines into a shell, then follow the walk-through in README.md.
+"""
+    )
+
+
+@cli.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default HEP_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default HEP_PORT)")] = None,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
+) -> None:
+    """Serve the API with uvicorn (creating the demo clinic first when HEP_DEMO=1)."""
+    import uvicorn
+
+    settings = get_settings()
+    if settings.demo:
+        demo()
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        proxy_headers=True,
+    )
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def main() -> None:
+    cli()

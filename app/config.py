@@ -1,0 +1,53 @@
+"""One typed settings object, read from HEP_* environment variables."""
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRET = "dev-only-insecure-secret-change-me"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HEP_", env_file=".env", extra="ignore")
+
+    env: Literal["dev", "test", "prod"] = "dev"
+    database_url: str = "sqlite:///./hep.db"
+    secret_key: str = PLACEHOLDER_SECRET
+
+    access_token_minutes: int = Field(15, ge=1, le=60)
+    refresh_token_days: int = Field(30, ge=1, le=365)
+    patient_access_token_minutes: int = Field(60, ge=1, le=24 * 60)
+    patient_refresh_token_days: int = Field(180, ge=1, le=730)
+    enrolment_code_days: int = Field(7, ge=1, le=30)
+
+    # Failed sign-ins (staff passwords and patient enrolment codes) per window before 429.
+    login_window_seconds: int = Field(900, ge=10)
+    login_max_failures_per_account: int = Field(5, ge=1)
+    login_max_failures_per_address: int = Field(30, ge=1)
+
+    cors_origins: list[str] = []
+    webhook_allow_private: bool = False
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+
+    demo: bool = False
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secret(self) -> "Settings":
+        if self.env != "dev" and (self.secret_key == PLACEHOLDER_SECRET or len(self.secret_key) < 32):
+            raise ValueError(
+                "HEP_SECRET_KEY must be set to a random value of at least 32 characters outside HEP_ENV=dev"
+            )
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,96 @@
+"""Dependency aliases: the database session, the caller, role checks, pagination and resource loaders."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import Depends, Query
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlmodel import Session
+
+from app.config import Settings, get_settings
+from app.db import get_session
+from app.errors import Forbidden, Unauthorized
+from app.models.common import Actor
+from app.models.patient import Patient
+from app.models.user import User
+from app.services import auth, patients, users
+from app.services.pagination import PageParams
+
+SessionDep = Annotated[Session, Depends(get_session)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="A staff or patient access token (JWT), or a clinic API key starting with `hep_`.",
+)
+
+
+def _current_actor(
+    session: SessionDep,
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Actor:
+    if credentials is None or not credentials.credentials:
+        raise Unauthorized("Send an Authorization: Bearer header.", code="unauthorized")
+    return auth.authenticate(session, settings, credentials.credentials)
+
+
+CurrentActor = Annotated[Actor, Depends(_current_actor)]
+
+
+def _clinic_actor(actor: CurrentActor) -> Actor:
+    """Clinic staff or the clinic's EHR (API key): everything but the patient app."""
+    if actor.kind not in ("staff", "api_key"):
+        raise Forbidden("This endpoint is for clinic staff and integrations.", code="staff_only")
+    return actor
+
+
+def _staff_actor(actor: CurrentActor) -> Actor:
+    if actor.kind != "staff":
+        raise Forbidden("This endpoint is for signed-in clinic staff.", code="staff_only")
+    return actor
+
+
+def _patient_actor(actor: CurrentActor) -> Actor:
+    if actor.kind != "patient":
+        raise Forbidden("This endpoint is for the patient app.", code="patient_only")
+    return actor
+
+
+def require_role(*roles: str):
+    def _check(actor: Annotated[Actor, Depends(_staff_actor)]) -> Actor:
+        if actor.role not in roles:
+            raise Forbidden(f"This needs the {' or '.join(roles)} role.", code="role_required")
+        return actor
+
+    return _check
+
+
+ClinicActor = Annotated[Actor, Depends(_clinic_actor)]
+StaffActor = Annotated[Actor, Depends(_staff_actor)]
+AdminActor = Annotated[Actor, Depends(require_role("admin"))]
+PatientActor = Annotated[Actor, Depends(_patient_actor)]
+
+
+def _page_params(
+    limit: Annotated[int | None, Query(description="Page size; clamped to 1–200.")] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=64, description="next_cursor of the previous page")
+    ] = None,
+) -> PageParams:
+    return PageParams.clamped(limit, cursor)
+
+
+PageDep = Annotated[PageParams, Depends(_page_params)]
+
+
+def _load_patient(patient_id: uuid.UUID, session: SessionDep, actor: ClinicActor) -> Patient:
+    return patients.get_patient(session, actor, patient_id)
+
+
+def _load_user(user_id: uuid.UUID, session: SessionDep, actor: AdminActor) -> User:
+    return users.get_user(session, actor, user_id)
+
+
+PatientDep = Annotated[Patient, Depends(_load_patient)]
+UserDep = Annotated[User, Depends(_load_user)]

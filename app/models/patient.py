@@ -1,0 +1,105 @@
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import ConfigDict, StringConstraints, field_validator
+from sqlalchemy import CheckConstraint, Index, String, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from app.db import UTCDateTime
+from app.models.common import clinic_fk, id_field, utc_field
+
+DirectionalPreference = Literal["extension", "flexion", "lateral", "none", "unknown"]
+StartBackRisk = Literal["low", "medium", "high"]
+Locale = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Z]{2})?$")]
+
+
+class PatientBase(SQLModel):
+    display_name: str = Field(min_length=1, max_length=200)
+    birth_year: int | None = Field(default=None, ge=1900)
+    timezone: str = Field(default="UTC", max_length=64)
+    locale: Locale = Field(default="en", max_length=16)
+    # Clinical screening record (clinical-content.md section 3.2).
+    directional_preference: DirectionalPreference = Field(default="unknown", sa_type=String(16))
+    neurodynamic_sensitivity: bool | None = None
+    stenosis_features: bool | None = None
+    red_flags_screened_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    startback_risk: StartBackRisk | None = Field(default=None, sa_type=String(8))
+
+
+class Patient(PatientBase, table=True):
+    __table_args__ = (
+        UniqueConstraint("clinic_id", "external_id"),
+        Index("ix_patient_clinic_id_id", "clinic_id", "id"),
+        CheckConstraint(
+            "directional_preference IN ('extension', 'flexion', 'lateral', 'none', 'unknown')",
+            name="directional_preference_values",
+        ),
+        CheckConstraint("startback_risk IN ('low', 'medium', 'high')", name="startback_risk_values"),
+        CheckConstraint("birth_year >= 1900", name="birth_year_range"),
+    )
+
+    id: uuid.UUID = id_field()
+    clinic_id: uuid.UUID = clinic_fk()
+    external_id: str | None = Field(default=None, max_length=128)
+    created_at: datetime = utc_field(default_now=True)
+    updated_at: datetime = utc_field(default_now=True)
+
+
+class _PatientInputRules(SQLModel):
+    model_config = ConfigDict(extra="forbid")
+
+    @field_validator("timezone", check_fields=False)
+    @classmethod
+    def _known_timezone(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError("must be an IANA timezone name such as Europe/London") from exc
+        return value
+
+    @field_validator("birth_year", check_fields=False)
+    @classmethod
+    def _not_in_future(cls, value: int | None) -> int | None:
+        if value is not None and value > datetime.now(UTC).year:
+            raise ValueError("must not be in the future")
+        return value
+
+    @field_validator("red_flags_screened_at", check_fields=False)
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("must include a UTC offset")
+        return None if value is None else value.astimezone(UTC)
+
+
+class PatientUpsert(_PatientInputRules, PatientBase):
+    """Body of PUT /patients/by-external-id/{external_id}: the EHR's view of the patient."""
+
+
+class PatientCreate(PatientUpsert):
+    external_id: str | None = Field(default=None, min_length=1, max_length=128)
+
+
+class PatientUpdate(_PatientInputRules):
+    display_name: str | None = Field(default=None, min_length=1, max_length=200)
+    birth_year: int | None = Field(default=None, ge=1900)
+    timezone: str | None = Field(default=None, max_length=64)
+    locale: Locale | None = Field(default=None, max_length=16)
+    external_id: str | None = Field(default=None, min_length=1, max_length=128)
+    directional_preference: DirectionalPreference | None = None
+    neurodynamic_sensitivity: bool | None = None
+    stenosis_features: bool | None = None
+    red_flags_screened_at: datetime | None = None
+    startback_risk: StartBackRisk | None = None
+
+
+class PatientPublic(PatientBase):
+    id: uuid.UUID
+    clinic_id: uuid.UUID
+    external_id: str | None
+    created_at: datetime
+    updated_at: datetime

@@ -1,0 +1,72 @@
+"""Sign-in endpoints for staff (password) and the patient app (enrolment code)."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi.security import OAuth2PasswordRequestForm
+
+from app.deps import SessionDep, SettingsDep
+from app.errors import DomainError
+from app.models.auth import EnrolRequest, RefreshRequest, TokenPair
+from app.services import auth
+
+router = APIRouter(tags=["auth"])
+
+
+def _address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _commit_then(session, call):
+    """Run a sign-in call; failures that count towards rate limits are committed before answering."""
+    try:
+        result = call()
+    except DomainError as exc:
+        if exc.keeps_changes:
+            session.commit()
+        raise
+    session.commit()
+    return result
+
+
+@router.post("/v1/auth/token", response_model=TokenPair)
+def staff_token(
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> TokenPair:
+    return _commit_then(
+        session, lambda: auth.login(session, settings, form.username, form.password, _address(request))
+    )
+
+
+@router.post("/v1/auth/refresh", response_model=TokenPair)
+def staff_refresh(body: RefreshRequest, session: SessionDep, settings: SettingsDep) -> TokenPair:
+    return _commit_then(session, lambda: auth.refresh(session, settings, body.refresh_token, "staff"))
+
+
+@router.post("/v1/auth/logout", status_code=status.HTTP_204_NO_CONTENT)
+def logout(body: RefreshRequest, session: SessionDep) -> Response:
+    auth.logout(session, body.refresh_token)
+    session.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/v1/patient-auth/enrol", response_model=TokenPair)
+def patient_enrol(
+    body: EnrolRequest, request: Request, session: SessionDep, settings: SettingsDep
+) -> TokenPair:
+    return _commit_then(session, lambda: auth.enrol(session, settings, body.code, _address(request)))
+
+
+@router.post("/v1/patient-auth/refresh", response_model=TokenPair)
+def patient_refresh(body: RefreshRequest, session: SessionDep, settings: SettingsDep) -> TokenPair:
+    return _commit_then(session, lambda: auth.refresh(session, settings, body.refresh_token, "patient"))
+
+
+@router.post("/v1/patient-auth/logout", status_code=status.HTTP_204_NO_CONTENT)
+def patient_logout(body: RefreshRequest, session: SessionDep) -> Response:
+    auth.logout(session, body.refresh_token)
+    session.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,41 @@
+"""Audit trail of every read and write of patient data (who, what, which record, which request)."""
+
+import uuid
+
+from sqlmodel import Session, select
+
+from app.context import request_id_var
+from app.models.audit import AuditEvent
+from app.models.common import Actor, Page
+from app.services.pagination import PageParams, paginate
+
+
+def record(
+    session: Session,
+    actor: Actor,
+    action: str,
+    resource_type: str,
+    resource_id: uuid.UUID | None = None,
+    patient_id: uuid.UUID | None = None,
+) -> None:
+    session.add(
+        AuditEvent(
+            clinic_id=actor.clinic_id,
+            actor_kind=actor.kind,
+            actor_id=actor.id,
+            action=action,
+            resource_type=resource_type,
+            resource_id=resource_id,
+            patient_id=patient_id,
+            request_id=request_id_var.get(),
+        )
+    )
+
+
+def list_events(
+    session: Session, actor: Actor, params: PageParams, patient_id: uuid.UUID | None = None
+) -> Page[AuditEvent]:
+    statement = select(AuditEvent).where(AuditEvent.clinic_id == actor.clinic_id)
+    if patient_id is not None:
+        statement = statement.where(AuditEvent.patient_id == patient_id)
+    return paginate(session, statement, AuditEvent.id, params)

@@ -1,0 +1,273 @@
+"""Sign-in for the three callers: staff passwords, patient enrolment codes and EHR API keys."""
+
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import update
+from sqlmodel import Session, select
+
+from app.config import Settings
+from app.db import utcnow
+from app.errors import Conflict, Unauthorized
+from app.models.auth import ApiKey, EnrolmentCode, RefreshToken, SubjectKind, TokenPair
+from app.models.common import Actor
+from app.models.patient import Patient
+from app.models.user import User
+from app.security import (
+    API_KEY_PREFIX,
+    InvalidToken,
+    create_access_token,
+    decode_access_token,
+    hash_password,
+    keyed_hash,
+    new_enrolment_code,
+    new_opaque_token,
+    normalise_enrolment_code,
+    password_needs_rehash,
+    sha256_hex,
+    verify_password,
+)
+from app.services import audit
+from app.services.rate_limit import check_failures, clear_failures, record_failures
+
+
+class InvalidCredentials(Unauthorized):
+    """A failed sign-in. The failure count it recorded must be committed even though the request fails."""
+
+    code = "invalid_credentials"
+    keeps_changes = True
+
+
+# --- issuing and rotating tokens -------------------------------------------------------------------
+
+
+def _issue(
+    session: Session,
+    settings: Settings,
+    *,
+    kind: SubjectKind,
+    subject_id: uuid.UUID,
+    clinic_id: uuid.UUID,
+    role: str | None,
+    family_id: uuid.UUID | None = None,
+) -> TokenPair:
+    if kind == "staff":
+        access_lifetime = timedelta(minutes=settings.access_token_minutes)
+        refresh_lifetime = timedelta(days=settings.refresh_token_days)
+    else:
+        access_lifetime = timedelta(minutes=settings.patient_access_token_minutes)
+        refresh_lifetime = timedelta(days=settings.patient_refresh_token_days)
+    refresh_token = new_opaque_token()
+    session.add(
+        RefreshToken(
+            clinic_id=clinic_id,
+            subject_kind=kind,
+            user_id=subject_id if kind == "staff" else None,
+            patient_id=subject_id if kind == "patient" else None,
+            family_id=family_id or uuid.uuid4(),
+            token_hash=sha256_hex(refresh_token),
+            expires_at=utcnow() + refresh_lifetime,
+        )
+    )
+    access_token = create_access_token(
+        settings.secret_key,
+        kind=kind,
+        subject=subject_id,
+        clinic_id=clinic_id,
+        lifetime=access_lifetime,
+        role=role,
+    )
+    return TokenPair(
+        access_token=access_token,
+        refresh_token=refresh_token,
+        expires_in=int(access_lifetime.total_seconds()),
+    )
+
+
+def _account_key(email: str) -> str:
+    return "acct:" + sha256_hex(email)[:40]
+
+
+def _address_key(purpose: str, address: str) -> str:
+    return f"{purpose}:" + sha256_hex(address)[:40]
+
+
+def login(session: Session, settings: Settings, email: str, password: str, address: str) -> TokenPair:
+    email = email.strip().lower()
+    limits = {
+        _account_key(email): settings.login_max_failures_per_account,
+        _address_key("login-addr", address): settings.login_max_failures_per_address,
+    }
+    check_failures(session, limits, settings.login_window_seconds)
+    user = session.exec(select(User).where(User.email == email)).first()
+    if not verify_password(user.password_hash if user else None, password) or not user or not user.active:
+        record_failures(session, list(limits), settings.login_window_seconds)
+        raise InvalidCredentials("The email or password is not right.")
+    clear_failures(session, [_account_key(email)])
+    if password_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+        session.add(user)
+    return _issue(
+        session, settings, kind="staff", subject_id=user.id, clinic_id=user.clinic_id, role=user.role
+    )
+
+
+def refresh(session: Session, settings: Settings, token: str, kind: SubjectKind) -> TokenPair:
+    row = session.exec(select(RefreshToken).where(RefreshToken.token_hash == sha256_hex(token))).first()
+    now = utcnow()
+    if row is None or row.subject_kind != kind or row.revoked_at is not None:
+        raise Unauthorized("The refresh token is not valid.", code="invalid_refresh_token")
+    if row.expires_at <= now:
+        raise Unauthorized("The refresh token has expired; sign in again.", code="refresh_token_expired")
+    # Mark used atomically: of two concurrent refreshes with one token, exactly one wins.
+    claimed = session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.id == row.id, RefreshToken.used_at.is_(None))  # type: ignore[union-attr]
+        .values(used_at=now)
+    )
+    if claimed.rowcount != 1:
+        # A rotated token came back: someone holds a copy. Revoke the whole family.
+        _revoke_family(session, row.clinic_id, row.family_id, now)
+        raise InvalidCredentials(
+            "This refresh token was already used; every session from it has been signed out.",
+            code="refresh_token_reused",
+        )
+    if kind == "staff":
+        user = session.get(User, row.user_id)
+        if user is None or not user.active:
+            raise Unauthorized("The account is no longer active.", code="invalid_refresh_token")
+        return _issue(
+            session,
+            settings,
+            kind="staff",
+            subject_id=user.id,
+            clinic_id=user.clinic_id,
+            role=user.role,
+            family_id=row.family_id,
+        )
+    patient = session.get(Patient, row.patient_id)
+    if patient is None:
+        raise Unauthorized("The patient no longer exists.", code="invalid_refresh_token")
+    return _issue(
+        session,
+        settings,
+        kind="patient",
+        subject_id=patient.id,
+        clinic_id=patient.clinic_id,
+        role=None,
+        family_id=row.family_id,
+    )
+
+
+def _revoke_family(session: Session, clinic_id: uuid.UUID, family_id: uuid.UUID, now: datetime) -> None:
+    session.execute(
+        update(RefreshToken)
+        .where(
+            RefreshToken.clinic_id == clinic_id,
+            RefreshToken.family_id == family_id,
+            RefreshToken.revoked_at.is_(None),  # type: ignore[union-attr]
+        )
+        .values(revoked_at=now)
+    )
+
+
+def logout(session: Session, token: str) -> None:
+    row = session.exec(select(RefreshToken).where(RefreshToken.token_hash == sha256_hex(token))).first()
+    if row is not None:
+        _revoke_family(session, row.clinic_id, row.family_id, utcnow())
+
+
+# --- patient enrolment -----------------------------------------------------------------------------
+
+
+def issue_enrolment_code(
+    session: Session, settings: Settings, actor: Actor, patient: Patient
+) -> tuple[str, datetime]:
+    now = utcnow()
+    # One live code per patient: issuing a new one retires any earlier unused code.
+    session.execute(
+        update(EnrolmentCode)
+        .where(
+            EnrolmentCode.clinic_id == patient.clinic_id,
+            EnrolmentCode.patient_id == patient.id,
+            EnrolmentCode.used_at.is_(None),  # type: ignore[union-attr]
+            EnrolmentCode.revoked_at.is_(None),  # type: ignore[union-attr]
+        )
+        .values(revoked_at=now)
+    )
+    code = new_enrolment_code()
+    expires_at = now + timedelta(days=settings.enrolment_code_days)
+    session.add(
+        EnrolmentCode(
+            clinic_id=patient.clinic_id,
+            patient_id=patient.id,
+            code_hash=keyed_hash(settings.secret_key, code),
+            expires_at=expires_at,
+            created_by=actor.id,
+        )
+    )
+    audit.record(session, actor, "enrolment_code.create", "patient", patient.id, patient.id)
+    return code, expires_at
+
+
+def enrol(session: Session, settings: Settings, code: str, address: str) -> TokenPair:
+    limits = {_address_key("enrol-addr", address): settings.login_max_failures_per_address}
+    check_failures(session, limits, settings.login_window_seconds)
+    now = utcnow()
+    row = session.exec(
+        select(EnrolmentCode).where(
+            EnrolmentCode.code_hash == keyed_hash(settings.secret_key, normalise_enrolment_code(code))
+        )
+    ).first()
+    claimed = None
+    if row is not None and row.revoked_at is None and row.expires_at > now:
+        claimed = session.execute(
+            update(EnrolmentCode)
+            .where(EnrolmentCode.id == row.id, EnrolmentCode.used_at.is_(None))  # type: ignore[union-attr]
+            .values(used_at=now)
+        )
+    if claimed is None or claimed.rowcount != 1:
+        record_failures(session, list(limits), settings.login_window_seconds)
+        raise InvalidCredentials(
+            "That code is not valid: it may be mistyped, used already or expired. "
+            "Ask your clinic for a new one.",
+            code="invalid_enrolment_code",
+        )
+    patient = session.get(Patient, row.patient_id)
+    if patient is None:  # deleted between issue and use; the foreign key cascade makes this rare
+        raise Conflict("The patient record for this code no longer exists.", code="patient_gone")
+    actor = Actor(kind="patient", id=patient.id, clinic_id=patient.clinic_id)
+    audit.record(session, actor, "patient.enrol", "patient", patient.id, patient.id)
+    return _issue(
+        session, settings, kind="patient", subject_id=patient.id, clinic_id=patient.clinic_id, role=None
+    )
+
+
+# --- authenticating a request ----------------------------------------------------------------------
+
+
+def authenticate(session: Session, settings: Settings, token: str) -> Actor:
+    if token.startswith(API_KEY_PREFIX):
+        key = session.exec(select(ApiKey).where(ApiKey.key_hash == sha256_hex(token))).first()
+        if key is None or key.revoked_at is not None:
+            raise Unauthorized("The API key is not valid or has been revoked.", code="invalid_api_key")
+        return Actor(kind="api_key", id=key.id, clinic_id=key.clinic_id)
+    try:
+        claims = decode_access_token(settings.secret_key, token)
+    except InvalidToken as exc:
+        expired = "expired" in str(exc).lower()
+        raise Unauthorized(
+            "The access token has expired; refresh it." if expired else "The access token is not valid.",
+            code="token_expired" if expired else "invalid_token",
+        ) from exc
+    subject_id, clinic_id = uuid.UUID(claims["sub"]), uuid.UUID(claims["cid"])
+    if claims["typ"] == "staff":
+        user = session.get(User, subject_id)
+        if user is None or not user.active or user.clinic_id != clinic_id:
+            raise Unauthorized("The account is no longer active.", code="invalid_token")
+        # The role comes from the database, so a demotion takes effect on the next request.
+        return Actor(kind="staff", id=user.id, clinic_id=user.clinic_id, role=user.role)
+    patient = session.get(Patient, subject_id)
+    if patient is None or patient.clinic_id != clinic_id:
+        raise Unauthorized("The patient no longer exists.", code="invalid_token")
+    return Actor(kind="patient", id=patient.id, clinic_id=patient.clinic_id)

@@ -1,0 +1,15 @@
+"""Assertions shared by the test modules."""
+
+from typing import Any
+
+
+def assert_problem(response, status: int, code: str | None = None) -> dict[str, Any]:
+    """The response is RFC 9457 problem+json with this status (and stable code, when given)."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json"), response.headers
+    body = response.json()
+    assert body["status"] == status
+    assert {"type", "title", "detail", "code"} <= body.keys()
+    if code is not None:
+        assert body["code"] == code, body
+    return body
