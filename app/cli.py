@@ -1,5 +1,6 @@
 """`hep`: run the server, migrate, seed and bootstrap clinics, users and API keys."""
 
+import sys
 from typing import Annotated
 
 import typer
@@ -135,8 +136,9 @@ def demo() -> None:
   export ENROLMENT_CODE={credentials.enrolment_code}
 
 Paste those lines into a shell, then follow the walk-through in README.md.
-"""
+""",
     )
+    sys.stdout.flush()  # before uvicorn takes over the process, even when stdout is a file
 
 
 @cli.command()
