@@ -1,6 +1,7 @@
-"""`hep`: run the server, migrate, seed and bootstrap clinics, users and API keys."""
+"""`hep`: run the server and the webhook worker, migrate, seed and bootstrap clinics, users and API keys."""
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -34,6 +35,33 @@ def migrate() -> None:
     config.attributes["configure_logger"] = False
     command.upgrade(config, "head")
     typer.echo("Database schema is up to date.")
+
+
+@cli.command()
+def seed(
+    directory: Annotated[
+        Path | None, typer.Option(help="Folder of chain files (default: the repository's exercises/)")
+    ] = None,
+) -> None:
+    """Load the exercise catalogue into the database: upsert by slug; removed exercises are archived."""
+    from app.models.catalogue_files import CATALOGUE_DIR, CatalogueError, load_catalogue
+    from app.services import catalogue
+
+    try:
+        chains = load_catalogue(directory or CATALOGUE_DIR)
+    except CatalogueError as exc:
+        for message in exc.errors:
+            typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from exc
+    with _session() as session:
+        with typer.progressbar(
+            length=catalogue.count_exercises(chains), label="Seeding exercises", file=sys.stderr
+        ) as bar:
+            report = catalogue.seed_catalogue(session, chains, bar.update)
+        session.commit()
+    typer.echo(report.summary())
+    if report.archived:
+        typer.echo(f"Archived (no longer in the files): {', '.join(report.archived)}")
 
 
 @cli.command("create-clinic")
@@ -161,6 +189,42 @@ def serve(
         workers=workers,
         proxy_headers=True,
     )
+
+
+@cli.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(min=1, max=100, help="Deliveries sent at once")] = 10,
+    poll_interval: Annotated[
+        float, typer.Option(min=0.05, help="Seconds between checks for due deliveries")
+    ] = 1.0,
+    timeout: Annotated[float, typer.Option(min=0.1, max=60, help="Seconds to wait for a receiver")] = 15.0,
+) -> None:
+    """Deliver webhooks until SIGTERM or Ctrl-C (sends under way finish first). Run as many as needed on
+    PostgreSQL; on SQLite the API's in-process dispatcher (HEP_DISPATCHER=inprocess) is the one to use."""
+    import signal
+
+    from app.webhooks.dispatcher import Dispatcher
+    from app.webhooks.policy import DeliveryPolicy
+
+    settings = get_settings()
+    # Block the stop signals in every thread (the dispatcher's threads inherit this) and wait for them here.
+    stop_signals = {signal.SIGTERM, signal.SIGINT}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
+    dispatcher = Dispatcher(
+        get_engine(),
+        allow_private=settings.webhook_allow_private,
+        policy=DeliveryPolicy(timeout_seconds=timeout),
+        concurrency=concurrency,
+        poll_interval=poll_interval,
+    )
+    dispatcher.start()
+    typer.echo(f"Delivering webhooks from {_safe_url(settings.database_url)} (concurrency {concurrency}).")
+    try:
+        received = signal.sigwait(stop_signals)
+        typer.echo(f"{signal.Signals(received).name}: finishing the sends under way...")
+    finally:
+        dispatcher.stop()
+    typer.echo("Stopped.")
 
 
 def _safe_url(url: str) -> str:

@@ -16,6 +16,8 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///./hep.db"
     secret_key: str = PLACEHOLDER_SECRET
 
+    # Argon2id parameters. "cheapest" exists only to keep test suites fast; it is refused in prod.
+    argon2_profile: Literal["rfc9106-low-memory", "cheapest"] = "rfc9106-low-memory"
     access_token_minutes: int = Field(15, ge=1, le=60)
     refresh_token_days: int = Field(30, ge=1, le=365)
     patient_access_token_minutes: int = Field(60, ge=1, le=24 * 60)
@@ -29,6 +31,10 @@ class Settings(BaseSettings):
 
     cors_origins: list[str] = []
     webhook_allow_private: bool = False
+    # "inprocess": the API process delivers webhooks itself; "off": only `hep worker` processes do.
+    dispatcher: Literal["inprocess", "off"] = "inprocess"
+    # The event feed holds back events this young, so that late-committing transactions are not skipped.
+    event_feed_settle_seconds: float = Field(5.0, ge=0, le=300)
     max_body_bytes: int = Field(1_048_576, ge=1024)
 
     demo: bool = False
@@ -41,6 +47,8 @@ class Settings(BaseSettings):
             raise ValueError(
                 "HEP_SECRET_KEY must be set to a random value of at least 32 characters outside HEP_ENV=dev"
             )
+        if self.env == "prod" and self.argon2_profile == "cheapest":
+            raise ValueError("HEP_ARGON2_PROFILE=cheapest is for tests only and is refused when HEP_ENV=prod")
         return self
 
     @property

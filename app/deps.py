@@ -3,7 +3,7 @@
 import uuid
 from typing import Annotated
 
-from fastapi import Depends, Query
+from fastapi import Depends, Header, Query
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
@@ -11,9 +11,12 @@ from app.config import Settings, get_settings
 from app.db import get_session
 from app.errors import Forbidden, Unauthorized
 from app.models.common import Actor
+from app.models.exercise import Exercise
 from app.models.patient import Patient
+from app.models.programme import Programme, Template
 from app.models.user import User
-from app.services import auth, patients, users
+from app.models.webhook import Delivery, WebhookEndpoint
+from app.services import auth, exercises, patients, programmes, users, webhook_endpoints
 from app.services.pagination import PageParams
 
 SessionDep = Annotated[Session, Depends(get_session)]
@@ -66,7 +69,15 @@ def require_role(*roles: str):
     return _check
 
 
+def _integration_actor(actor: Annotated[Actor, Depends(_clinic_actor)]) -> Actor:
+    """A clinic admin or the clinic's EHR (API key): who may wire up and read integrations."""
+    if actor.kind == "staff" and actor.role != "admin":
+        raise Forbidden("This needs the admin role or an API key.", code="role_required")
+    return actor
+
+
 ClinicActor = Annotated[Actor, Depends(_clinic_actor)]
+IntegrationActor = Annotated[Actor, Depends(_integration_actor)]
 StaffActor = Annotated[Actor, Depends(_staff_actor)]
 AdminActor = Annotated[Actor, Depends(require_role("admin"))]
 PatientActor = Annotated[Actor, Depends(_patient_actor)]
@@ -84,6 +95,21 @@ def _page_params(
 PageDep = Annotated[PageParams, Depends(_page_params)]
 
 
+def _locale(
+    session: SessionDep,
+    actor: ClinicActor,
+    locale: Annotated[
+        str | None,
+        Query(description="Language of the text, e.g. `es`; wins over Accept-Language. Default English."),
+    ] = None,
+    accept_language: Annotated[str | None, Header()] = None,
+) -> str:
+    return exercises.resolve_locale(session, actor, locale, accept_language)
+
+
+LocaleDep = Annotated[str, Depends(_locale)]
+
+
 def _load_patient(patient_id: uuid.UUID, session: SessionDep, actor: ClinicActor) -> Patient:
     return patients.get_patient(session, actor, patient_id)
 
@@ -92,5 +118,37 @@ def _load_user(user_id: uuid.UUID, session: SessionDep, actor: AdminActor) -> Us
     return users.get_user(session, actor, user_id)
 
 
+def _load_exercise(id_or_slug: str, session: SessionDep, actor: ClinicActor) -> Exercise:
+    return exercises.get_exercise(session, actor, id_or_slug)
+
+
+def _load_webhook_endpoint(
+    endpoint_id: uuid.UUID, session: SessionDep, actor: IntegrationActor
+) -> WebhookEndpoint:
+    return webhook_endpoints.get_endpoint(session, actor, endpoint_id)
+
+
+def _load_delivery(delivery_id: uuid.UUID, session: SessionDep, actor: IntegrationActor) -> Delivery:
+    return webhook_endpoints.get_delivery(session, actor, delivery_id)
+
+
+def _load_programme(programme_id: uuid.UUID, session: SessionDep, actor: ClinicActor) -> Programme:
+    return programmes.get_programme(session, actor, programme_id)
+
+
+def _load_my_programme(programme_id: uuid.UUID, session: SessionDep, actor: PatientActor) -> Programme:
+    return programmes.get_programme(session, actor, programme_id)
+
+
+def _load_template(template_id: uuid.UUID, session: SessionDep, actor: ClinicActor) -> Template:
+    return programmes.get_template(session, actor, template_id)
+
+
 PatientDep = Annotated[Patient, Depends(_load_patient)]
+ProgrammeDep = Annotated[Programme, Depends(_load_programme)]
+MyProgrammeDep = Annotated[Programme, Depends(_load_my_programme)]
+TemplateDep = Annotated[Template, Depends(_load_template)]
 UserDep = Annotated[User, Depends(_load_user)]
+ExerciseDep = Annotated[Exercise, Depends(_load_exercise)]
+WebhookEndpointDep = Annotated[WebhookEndpoint, Depends(_load_webhook_endpoint)]
+DeliveryDep = Annotated[Delivery, Depends(_load_delivery)]

@@ -3,19 +3,25 @@
 import logging
 import re
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.config import Settings, get_settings
 from app.context import request_id_var
+from app.db import get_engine
 from app.errors import PROBLEM_JSON, DomainError, problem
-from app.routers import admin, auth, health, me, patients, users
+from app.routers import admin, auth, exercises, health, me, patients, programmes, users, webhooks
+from app.webhooks.dispatcher import Dispatcher
 
 logger = logging.getLogger("hep")
 
@@ -154,15 +160,42 @@ def install_error_handlers(app: FastAPI) -> None:
             detail = "There is no such endpoint."
         return _problem_response(exc.status_code, code, title, detail, headers=getattr(exc, "headers", None))
 
+    @app.exception_handler(DataError)
+    async def _unstorable(_: Request, exc: DataError) -> JSONResponse:
+        # The database refused a value the schemas let through (e.g. a NUL character on PostgreSQL).
+        return _problem_response(
+            422, "invalid_value", "Invalid value", "A value in the request cannot be stored or searched for."
+        )
+
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error", extra={"request_id": request_id_var.get()})
         return _problem_response(500, "internal_error", "Internal error", "Something went wrong on our side.")
 
 
+def _lifespan(settings: Settings):
+    """Runs the webhook dispatcher inside the API process unless HEP_DISPATCHER=off."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if settings.dispatcher == "off":
+            yield
+            return
+        dispatcher = Dispatcher(get_engine(), allow_private=settings.webhook_allow_private)
+        dispatcher.start()
+        try:
+            yield
+        finally:
+            # Waits for the sends under way (up to the send timeout), off the event loop.
+            await run_in_threadpool(dispatcher.stop)
+
+    return lifespan
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(
+        lifespan=_lifespan(settings),
         title="Home-exercise prescription service",
         version="0.1.0",
         description=(
@@ -171,7 +204,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ),
     )
     install_error_handlers(app)
-    for router in (health.router, auth.router, users.router, patients.router, me.router, admin.router):
+    for router in (
+        health.router,
+        auth.router,
+        users.router,
+        patients.router,
+        exercises.router,
+        programmes.router,
+        me.router,
+        admin.router,
+        webhooks.router,
+    ):
         app.include_router(router)
     if settings.cors_origins:
         app.add_middleware(

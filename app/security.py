@@ -5,11 +5,14 @@ import hmac
 import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import jwt
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
+
+from app.config import get_settings
 
 JWT_ALGORITHM = "HS256"
 API_KEY_PREFIX = "hep_"
@@ -17,9 +20,18 @@ API_KEY_PREFIX = "hep_"
 ENROLMENT_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 ENROLMENT_CODE_LENGTH = 8
 
-_hasher = PasswordHasher()
-# Verified when the account does not exist, so a wrong email costs as long as a wrong password.
-_DUMMY_HASH = _hasher.hash("not-a-real-password-just-for-timing")
+ARGON2_PROFILES = {"rfc9106-low-memory": profiles.RFC_9106_LOW_MEMORY, "cheapest": profiles.CHEAPEST}
+
+
+@lru_cache
+def _hasher() -> PasswordHasher:
+    return PasswordHasher.from_parameters(ARGON2_PROFILES[get_settings().argon2_profile])
+
+
+@lru_cache
+def _dummy_hash() -> str:
+    # Verified when the account does not exist, so a wrong email costs as long as a wrong password.
+    return _hasher().hash("not-a-real-password-just-for-timing")
 
 
 class InvalidToken(Exception):
@@ -27,18 +39,18 @@ class InvalidToken(Exception):
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return _hasher().hash(password)
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return _hasher().verify(password_hash or _dummy_hash(), password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 
 
 def password_needs_rehash(password_hash: str) -> bool:
-    return _hasher.check_needs_rehash(password_hash)
+    return _hasher().check_needs_rehash(password_hash)
 
 
 def sha256_hex(value: str) -> str:

@@ -16,6 +16,10 @@ import pytest
 os.environ["HEP_ENV"] = "test"
 os.environ["HEP_SECRET_KEY"] = "test-secret-key-that-is-long-enough-0123456789"
 os.environ["HEP_WEBHOOK_ALLOW_PRIVATE"] = "1"
+# Real argon2id, with the library's test parameters: the suite hashes hundreds of passwords.
+os.environ["HEP_ARGON2_PROFILE"] = "cheapest"
+# Tests that deliver webhooks run their own dispatcher, with a compressed retry schedule.
+os.environ["HEP_DISPATCHER"] = "off"
 os.environ.pop("HEP_DEMO", None)
 
 from tests import dbutil  # noqa: E402
@@ -32,6 +36,21 @@ def pytest_configure(config: pytest.Config) -> None:
     _created["url"] = url
     os.environ["HEP_DATABASE_URL"] = url
     dbutil.migrate(url)
+    _seed_catalogue(url)
+
+
+def _seed_catalogue(url: str) -> None:
+    from sqlmodel import Session
+
+    from app.db import make_engine
+    from app.models.catalogue_files import load_catalogue
+    from app.services.catalogue import seed_catalogue
+
+    engine = make_engine(url)
+    with Session(engine) as session:
+        seed_catalogue(session, load_catalogue())
+        session.commit()
+    engine.dispose()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -2,17 +2,20 @@
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 
 from sqlmodel import Session
 
 from app.config import get_settings
 from app.models.clinic import Clinic
 from app.models.common import Actor
+from app.models.exercise import Exercise, ExerciseCreate
 from app.models.patient import Patient, PatientCreate
+from app.models.programme import ItemIn, PhaseIn, Programme, ProgrammeCreate, Template, TemplateIn
 from app.models.user import User
+from app.models.webhook import DeliveryPublic, WebhookEndpoint, WebhookEndpointCreate
 from app.security import create_access_token
-from app.services import api_keys, clinics, patients, users
+from app.services import api_keys, clinics, exercises, patients, programmes, users, webhook_endpoints
 
 PASSWORD = "correct horse battery"
 
@@ -30,6 +33,48 @@ def make_patient(session: Session, clinic: Clinic, **fields) -> Patient:
     actor = Actor(kind="system", id=uuid.UUID(int=0), clinic_id=clinic.id)
     data = PatientCreate(display_name=fields.pop("display_name", "Pat Example"), **fields)
     return patients.create_patient(session, actor, data)
+
+
+def exercise_body(**fields) -> dict:
+    """A valid POST /v1/exercises body for a clinic's own exercise; keyword arguments override fields."""
+    slug = fields.pop("slug", f"own-{uuid.uuid4().hex[:10]}")
+    body = {
+        "slug": slug,
+        "chain": "clinic-extras",
+        "step": 1,
+        "category": "strength",
+        "body_region": "hip",
+        "position": "supine",
+        "equipment": ["mat"],
+        "default_dose": {"sets": 2, "reps": 8, "times_per_day": 1, "days_per_week": 3},
+        "requires_clinician_unlock": False,
+        "indications": ["chronic_lbp"],
+        "stop_rules": ["pain_above_5"],
+        "text": {"en": {"name": f"Own {slug}", "summary": "A clinic's own exercise.", "steps": ["Do it."]}},
+    }
+    return body | fields
+
+
+def make_exercise(session: Session, clinic: Clinic, **fields) -> Exercise:
+    actor = Actor(kind="staff", id=uuid.UUID(int=0), clinic_id=clinic.id, role="physio")
+    return exercises.create_exercise(session, actor, ExerciseCreate.model_validate(exercise_body(**fields)))
+
+
+# Nothing listens on the discard port, so a dispatcher that picks up these deliveries fails fast and locally.
+UNREACHABLE_URL = "http://127.0.0.1:9/hooks"
+
+
+def make_webhook_endpoint(
+    session: Session, clinic: Clinic, url: str = UNREACHABLE_URL, **fields
+) -> WebhookEndpoint:
+    actor = Actor(kind="system", id=uuid.UUID(int=0), clinic_id=clinic.id)
+    data = WebhookEndpointCreate.model_validate({"url": url, **fields})
+    return webhook_endpoints.create_endpoint(session, get_settings(), actor, data)
+
+
+def make_test_delivery(session: Session, endpoint: WebhookEndpoint) -> DeliveryPublic:
+    actor = Actor(kind="system", id=uuid.UUID(int=0), clinic_id=endpoint.clinic_id)
+    return webhook_endpoints.send_test(session, actor, endpoint)
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -97,3 +142,23 @@ def make_world(session: Session) -> World:
     world = World(make_tenant(session), make_tenant(session))
     session.commit()
     return world
+
+
+def make_programme(session: Session, patient: Patient, **fields) -> Programme:
+    actor = Actor(kind="system", id=uuid.UUID(int=0), clinic_id=patient.clinic_id)
+    data = ProgrammeCreate(
+        title=fields.pop("title", "Factory programme"),
+        start_date=fields.pop("start_date", date(2026, 11, 2)),
+        phases=fields.pop("phases", None)
+        or [PhaseIn(name="Start", items=[ItemIn(exercise="double-leg-bridge", sets=2, reps=10)])],
+        **fields,
+    )
+    return programmes.create_programme(session, actor, patient, data)
+
+
+def make_template(session: Session, clinic: Clinic) -> Template:
+    actor = Actor(kind="system", id=uuid.UUID(int=0), clinic_id=clinic.id)
+    data = TemplateIn(
+        name="Factory template", phases=[PhaseIn(name="Start", items=[ItemIn(exercise="cat-camel", reps=6)])]
+    )
+    return programmes.create_template(session, actor, data)

@@ -120,3 +120,13 @@ def test_random_patient_bodies_never_500(client, world, body):
         assert response.status_code < 500, response.text
         if response.status_code >= 400:
             assert_problem(response, response.status_code)
+
+
+def test_nul_characters_never_500(client, world):
+    headers = world.a.headers["physio"]
+    response = client.get("/v1/patients", params={"external_id": "a\x00b"}, headers=headers)
+    assert response.status_code in (200, 422), response.text  # SQLite stores NUL; PostgreSQL refuses it
+    if response.status_code == 422:
+        assert_problem(response, 422, "invalid_value")
+    created = client.post("/v1/patients", json={"display_name": "nul\x00name"}, headers=headers)
+    assert created.status_code in (201, 422), created.text

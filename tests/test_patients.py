@@ -126,6 +126,7 @@ def test_patient_reads_and_writes_are_audited(client, world, session):
         .where(AuditEvent.patient_id == uuid.UUID(created["id"]))
         .order_by(AuditEvent.id)
     ).all()
+    session.commit()  # end the read transaction (on SQLite it holds the write lock); keeps objects loaded
     assert actions == ["patient.create", "patient.read", "patient.update", "enrolment_code.create"]
 
     listed = client.get(

@@ -7,6 +7,13 @@ import pytest
 from sqlmodel import select
 
 from app.models.auth import ApiKey
+from tests.factories import (
+    make_exercise,
+    make_programme,
+    make_template,
+    make_test_delivery,
+    make_webhook_endpoint,
+)
 from tests.helpers import assert_problem
 
 PUBLIC = {"/healthz", "/readyz"}
@@ -26,12 +33,26 @@ def _routes(app):
 def _resources(tenant, session) -> dict[str, str]:
     """Ids of one tenant's resources, by path parameter name. A new parameter needs an entry here."""
     key_id = session.exec(select(ApiKey.id).where(ApiKey.clinic_id == tenant.clinic.id)).first()
-    return {
+    session.commit()  # end the read transaction (on SQLite it holds the write lock); keeps objects loaded
+    own_exercise = make_exercise(session, tenant.clinic)  # the catalogue is shared, so use a clinic's own
+    endpoint = make_webhook_endpoint(session, tenant.clinic)
+    delivery = make_test_delivery(session, endpoint)
+    programme = make_programme(session, tenant.patient)
+    template = make_template(session, tenant.clinic)
+    resources = {
         "patient_id": str(tenant.patient.id),
         "user_id": str(tenant.physio.id),
         "key_id": str(key_id),
         "external_id": tenant.patient.external_id,
+        "id_or_slug": str(own_exercise.id),
+        "endpoint_id": str(endpoint.id),
+        "delivery_id": str(delivery.id),
+        "programme_id": str(programme.id),
+        "template_id": str(template.id),
+        "number": "1",
     }
+    session.commit()  # after the reads above too: an open transaction holds SQLite's write lock
+    return resources
 
 
 def _fill(path: str, resources: dict[str, str]) -> str:

@@ -3,16 +3,30 @@
 from app.models.audit import AuditEvent
 from app.models.auth import ApiKey, EnrolmentCode, LoginFailure, RefreshToken
 from app.models.clinic import Clinic
+from app.models.exercise import Exercise, ExerciseText
 from app.models.patient import Patient
+from app.models.programme import Programme, ProgrammeItem, ProgrammePhase, ProgrammeRevision, Template
 from app.models.user import User
+from app.models.webhook import Delivery, DeliveryAttempt, Event, WebhookEndpoint
 
 __all__ = [
     "ApiKey",
     "AuditEvent",
     "Clinic",
+    "Delivery",
+    "DeliveryAttempt",
     "EnrolmentCode",
+    "Event",
+    "Exercise",
+    "ExerciseText",
     "LoginFailure",
     "Patient",
+    "Programme",
+    "ProgrammeItem",
+    "ProgrammePhase",
+    "ProgrammeRevision",
     "RefreshToken",
+    "Template",
     "User",
+    "WebhookEndpoint",
 ]

@@ -10,10 +10,18 @@ from app.db import utcnow
 from app.errors import Conflict, NotFound
 from app.models.common import Actor, Page
 from app.models.patient import Patient, PatientCreate, PatientUpdate, PatientUpsert
-from app.services import audit
+from app.models.webhook import EventType
+from app.services import audit, events
 from app.services.pagination import PageParams, paginate
 
 EXTERNAL_ID_TAKEN = "Another patient in this clinic already has this external_id."
+
+
+def _emit(session: Session, type: EventType, patient: Patient) -> None:
+    # Identifiers only: the receiver reads the record through the API if it needs more.
+    events.emit(
+        session, patient.clinic_id, type, {"patient_id": patient.id, "external_id": patient.external_id}
+    )
 
 
 def _scoped(actor: Actor):
@@ -67,6 +75,7 @@ def create_patient(session: Session, actor: Actor, data: PatientCreate) -> Patie
     patient = Patient(clinic_id=actor.clinic_id, **data.model_dump())
     _insert(session, patient)
     audit.record(session, actor, "patient.create", "patient", patient.id, patient.id)
+    _emit(session, "patient.created", patient)
     return patient
 
 
@@ -89,7 +98,7 @@ def update_patient(session: Session, actor: Actor, patient: Patient, data: Patie
     new_external_id = changes.get("external_id")
     if new_external_id and _external_id_taken(session, actor, new_external_id, patient.id):
         raise Conflict(EXTERNAL_ID_TAKEN, code="external_id_taken")
-    _apply(patient, changes)
+    changed = _apply(patient, changes)
     session.add(patient)
     try:
         with session.begin_nested():
@@ -97,6 +106,8 @@ def update_patient(session: Session, actor: Actor, patient: Patient, data: Patie
     except IntegrityError as exc:
         raise Conflict(EXTERNAL_ID_TAKEN, code="external_id_taken") from exc
     audit.record(session, actor, "patient.update", "patient", patient.id, patient.id)
+    if changed:
+        _emit(session, "patient.updated", patient)
     return patient
 
 
@@ -116,9 +127,12 @@ def upsert_by_external_id(
             existing = session.exec(_scoped(actor).where(Patient.external_id == external_id)).one()
         else:
             audit.record(session, actor, "patient.create", "patient", patient.id, patient.id)
+            _emit(session, "patient.created", patient)
             return patient, True
-    _apply(existing, fields)
+    changed = _apply(existing, fields)
     session.add(existing)
     session.flush()
     audit.record(session, actor, "patient.update", "patient", existing.id, existing.id)
+    if changed:
+        _emit(session, "patient.updated", existing)
     return existing, False

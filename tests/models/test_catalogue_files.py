@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from app.services.catalogue_files import (
+from app.models.catalogue_files import (
     CATALOGUE_DIR,
     STOP_RULES,
     CatalogueError,

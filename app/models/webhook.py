@@ -1,0 +1,208 @@
+"""Webhook endpoints, the event outbox, deliveries and their attempts."""
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import AfterValidator, AwareDatetime, ConfigDict, HttpUrl
+from pydantic import Field as PydanticField
+from sqlalchemy import JSON, CheckConstraint, Index, String
+from sqlmodel import Field, SQLModel
+
+from app.models.common import clinic_fk, id_field, utc_field
+
+EventType = Literal[
+    "patient.created",
+    "patient.updated",
+    "programme.created",
+    "programme.activated",
+    "programme.revised",
+    "programme.paused",
+    "programme.completed",
+    "programme.cancelled",
+    "progression.suggested",
+    "progression.applied",
+    "session.logged",
+    "adherence.low",
+    "safety.alert_raised",
+    "outcome.recorded",
+]
+EVENT_TYPES: tuple[str, ...] = get_args(EventType)
+# Sent only to the endpoint it was asked for; never in the feed, never replayed.
+TEST_EVENT_TYPE = "webhook.test"
+
+DeliveryStatus = Literal["pending", "succeeded", "failed", "cancelled"]
+DisabledReason = Literal["manual", "gone", "failing"]
+
+
+def _unique(values: list[str]) -> list[str]:
+    if len(set(values)) != len(values):
+        raise ValueError("must not repeat an event type")
+    return values
+
+
+EventTypeFilter = Annotated[
+    list[EventType], PydanticField(max_length=len(EVENT_TYPES)), AfterValidator(_unique)
+]
+Description = Annotated[str, PydanticField(max_length=500)]
+
+
+class WebhookEndpoint(SQLModel, table=True):
+    __tablename__ = "webhook_endpoint"
+    __table_args__ = (
+        CheckConstraint("disabled_reason IN ('manual', 'gone', 'failing')", name="disabled_reason_values"),
+        Index("ix_webhook_endpoint_clinic_id_id", "clinic_id", "id"),
+    )
+
+    id: uuid.UUID = id_field()
+    clinic_id: uuid.UUID = clinic_fk()
+    url: str = Field(max_length=2048)
+    description: str = Field(default="", max_length=500)
+    # Empty: every event type.
+    event_types: list[str] = Field(default_factory=list, sa_type=JSON)
+    enabled: bool = True
+    disabled_reason: DisabledReason | None = Field(default=None, sa_type=String(8))
+    # Stored as is, not hashed: signing needs the secret itself (docs/security.md).
+    secret: str = Field(max_length=64)
+    # After a rotation the old secret signs alongside the new one until it expires.
+    previous_secret: str | None = Field(default=None, max_length=64)
+    previous_secret_expires_at: datetime | None = utc_field(nullable=True)
+    # First failed attempt since the last success; reset by any success.
+    failing_since: datetime | None = utc_field(nullable=True)
+    created_at: datetime = utc_field(default_now=True)
+    updated_at: datetime = utc_field(default_now=True)
+
+    def subscribes_to(self, event_type: str) -> bool:
+        return not self.event_types or event_type in self.event_types
+
+
+class WebhookEndpointCreate(SQLModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: HttpUrl
+    description: Description = ""
+    event_types: EventTypeFilter = Field(default_factory=list, description="Empty: every event type.")
+    enabled: bool = True
+
+
+class WebhookEndpointUpdate(SQLModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: HttpUrl | None = None
+    description: Description | None = None
+    event_types: EventTypeFilter | None = None
+    enabled: bool | None = None
+
+
+class WebhookEndpointPublic(SQLModel):
+    id: uuid.UUID
+    url: str
+    description: str
+    event_types: list[str]
+    enabled: bool
+    disabled_reason: DisabledReason | None
+    failing_since: datetime | None
+    previous_secret_expires_at: datetime | None = Field(
+        description="Until then the previous secret also signs every message (after a rotation)."
+    )
+    created_at: datetime
+    updated_at: datetime
+
+
+class WebhookEndpointWithSecret(WebhookEndpointPublic):
+    secret: str = Field(description="The signing secret. It is shown only in this response; store it now.")
+
+
+class Event(SQLModel, table=True):
+    """An outbox row. Its id is the `webhook-id` header and, being time-ordered, the feed cursor."""
+
+    __tablename__ = "event"
+    __table_args__ = (Index("ix_event_clinic_id_id", "clinic_id", "id"),)
+
+    id: uuid.UUID = id_field()
+    clinic_id: uuid.UUID = clinic_fk()
+    type: str = Field(max_length=40)
+    data: dict[str, Any] = Field(sa_type=JSON)
+    occurred_at: datetime = utc_field(default_now=True)
+
+
+class EventPublic(SQLModel):
+    """The webhook body and a feed item alike."""
+
+    id: uuid.UUID
+    type: str
+    timestamp: datetime
+    clinic_id: uuid.UUID
+    data: dict[str, Any]
+
+
+class Delivery(SQLModel, table=True):
+    """One event to one endpoint, retried on the delivery policy's schedule."""
+
+    __tablename__ = "delivery"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'succeeded', 'failed', 'cancelled')", name="status_values"),
+        Index("ix_delivery_clinic_id_endpoint_id_id", "clinic_id", "endpoint_id", "id"),
+        # The dispatcher's due query runs across clinics (on Citus: on every shard), so this index does
+        # not lead with clinic_id.
+        Index("ix_delivery_status_next_attempt_at", "status", "next_attempt_at"),
+    )
+
+    id: uuid.UUID = id_field()
+    clinic_id: uuid.UUID = clinic_fk()
+    event_id: uuid.UUID = Field(foreign_key="event.id", ondelete="CASCADE")
+    endpoint_id: uuid.UUID = Field(foreign_key="webhook_endpoint.id", ondelete="CASCADE")
+    status: DeliveryStatus = Field(default="pending", sa_type=String(16))
+    attempt_count: int = 0
+    next_attempt_at: datetime | None = utc_field(nullable=True)
+    last_status_code: int | None = None
+    last_error: str | None = Field(default=None, max_length=500)
+    # Set while a dispatcher is sending it; a crashed dispatcher's claim simply expires.
+    locked_until: datetime | None = utc_field(nullable=True)
+    created_at: datetime = utc_field(default_now=True)
+
+
+class DeliveryAttempt(SQLModel, table=True):
+    __tablename__ = "delivery_attempt"
+    __table_args__ = (
+        Index("ix_delivery_attempt_clinic_id_delivery_id_id", "clinic_id", "delivery_id", "id"),
+    )
+
+    id: uuid.UUID = id_field()
+    clinic_id: uuid.UUID = clinic_fk()
+    delivery_id: uuid.UUID = Field(foreign_key="delivery.id", ondelete="CASCADE")
+    attempted_at: datetime = utc_field()
+    status_code: int | None = None
+    duration_ms: int
+    error: str | None = Field(default=None, max_length=500)
+
+
+class DeliveryAttemptPublic(SQLModel):
+    attempted_at: datetime
+    status_code: int | None
+    duration_ms: int
+    error: str | None
+
+
+class DeliveryPublic(SQLModel):
+    id: uuid.UUID
+    event_id: uuid.UUID
+    event_type: str
+    endpoint_id: uuid.UUID
+    status: DeliveryStatus
+    attempt_count: int
+    next_attempt_at: datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    created_at: datetime
+    attempts: list[DeliveryAttemptPublic]
+
+
+class ReplayRequest(SQLModel):
+    model_config = ConfigDict(extra="forbid")
+
+    since: AwareDatetime = Field(description="Resend every event that occurred at or after this time.")
+
+
+class ReplayResult(SQLModel):
+    deliveries: int = Field(description="How many deliveries were scheduled.")

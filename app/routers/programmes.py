@@ -1,0 +1,187 @@
+"""Programmes and templates for clinicians and the EHR."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response, status
+
+from app.deps import ClinicActor, PageDep, PatientDep, ProgrammeDep, SessionDep, TemplateDep
+from app.errors import InvalidInput, PreconditionRequired
+from app.models.common import Page
+from app.models.programme import (
+    ProgrammeCreate,
+    ProgrammeDocument,
+    ProgrammePublic,
+    ProgrammeStatus,
+    ProgrammeSummary,
+    RevisionPublic,
+    RevisionSummary,
+    TemplateIn,
+    TemplatePublic,
+)
+from app.services import programmes
+
+router = APIRouter(tags=["programmes"])
+
+IfMatch = Annotated[str | None, Header(description='The programme revision you edited, e.g. "3"')]
+
+
+def parse_revision_tag(value: str) -> int:
+    tag = value.strip().removeprefix("W/").strip('"')
+    if not tag.isdigit() or len(tag) > 9:
+        raise InvalidInput(
+            'If-Match must be the programme revision as an ETag, e.g. "3".', code="invalid_if_match"
+        )
+    return int(tag)
+
+
+def _with_etag(response: Response, programme: ProgrammePublic) -> ProgrammePublic:
+    response.headers["ETag"] = f'"{programme.revision}"'
+    return programme
+
+
+@router.post(
+    "/v1/patients/{patient_id}/programmes",
+    response_model=ProgrammePublic,
+    status_code=status.HTTP_201_CREATED,
+)
+def create_programme(
+    patient_id: uuid.UUID,
+    body: ProgrammeCreate,
+    patient: PatientDep,
+    session: SessionDep,
+    actor: ClinicActor,
+    response: Response,
+):
+    programme = programmes.create_programme(session, actor, patient, body)
+    view = programmes.read_programme(session, actor, programme)
+    session.commit()
+    return _with_etag(response, view)
+
+
+@router.get("/v1/programmes", response_model=Page[ProgrammeSummary])
+def list_programmes(
+    session: SessionDep,
+    actor: ClinicActor,
+    page: PageDep,
+    patient_id: Annotated[uuid.UUID | None, Query()] = None,
+    status: Annotated[ProgrammeStatus | None, Query()] = None,
+):
+    result = programmes.list_programmes(session, actor, page, patient_id, status)
+    session.commit()
+    return result
+
+
+@router.get("/v1/programmes/{programme_id}", response_model=ProgrammePublic)
+def get_programme(
+    programme_id: uuid.UUID,
+    programme: ProgrammeDep,
+    session: SessionDep,
+    actor: ClinicActor,
+    response: Response,
+):
+    view = programmes.read_programme(session, actor, programme)
+    session.commit()
+    return _with_etag(response, view)
+
+
+@router.put("/v1/programmes/{programme_id}", response_model=ProgrammePublic)
+def replace_programme(
+    programme_id: uuid.UUID,
+    body: ProgrammeDocument,
+    programme: ProgrammeDep,
+    session: SessionDep,
+    actor: ClinicActor,
+    response: Response,
+    if_match: IfMatch = None,
+):
+    if if_match is None:
+        raise PreconditionRequired(
+            "Send If-Match with the revision you edited (the ETag of GET /v1/programmes/{id}).",
+            code="if_match_required",
+        )
+    programmes.replace_programme(session, actor, programme, body, parse_revision_tag(if_match))
+    view = programmes.read_programme(session, actor, programme)
+    session.commit()
+    return _with_etag(response, view)
+
+
+def _transition_route(action: str) -> None:
+    def handler(
+        programme_id: uuid.UUID,
+        programme: ProgrammeDep,
+        session: SessionDep,
+        actor: ClinicActor,
+        response: Response,
+        if_match: IfMatch = None,
+    ) -> ProgrammePublic:
+        expected = parse_revision_tag(if_match) if if_match is not None else None
+        programmes.transition(session, actor, programme, action, expected)
+        view = programmes.read_programme(session, actor, programme)
+        session.commit()
+        return _with_etag(response, view)
+
+    handler.__name__ = f"{action}_programme"
+    router.post(
+        f"/v1/programmes/{{programme_id}}/{action}",
+        response_model=ProgrammePublic,
+        summary=f"{action.capitalize()} a programme",
+        description="If-Match is optional here; when sent it must be the current revision.",
+    )(handler)
+
+
+for _action in programmes.TRANSITIONS:
+    _transition_route(_action)
+
+
+@router.get("/v1/programmes/{programme_id}/revisions", response_model=Page[RevisionSummary])
+def list_revisions(
+    programme_id: uuid.UUID, programme: ProgrammeDep, session: SessionDep, actor: ClinicActor, page: PageDep
+):
+    result = programmes.list_revisions(session, actor, programme, page)
+    session.commit()
+    return result
+
+
+@router.get("/v1/programmes/{programme_id}/revisions/{number}", response_model=RevisionPublic)
+def get_revision(
+    programme_id: uuid.UUID, number: int, programme: ProgrammeDep, session: SessionDep, actor: ClinicActor
+):
+    result = programmes.get_revision(session, actor, programme, number)
+    session.commit()
+    return result
+
+
+@router.get("/v1/templates", response_model=Page[TemplatePublic], tags=["templates"])
+def list_templates(session: SessionDep, actor: ClinicActor, page: PageDep):
+    return programmes.list_templates(session, actor, page)
+
+
+@router.post(
+    "/v1/templates", response_model=TemplatePublic, status_code=status.HTTP_201_CREATED, tags=["templates"]
+)
+def create_template(body: TemplateIn, session: SessionDep, actor: ClinicActor):
+    template = programmes.create_template(session, actor, body)
+    session.commit()
+    return programmes.template_public(template)
+
+
+@router.get("/v1/templates/{template_id}", response_model=TemplatePublic, tags=["templates"])
+def get_template(template_id: uuid.UUID, template: TemplateDep):
+    return programmes.template_public(template)
+
+
+@router.put("/v1/templates/{template_id}", response_model=TemplatePublic, tags=["templates"])
+def replace_template(
+    template_id: uuid.UUID, body: TemplateIn, template: TemplateDep, session: SessionDep, actor: ClinicActor
+):
+    programmes.replace_template(session, actor, template, body)
+    session.commit()
+    return programmes.template_public(template)
+
+
+@router.delete("/v1/templates/{template_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["templates"])
+def delete_template(template_id: uuid.UUID, template: TemplateDep, session: SessionDep) -> Response:
+    programmes.delete_template(session, template)
+    session.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

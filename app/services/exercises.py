@@ -1,0 +1,464 @@
+"""Exercises a clinic can see (the shared catalogue and its own): search, ladders, and its own CRUD.
+
+Text is served in one locale per request, negotiated from ``?locale=`` or ``Accept-Language``; an
+exercise without text in that locale is served in English and says so in its ``locale`` field.
+"""
+
+import re
+import uuid
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import Text, and_, cast, func, or_
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
+from sqlmodel import Session, select
+
+from app.db import utcnow
+from app.errors import Conflict, Forbidden, InvalidInput, NotFound
+from app.models.catalogue_files import DEFAULT_LOCALE, STOP_RULES, ExerciseSpec, LocalisedText, Slug
+from app.models.common import Actor, Page
+from app.models.exercise import (
+    Exercise,
+    ExerciseChain,
+    ExerciseCreate,
+    ExercisePublic,
+    ExerciseSearch,
+    ExerciseText,
+    ExerciseUpdate,
+)
+from app.services.pagination import PageParams, paginate
+
+SLUG_TAKEN = "This slug is used by a catalogue exercise or another of this clinic's exercises."
+# Bounds the work one Accept-Language header can cause.
+MAX_LANGUAGE_RANGES = 20
+_LANGUAGE_RANGE = re.compile(r"^([A-Za-z]{2})(?:-([A-Za-z]{2})(?![A-Za-z]))?(?:-[A-Za-z0-9]{1,8})*$")
+_QUALITY = re.compile(r"^\s*q\s*=\s*(0(?:\.\d{0,3})?|1(?:\.0{0,3})?)\s*$", re.IGNORECASE)
+# A q that can only match inside one tag; other characters could match across the stored JSON list.
+_TAG_FRAGMENT = re.compile(r"^[a-z0-9-]+$")
+_SLUG = TypeAdapter(Slug)
+
+
+def _visible(actor: Actor):
+    return or_(Exercise.owner_clinic_id.is_(None), Exercise.owner_clinic_id == actor.clinic_id)
+
+
+def _scoped(actor: Actor):
+    return select(Exercise).where(_visible(actor))
+
+
+# --- locale -------------------------------------------------------------------------------------
+
+
+def _candidates(language_range: str) -> list[str]:
+    """``es-es`` → ``["es-ES", "es"]``; anything that is not a language tag → ``[]``."""
+    match = _LANGUAGE_RANGE.match(language_range.strip())
+    if match is None:
+        return []
+    language, region = match.group(1).lower(), match.group(2)
+    return [f"{language}-{region.upper()}", language] if region else [language]
+
+
+def _accepted(accept_language: str) -> list[str]:
+    ranked: list[tuple[float, int, str]] = []
+    for position, item in enumerate(accept_language.split(",")[:MAX_LANGUAGE_RANGES]):
+        tag, *parameters = item.split(";")
+        quality = 1.0
+        if parameters:
+            match = _QUALITY.match(parameters[0])
+            if match is None:
+                continue
+            quality = float(match.group(1))
+        if quality > 0:
+            ranked.append((-quality, position, tag))
+    return [candidate for _, _, tag in sorted(ranked) for candidate in _candidates(tag)]
+
+
+def resolve_locale(session: Session, actor: Actor, locale: str | None, accept_language: str | None) -> str:
+    """The locale to serve: ``locale`` if given, else the best ``Accept-Language`` tag that any visible
+    exercise has text in; English when neither names one."""
+    wanted = _candidates(locale) if locale else _accepted(accept_language or "")
+    if not wanted or wanted[0] == DEFAULT_LOCALE:
+        return DEFAULT_LOCALE
+    available = set(
+        session.exec(
+            select(ExerciseText.locale)
+            .distinct()
+            .join(Exercise, Exercise.id == ExerciseText.exercise_id)
+            .where(_visible(actor), ExerciseText.locale.in_(wanted))
+        )
+    )
+    return next((candidate for candidate in wanted if candidate in available), DEFAULT_LOCALE)
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+def _escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _json_list_has(column: Any, item: str):
+    # Portable list membership: the stored JSON text contains the quoted item. Items are slugs
+    # (no quotes or backslashes), so a quoted match is an exact element match on both databases.
+    return cast(column, Text).like(f'%"{_escape_like(item)}"%', escape="\\")
+
+
+def _search_text(text: LocalisedText) -> str:
+    # Whitespace collapsed as in q; the newline keeps a match from spanning name and summary.
+    return f"{' '.join(text.name.split())}\n{' '.join(text.summary.split())}".casefold()
+
+
+def _matching(statement, q: str, locale: str):
+    """Rows whose name or summary (in ``locale``, else English) or one of whose tags contains ``q``."""
+    pattern = f"%{_escape_like(q)}%"
+    english = aliased(ExerciseText)
+    statement = statement.join(
+        english, and_(english.exercise_id == Exercise.id, english.locale == DEFAULT_LOCALE)
+    )
+    searched = english.search_text
+    if locale != DEFAULT_LOCALE:
+        localised = aliased(ExerciseText)
+        statement = statement.outerjoin(
+            localised, and_(localised.exercise_id == Exercise.id, localised.locale == locale)
+        )
+        searched = func.coalesce(localised.search_text, english.search_text)
+    conditions = [searched.like(pattern, escape="\\")]
+    if _TAG_FRAGMENT.match(q):
+        conditions.append(cast(Exercise.tags, Text).like(pattern, escape="\\"))
+    return statement.where(or_(*conditions))
+
+
+def list_exercises(
+    session: Session, actor: Actor, params: PageParams, search: ExerciseSearch, locale: str
+) -> Page[ExercisePublic]:
+    statement = _scoped(actor)
+    if not search.include_own:
+        statement = statement.where(Exercise.owner_clinic_id.is_(None))
+    if not search.include_archived:
+        statement = statement.where(Exercise.archived_at.is_(None))
+    for column, value in (
+        (Exercise.category, search.category),
+        (Exercise.chain, search.chain),
+        (Exercise.position, search.position),
+        (Exercise.body_region, search.body_region),
+    ):
+        if value is not None:
+            statement = statement.where(column == value)
+    if search.equipment is not None:
+        statement = statement.where(_json_list_has(Exercise.equipment, search.equipment))
+    if search.tag is not None:
+        statement = statement.where(_json_list_has(Exercise.tags, search.tag))
+    q = " ".join((search.q or "").split()).casefold()
+    if q:
+        statement = _matching(statement, q, locale)
+    page = paginate(session, statement, Exercise.id, params)
+    return Page[ExercisePublic](items=present_all(session, page.items, locale), next_cursor=page.next_cursor)
+
+
+def get_exercise(session: Session, actor: Actor, id_or_slug: str) -> Exercise:
+    """An exercise the caller can see, archived ones included, by id or else by slug."""
+    try:
+        statement = _scoped(actor).where(Exercise.id == uuid.UUID(id_or_slug))
+    except ValueError:
+        try:
+            slug = _SLUG.validate_python(id_or_slug)
+        except ValidationError as exc:  # not a slug either (and not always storable text, e.g. NUL)
+            raise NotFound("No such exercise.") from exc
+        # The clinic's own slug first: it may predate a catalogue exercise that later took the same slug.
+        statement = _scoped(actor).where(Exercise.slug == slug).order_by(Exercise.owner_clinic_id.is_(None))
+    exercise = session.exec(statement).first()
+    if exercise is None:
+        raise NotFound("No such exercise.")
+    return exercise
+
+
+def resolve_refs(session: Session, actor: Actor, refs: set[str]) -> dict[str, Exercise]:
+    """Exercises the caller can see, keyed by the id or slug they were asked for; unknown refs are absent."""
+    ids: dict[uuid.UUID, str] = {}
+    slugs: set[str] = set()
+    for ref in refs:
+        try:
+            ids[uuid.UUID(ref)] = ref
+        except ValueError:
+            slugs.add(ref)
+    found: dict[str, Exercise] = {}
+    if ids:
+        for exercise in session.exec(_scoped(actor).where(Exercise.id.in_(list(ids)))):
+            found[ids[exercise.id]] = exercise
+    if slugs:
+        # The clinic's own slug wins over the catalogue's, as in get_exercise.
+        statement = (
+            _scoped(actor).where(Exercise.slug.in_(list(slugs))).order_by(Exercise.owner_clinic_id.is_(None))
+        )
+        for exercise in session.exec(statement):
+            found.setdefault(exercise.slug, exercise)
+    return found
+
+
+def present_every_locale(
+    session: Session, exercises: list[Exercise]
+) -> dict[uuid.UUID, dict[str, ExercisePublic]]:
+    """Each exercise as served in each locale it has text in (for offline snapshots)."""
+    texts = _texts(session, [exercise.id for exercise in exercises])
+    return {
+        exercise.id: {locale: _public(exercise, texts[exercise.id], locale) for locale in texts[exercise.id]}
+        for exercise in exercises
+    }
+
+
+def _texts(session: Session, exercise_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, ExerciseText]]:
+    found: dict[uuid.UUID, dict[str, ExerciseText]] = {exercise_id: {} for exercise_id in exercise_ids}
+    if exercise_ids:
+        for row in session.exec(select(ExerciseText).where(ExerciseText.exercise_id.in_(exercise_ids))):
+            found[row.exercise_id][row.locale] = row
+    return found
+
+
+def _public(exercise: Exercise, texts: dict[str, ExerciseText], locale: str) -> ExercisePublic:
+    served = locale if locale in texts else DEFAULT_LOCALE
+    text = texts[served]
+    return ExercisePublic.model_validate(
+        {
+            **exercise.model_dump(exclude={"owner_clinic_id", "chain_title", "content_hash"}),
+            "owner": "catalogue" if exercise.owner_clinic_id is None else "clinic",
+            "stop_rules": [
+                {"code": code, "text": STOP_RULES[code].get(served, STOP_RULES[code][DEFAULT_LOCALE])}
+                for code in exercise.stop_rules
+            ],
+            "media": [
+                {**media, "alt": media["alt"].get(served, media["alt"][DEFAULT_LOCALE])}
+                for media in exercise.media
+            ],
+            "locale": served,
+            "name": text.name,
+            "summary": text.summary,
+            "steps": text.steps,
+            "cautions": text.cautions,
+            "available_locales": sorted(texts),
+        }
+    )
+
+
+def present_all(session: Session, exercises: list[Exercise], locale: str) -> list[ExercisePublic]:
+    texts = _texts(session, [exercise.id for exercise in exercises])
+    return [_public(exercise, texts[exercise.id], locale) for exercise in exercises]
+
+
+def present(session: Session, exercise: Exercise, locale: str) -> ExercisePublic:
+    return present_all(session, [exercise], locale)[0]
+
+
+def get_chain(session: Session, actor: Actor, exercise: Exercise, locale: str) -> ExerciseChain:
+    """The ladder ``exercise`` is on, easiest first: the catalogue's steps and the clinic's own in that
+    chain. Archived exercises drop out, except the one asked for (so it always has a position)."""
+    ladder = list(
+        session.exec(
+            _scoped(actor)
+            .where(
+                Exercise.chain == exercise.chain,
+                or_(Exercise.archived_at.is_(None), Exercise.id == exercise.id),
+            )
+            .order_by(Exercise.step, Exercise.owner_clinic_id.is_not(None), Exercise.slug)
+        )
+    )
+    # The catalogue names its chains; a clinic's own chain takes the title of its first step.
+    titled = next((row for row in ladder if row.owner_clinic_id is None), ladder[0])
+    title = titled.chain_title.get(locale, titled.chain_title[DEFAULT_LOCALE])
+    position = next(index for index, row in enumerate(ladder) if row.id == exercise.id)
+    return ExerciseChain(
+        chain=exercise.chain, title=title, exercises=present_all(session, ladder, locale), position=position
+    )
+
+
+# --- writing ------------------------------------------------------------------------------------
+
+
+def spec_columns(spec: ExerciseSpec, chain: str, chain_title: dict[str, str]) -> dict[str, Any]:
+    """Column values of an exercise described as a chain-file entry (the seed and the API share this)."""
+    return {
+        "slug": spec.slug,
+        "chain": chain,
+        "chain_title": dict(chain_title),
+        "step": spec.step,
+        "category": spec.category,
+        "body_region": spec.body_region,
+        "position": spec.position,
+        "equipment": list(spec.equipment),
+        "default_dose": spec.default_dose.model_dump(),
+        "progression_slug": spec.progression,
+        "regression_slug": spec.regression,
+        "alternatives": spec.alternatives.model_dump(),
+        "requires_clinician_unlock": spec.requires_clinician_unlock,
+        "indications": list(spec.indications),
+        "stop_rules": list(spec.stop_rules),
+        "tags": list(spec.tags),
+        "media": [media.model_dump() for media in spec.media],
+        "sources": list(spec.sources),
+    }
+
+
+def apply_columns(exercise: Exercise, columns: dict[str, Any]) -> bool:
+    changed = False
+    for field, value in columns.items():
+        if getattr(exercise, field) != value:
+            setattr(exercise, field, value)
+            changed = True
+    return changed
+
+
+def write_texts(session: Session, exercise: Exercise, texts: dict[str, LocalisedText]) -> bool:
+    """Make the exercise's text rows exactly ``texts`` (one per locale); True when anything changed."""
+    existing = _texts(session, [exercise.id])[exercise.id]
+    changed = False
+    for locale, text in texts.items():
+        values = {**text.model_dump(), "search_text": _search_text(text)}
+        row = existing.pop(locale, None)
+        if row is None:
+            session.add(ExerciseText(exercise_id=exercise.id, locale=locale, **values))
+            changed = True
+        elif apply_columns(row, values):
+            session.add(row)
+            changed = True
+    for row in existing.values():
+        session.delete(row)
+        changed = True
+    return changed
+
+
+def _slug_taken(session: Session, actor: Actor, slug: str) -> bool:
+    return session.exec(select(Exercise.id).where(_visible(actor), Exercise.slug == slug)).first() is not None
+
+
+def _chain_title(session: Session, actor: Actor, spec: ExerciseCreate, exercise_id: uuid.UUID | None):
+    """The title sent, else the chain's existing one (the catalogue's first), else the exercise's name."""
+    if spec.chain_title is not None:
+        return spec.chain_title
+    statement = select(Exercise.chain_title).where(_visible(actor), Exercise.chain == spec.chain)
+    if exercise_id is not None:
+        statement = statement.where(Exercise.id != exercise_id)
+    existing = session.exec(statement.order_by(Exercise.owner_clinic_id.is_not(None), Exercise.id)).first()
+    return existing or {DEFAULT_LOCALE: spec.text[DEFAULT_LOCALE].name}
+
+
+def _link_error(field: str, message: str, kind: str) -> dict[str, Any]:
+    return {"loc": ["body", field], "message": message, "type": kind}
+
+
+def _check_links(session: Session, actor: Actor, spec: ExerciseCreate) -> None:
+    """Ladder links name an exercise of the same chain; alternatives name one that needs no unlock."""
+    links = {"progression": spec.progression, "regression": spec.regression}
+    alternatives = {
+        f"alternatives.{direction}[{index}]": slug
+        for direction in ("easier", "harder")
+        for index, slug in enumerate(getattr(spec.alternatives, direction))
+    }
+    wanted = {slug for slug in (*links.values(), *alternatives.values()) if slug}
+    targets: dict[str, Exercise] = {}
+    for row in session.exec(
+        _scoped(actor).where(Exercise.slug.in_(wanted)).order_by(Exercise.owner_clinic_id.is_(None))
+    ):
+        targets.setdefault(row.slug, row)
+    errors = []
+    for field, slug in (links | alternatives).items():
+        if slug is None:
+            continue
+        target = targets.get(slug)
+        if target is None:
+            errors.append(_link_error(field, f"no exercise '{slug}'", "unknown_exercise"))
+        elif field in links and target.chain != spec.chain:
+            message = f"'{slug}' is in chain '{target.chain}'; ladder links stay within a chain"
+            errors.append(_link_error(field, message, "other_chain"))
+        elif field in alternatives and target.requires_clinician_unlock:
+            message = f"'{slug}' needs a clinician unlock, so it is not an alternative"
+            errors.append(_link_error(field, message, "clinician_locked"))
+    if errors:
+        raise InvalidInput("Some linked exercises are not valid.", code="invalid_exercise", errors=errors)
+
+
+def create_exercise(session: Session, actor: Actor, data: ExerciseCreate) -> Exercise:
+    if _slug_taken(session, actor, data.slug):
+        raise Conflict(SLUG_TAKEN, code="slug_taken")
+    _check_links(session, actor, data)
+    columns = spec_columns(data, data.chain, _chain_title(session, actor, data, None))
+    exercise = Exercise(owner_clinic_id=actor.clinic_id, **columns)
+    try:
+        with session.begin_nested():
+            session.add(exercise)
+    except IntegrityError as exc:  # a concurrent request took the slug between the check and the insert
+        raise Conflict(SLUG_TAKEN, code="slug_taken") from exc
+    write_texts(session, exercise, data.text)
+    session.flush()
+    return exercise
+
+
+def _own(exercise: Exercise) -> None:
+    if exercise.owner_clinic_id is None:
+        raise Forbidden(
+            "Catalogue exercises are read-only; create the clinic's own variant instead.",
+            code="catalogue_read_only",
+        )
+
+
+def _as_spec(exercise: Exercise, texts: dict[str, ExerciseText]) -> dict[str, Any]:
+    """The stored exercise in the shape of an ExerciseCreate body."""
+    return {
+        "slug": exercise.slug,
+        "chain": exercise.chain,
+        "chain_title": exercise.chain_title,
+        "step": exercise.step,
+        "category": exercise.category,
+        "body_region": exercise.body_region,
+        "position": exercise.position,
+        "equipment": exercise.equipment,
+        "default_dose": exercise.default_dose,
+        "progression": exercise.progression_slug,
+        "regression": exercise.regression_slug,
+        "alternatives": exercise.alternatives,
+        "requires_clinician_unlock": exercise.requires_clinician_unlock,
+        "indications": exercise.indications,
+        "stop_rules": exercise.stop_rules,
+        "tags": exercise.tags,
+        "media": exercise.media,
+        "sources": exercise.sources,
+        "text": {
+            locale: {"name": row.name, "summary": row.summary, "steps": row.steps, "cautions": row.cautions}
+            for locale, row in texts.items()
+        },
+    }
+
+
+def update_exercise(session: Session, actor: Actor, exercise: Exercise, data: ExerciseUpdate) -> Exercise:
+    """Apply the fields sent, then check the whole result by the same rules as a new exercise."""
+    _own(exercise)
+    changes = data.model_dump(exclude_unset=True)
+    current = _as_spec(exercise, _texts(session, [exercise.id])[exercise.id])
+    merged = current | changes | {"text": current["text"] | changes.get("text", {})}
+    if "chain" in changes and "chain_title" not in changes:
+        merged["chain_title"] = None  # moved to another chain: take that chain's title
+    try:
+        spec = ExerciseCreate.model_validate(merged)
+    except ValidationError as exc:
+        errors = [
+            {"loc": ["body", *map(str, error["loc"])], "message": error["msg"], "type": error["type"]}
+            for error in exc.errors()
+        ]
+        raise InvalidInput(
+            "The exercise would not be valid after this change.", code="invalid_exercise", errors=errors
+        ) from exc
+    _check_links(session, actor, spec)
+    columns = spec_columns(spec, spec.chain, _chain_title(session, actor, spec, exercise.id))
+    if apply_columns(exercise, columns) | write_texts(session, exercise, spec.text):
+        exercise.updated_at = utcnow()
+    session.add(exercise)
+    session.flush()
+    return exercise
+
+
+def archive_exercise(session: Session, exercise: Exercise) -> None:
+    """Hide the clinic's own exercise from search; programmes that use it can still read it."""
+    _own(exercise)
+    if exercise.archived_at is None:
+        exercise.archived_at = exercise.updated_at = utcnow()
+        session.add(exercise)
+        session.flush()

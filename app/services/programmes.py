@@ -1,0 +1,580 @@
+"""Templates and programmes: whole-document validation, the lifecycle, and immutable revisions.
+
+Every change to a programme bumps its revision with a conditional UPDATE (`WHERE revision = expected`),
+so of two edits made against the same revision exactly one wins and the other changes nothing.
+"""
+
+import uuid
+from typing import Any
+
+from sqlalchemy import delete, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from app.db import utcnow
+from app.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
+from app.models.clinic import Clinic
+from app.models.common import Actor, Page
+from app.models.exercise import Exercise
+from app.models.patient import Patient
+from app.models.programme import (
+    CURRENT_STATUSES,
+    ItemIn,
+    PhaseIn,
+    Programme,
+    ProgrammeCreate,
+    ProgrammeDocument,
+    ProgrammeItem,
+    ProgrammePhase,
+    ProgrammePublic,
+    ProgrammeRevision,
+    ProgrammeStatus,
+    ProgrammeSummary,
+    RevisionPublic,
+    RevisionReason,
+    RevisionSummary,
+    Template,
+    TemplateIn,
+    TemplatePublic,
+    days_to_mask,
+    mask_to_days,
+)
+from app.models.webhook import EventType
+from app.services import audit, events, exercises
+from app.services.pagination import PageParams, paginate
+
+# action → (statuses it may start from, status it leads to, the event it emits)
+TRANSITIONS: dict[str, tuple[tuple[ProgrammeStatus, ...], ProgrammeStatus, EventType]] = {
+    "activate": (("draft",), "active", "programme.activated"),
+    "pause": (("active",), "paused", "programme.paused"),
+    "resume": (("paused",), "active", "programme.activated"),
+    "complete": (("active", "paused"), "completed", "programme.completed"),
+    "cancel": (("draft", "active", "paused"), "cancelled", "programme.cancelled"),
+}
+EDITABLE: tuple[ProgrammeStatus, ...] = ("draft", "active", "paused")
+DOSE_FIELDS = ("sets", "reps", "reps_max", "hold_s", "rest_s", "duration_s", "load", "side", "times_per_day")
+
+
+# --- templates --------------------------------------------------------------------------------------
+
+
+def _templates(actor: Actor):
+    return select(Template).where(Template.clinic_id == actor.clinic_id)
+
+
+def template_public(template: Template) -> TemplatePublic:
+    return TemplatePublic.model_validate(template, from_attributes=True)
+
+
+def list_templates(session: Session, actor: Actor, params: PageParams) -> Page[TemplatePublic]:
+    page = paginate(session, _templates(actor), Template.id, params)
+    return Page[TemplatePublic](items=[template_public(t) for t in page.items], next_cursor=page.next_cursor)
+
+
+def get_template(session: Session, actor: Actor, template_id: uuid.UUID) -> Template:
+    template = session.exec(_templates(actor).where(Template.id == template_id)).first()
+    if template is None:
+        raise NotFound("No such template in this clinic.")
+    return template
+
+
+def _template_phases(session: Session, actor: Actor, data: TemplateIn) -> list[dict[str, Any]]:
+    # Templates hold no item ids: items get theirs when a programme is made from the template.
+    _resolve_items(session, actor, data.phases, existing={})
+    return [phase.model_dump(mode="json", exclude={"items": {"__all__": {"id"}}}) for phase in data.phases]
+
+
+def create_template(session: Session, actor: Actor, data: TemplateIn) -> Template:
+    template = Template(
+        clinic_id=actor.clinic_id,
+        name=data.name,
+        description=data.description,
+        phases=_template_phases(session, actor, data),
+        created_by=actor.id,
+    )
+    session.add(template)
+    session.flush()
+    return template
+
+
+def replace_template(session: Session, actor: Actor, template: Template, data: TemplateIn) -> Template:
+    template.name, template.description = data.name, data.description
+    template.phases = _template_phases(session, actor, data)
+    template.updated_at = utcnow()
+    session.add(template)
+    session.flush()
+    return template
+
+
+def delete_template(session: Session, template: Template) -> None:
+    session.delete(template)  # programmes made from it keep their copy; their template_id is set null
+    session.flush()
+
+
+# --- reading programmes ------------------------------------------------------------------------------
+
+
+def scoped(actor: Actor):
+    """Programmes the caller may see: the clinic's, or for a patient their own that are not drafts."""
+    statement = select(Programme).where(Programme.clinic_id == actor.clinic_id)
+    if actor.kind == "patient":
+        statement = statement.where(Programme.patient_id == actor.id, Programme.status != "draft")
+    return statement
+
+
+def get_programme(session: Session, actor: Actor, programme_id: uuid.UUID) -> Programme:
+    programme = session.exec(scoped(actor).where(Programme.id == programme_id)).first()
+    if programme is None:
+        raise NotFound("No such programme.")
+    return programme
+
+
+def list_programmes(
+    session: Session,
+    actor: Actor,
+    params: PageParams,
+    patient_id: uuid.UUID | None = None,
+    status: ProgrammeStatus | None = None,
+) -> Page[ProgrammeSummary]:
+    statement = scoped(actor)
+    if patient_id is not None:
+        statement = statement.where(Programme.patient_id == patient_id)
+    if status is not None:
+        statement = statement.where(Programme.status == status)
+    page = paginate(session, statement, Programme.id, params)
+    audit.record(session, actor, "programme.list", "programme", patient_id=patient_id)
+    return Page[ProgrammeSummary](
+        items=[ProgrammeSummary.model_validate(p, from_attributes=True) for p in page.items],
+        next_cursor=page.next_cursor,
+    )
+
+
+def latest_revision(session: Session, programme: Programme) -> ProgrammeRevision:
+    return session.exec(
+        select(ProgrammeRevision).where(
+            ProgrammeRevision.clinic_id == programme.clinic_id,
+            ProgrammeRevision.programme_id == programme.id,
+            ProgrammeRevision.number == programme.revision,
+        )
+    ).one()
+
+
+def read_programme(session: Session, actor: Actor, programme: Programme) -> ProgrammePublic:
+    audit.record(session, actor, "programme.read", "programme", programme.id, programme.patient_id)
+    snapshot = latest_revision(session, programme).snapshot["programme"]
+    # Top-level fields come from the live row: a deleted template nulls template_id after the snapshot.
+    live = ProgrammeSummary.model_validate(programme, from_attributes=True).model_dump()
+    return ProgrammePublic.model_validate({**snapshot, **live})
+
+
+def list_revisions(
+    session: Session, actor: Actor, programme: Programme, params: PageParams
+) -> Page[RevisionSummary]:
+    statement = select(ProgrammeRevision).where(
+        ProgrammeRevision.clinic_id == programme.clinic_id, ProgrammeRevision.programme_id == programme.id
+    )
+    page = paginate(session, statement, ProgrammeRevision.id, params)
+    audit.record(session, actor, "programme.revisions", "programme", programme.id, programme.patient_id)
+    return Page[RevisionSummary](
+        items=[RevisionSummary.model_validate(r, from_attributes=True) for r in page.items],
+        next_cursor=page.next_cursor,
+    )
+
+
+def get_revision(session: Session, actor: Actor, programme: Programme, number: int) -> RevisionPublic:
+    revision = session.exec(
+        select(ProgrammeRevision).where(
+            ProgrammeRevision.clinic_id == programme.clinic_id,
+            ProgrammeRevision.programme_id == programme.id,
+            ProgrammeRevision.number == number,
+        )
+    ).first()
+    if revision is None:
+        raise NotFound(f"Programme has no revision {number}.")
+    audit.record(session, actor, "programme.revision.read", "programme", programme.id, programme.patient_id)
+    return RevisionPublic.model_validate(
+        {**revision.model_dump(), "programme": revision.snapshot["programme"]}
+    )
+
+
+# --- validating a document against the database ------------------------------------------------------
+
+
+def _item_error(
+    errors: list[dict[str, Any]], phase: int, item: int, field: str, message: str, kind: str
+) -> None:
+    errors.append({"loc": ["body", "phases", phase, "items", item, field], "message": message, "type": kind})
+
+
+def _resolve_items(
+    session: Session, actor: Actor, phases: list[PhaseIn], existing: dict[uuid.UUID, ProgrammeItem]
+) -> dict[str, Exercise]:
+    """Check every item against the clinic's exercises and the programme's items; raise all problems."""
+    found = exercises.resolve_refs(
+        session, actor, {item.exercise for phase in phases for item in phase.items}
+    )
+    errors: list[dict[str, Any]] = []
+    for p, phase in enumerate(phases):
+        for i, item in enumerate(phase.items):
+            exercise = found.get(item.exercise)
+            before = existing.get(item.id) if item.id is not None else None
+            if item.id is not None and before is None:
+                _item_error(
+                    errors, p, i, "id", "This item id is not one of this programme's items.", "unknown_item"
+                )
+            if exercise is None:
+                _item_error(errors, p, i, "exercise", "No such exercise in this clinic.", "unknown_exercise")
+                continue
+            unchanged = before is not None and before.exercise_id == exercise.id
+            if exercise.archived_at is not None and not unchanged:
+                _item_error(errors, p, i, "exercise", "This exercise is archived.", "exercise_archived")
+            if exercise.requires_clinician_unlock:
+                if not item.clinician_unlocked:
+                    _item_error(
+                        errors,
+                        p,
+                        i,
+                        "clinician_unlocked",
+                        "This exercise needs a clinician's explicit unlock (clinician_unlocked: true).",
+                        "exercise_locked",
+                    )
+                elif actor.kind != "staff" and not (unchanged and before.clinician_unlocked):
+                    _item_error(
+                        errors,
+                        p,
+                        i,
+                        "clinician_unlocked",
+                        "Only a signed-in clinician can unlock this exercise.",
+                        "unlock_needs_clinician",
+                    )
+    if errors:
+        raise InvalidInput(
+            "The programme has items that cannot be prescribed.", code="invalid_programme", errors=errors
+        )
+    return found
+
+
+# --- writing programmes -------------------------------------------------------------------------------
+
+
+def _current_items(session: Session, programme: Programme) -> dict[uuid.UUID, ProgrammeItem]:
+    rows = session.exec(
+        select(ProgrammeItem).where(
+            ProgrammeItem.clinic_id == programme.clinic_id,
+            ProgrammeItem.programme_id == programme.id,
+            ProgrammeItem.removed_at.is_(None),
+        )
+    )
+    return {row.id: row for row in rows}
+
+
+def _write_structure(
+    session: Session,
+    programme: Programme,
+    phases: list[PhaseIn],
+    found: dict[str, Exercise],
+    existing: dict[uuid.UUID, ProgrammeItem],
+) -> None:
+    """Make the phase and item rows match the document; items left out are marked removed, not deleted."""
+    session.execute(
+        delete(ProgrammePhase).where(
+            ProgrammePhase.clinic_id == programme.clinic_id, ProgrammePhase.programme_id == programme.id
+        )
+    )
+    kept: set[uuid.UUID] = set()
+    for position, phase in enumerate(phases):
+        session.add(
+            ProgrammePhase(
+                programme_id=programme.id,
+                position=position,
+                clinic_id=programme.clinic_id,
+                name=phase.name,
+                goal=phase.goal,
+                **phase.advance_criteria.model_dump(),
+            )
+        )
+        for item_position, item in enumerate(phase.items):
+            row = existing.get(item.id) if item.id else None
+            if row is None:
+                row = ProgrammeItem(
+                    clinic_id=programme.clinic_id,
+                    programme_id=programme.id,
+                    phase_position=0,
+                    position=0,
+                    exercise_id=found[item.exercise].id,
+                )
+            kept.add(row.id)
+            row.phase_position, row.position = position, item_position
+            row.exercise_id = found[item.exercise].id
+            row.clinician_unlocked = item.clinician_unlocked
+            for field in DOSE_FIELDS:
+                setattr(row, field, getattr(item, field))
+            row.days_mask = days_to_mask(item.days_of_week)
+            row.notes = item.notes
+            row.progression_rule = item.progression_rule.model_dump() if item.progression_rule else None
+            session.add(row)
+    now = utcnow()
+    for item_id, row in existing.items():
+        if item_id not in kept:
+            row.removed_at = now
+            session.add(row)
+    session.flush()
+
+
+def _snapshot(session: Session, programme: Programme) -> dict[str, Any]:
+    """The whole programme after a change, plus every locale of every exercise it uses (for offline use)."""
+    phases = session.exec(
+        select(ProgrammePhase)
+        .where(ProgrammePhase.clinic_id == programme.clinic_id, ProgrammePhase.programme_id == programme.id)
+        .order_by(ProgrammePhase.position)
+    ).all()
+    items = session.exec(
+        select(ProgrammeItem)
+        .where(
+            ProgrammeItem.clinic_id == programme.clinic_id,
+            ProgrammeItem.programme_id == programme.id,
+            ProgrammeItem.removed_at.is_(None),
+        )
+        .order_by(ProgrammeItem.phase_position, ProgrammeItem.position)
+    ).all()
+    used = session.exec(select(Exercise).where(Exercise.id.in_({item.exercise_id for item in items}))).all()
+    rendered = exercises.present_every_locale(session, list(used))
+    by_id = {exercise.id: exercise for exercise in used}
+
+    def item_view(item: ProgrammeItem) -> dict[str, Any]:
+        exercise = by_id[item.exercise_id]
+        return {
+            "id": item.id,
+            "position": item.position,
+            "exercise_id": exercise.id,
+            "exercise_slug": exercise.slug,
+            "exercise_name": rendered[exercise.id]["en"].name,
+            "requires_clinician_unlock": exercise.requires_clinician_unlock,
+            "clinician_unlocked": item.clinician_unlocked,
+            **{field: getattr(item, field) for field in DOSE_FIELDS},
+            "days_of_week": mask_to_days(item.days_mask),
+            "notes": item.notes,
+            "progression_rule": item.progression_rule,
+        }
+
+    view = ProgrammePublic.model_validate(
+        {
+            **programme.model_dump(),
+            "phases": [
+                {
+                    "position": phase.position,
+                    "name": phase.name,
+                    "goal": phase.goal,
+                    "advance_criteria": phase.model_dump(
+                        include={"min_days", "min_sessions", "min_adherence_pct", "max_pain", "green_streak"}
+                    ),
+                    "items": [item_view(item) for item in items if item.phase_position == phase.position],
+                }
+                for phase in phases
+            ],
+        }
+    )
+    return {
+        "programme": view.model_dump(mode="json"),
+        "exercises": {
+            str(exercise_id): {locale: public.model_dump(mode="json") for locale, public in by_locale.items()}
+            for exercise_id, by_locale in rendered.items()
+        },
+    }
+
+
+def _schedule(view: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "status": view["status"],
+        "start_date": view["start_date"],
+        "end_date": view["end_date"],
+        "current_phase": view["current_phase"],
+        "items": [
+            {
+                "id": item["id"],
+                "phase": phase["position"],
+                "times_per_day": item["times_per_day"],
+                "days_of_week": item["days_of_week"],
+            }
+            for phase in view["phases"]
+            for item in phase["items"]
+        ],
+    }
+
+
+def emit_programme_event(session: Session, programme: Programme, event_type: EventType) -> None:
+    # Ids, status and revision only: the EHR reads the content as FHIR or through the API.
+    events.emit(
+        session,
+        programme.clinic_id,
+        event_type,
+        {
+            "programme_id": programme.id,
+            "patient_id": programme.patient_id,
+            "status": programme.status,
+            "revision": programme.revision,
+        },
+    )
+
+
+def _bump_revision(session: Session, programme: Programme, expected: int) -> None:
+    """Claim the next revision number, or fail with 412 if someone else changed the programme first."""
+    claimed = session.execute(
+        update(Programme)
+        .where(Programme.id == programme.id, Programme.revision == expected)
+        .values(revision=expected + 1, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:
+        raise PreconditionFailed(
+            "The programme changed since the revision you sent; fetch it again and re-apply your change.",
+            code="stale_revision",
+        )
+    programme.revision = expected + 1
+    programme.updated_at = utcnow()
+
+
+def _record_revision(session: Session, actor: Actor, programme: Programme, reason: RevisionReason) -> None:
+    session.add(programme)
+    session.flush()
+    snapshot = _snapshot(session, programme)
+    session.add(
+        ProgrammeRevision(
+            clinic_id=programme.clinic_id,
+            programme_id=programme.id,
+            number=programme.revision,
+            reason=reason,
+            author_kind=actor.kind,
+            author_id=actor.id,
+            snapshot=snapshot,
+            schedule=_schedule(snapshot["programme"]),
+        )
+    )
+    session.flush()
+
+
+def _document_from_template(template: Template, data: ProgrammeCreate) -> list[PhaseIn]:
+    phases = [PhaseIn.model_validate(phase) for phase in template.phases]
+    errors: list[dict[str, Any]] = []
+    for index, override in enumerate(data.item_overrides):
+        if override.phase >= len(phases) or override.item >= len(phases[override.phase].items):
+            errors.append(
+                {
+                    "loc": ["body", "item_overrides", index],
+                    "message": "No such phase/item in the template.",
+                    "type": "unknown_item",
+                }
+            )
+            continue
+        target = phases[override.phase].items[override.item]
+        changes = override.model_dump(exclude_unset=True, exclude={"phase", "item"})
+        try:
+            phases[override.phase].items[override.item] = ItemIn.model_validate(
+                {**target.model_dump(), **changes}
+            )
+        except ValueError as exc:
+            errors.append(
+                {"loc": ["body", "item_overrides", index], "message": str(exc), "type": "invalid_override"}
+            )
+    if errors:
+        raise InvalidInput(
+            "Some item overrides do not fit the template.", code="invalid_programme", errors=errors
+        )
+    return phases
+
+
+def create_programme(session: Session, actor: Actor, patient: Patient, data: ProgrammeCreate) -> Programme:
+    template = get_template(session, actor, data.template_id) if data.template_id else None
+    phases = _document_from_template(template, data) if template else data.phases or []
+    clinic = session.get(Clinic, actor.clinic_id)
+    document = ProgrammeDocument(
+        title=data.title or (template.name if template else ""),
+        start_date=data.start_date,
+        end_date=data.end_date,
+        auto_progress=data.auto_progress or (clinic.auto_progress_default if clinic else "suggest"),
+        phases=phases,
+    )
+    found = _resolve_items(session, actor, document.phases, existing={})
+    programme = Programme(
+        clinic_id=actor.clinic_id,
+        patient_id=patient.id,
+        template_id=template.id if template else None,
+        title=document.title,
+        start_date=document.start_date,
+        end_date=document.end_date,
+        auto_progress=document.auto_progress,
+        created_by=actor.id,
+    )
+    session.add(programme)
+    session.flush()
+    _write_structure(session, programme, document.phases, found, existing={})
+    _record_revision(session, actor, programme, "edit")
+    audit.record(session, actor, "programme.create", "programme", programme.id, patient.id)
+    emit_programme_event(session, programme, "programme.created")
+    return programme
+
+
+def replace_programme(
+    session: Session, actor: Actor, programme: Programme, document: ProgrammeDocument, if_match: int
+) -> Programme:
+    if programme.status not in EDITABLE:
+        raise Conflict(f"A {programme.status} programme can no longer be edited.", code="programme_closed")
+    existing = _current_items(session, programme)
+    found = _resolve_items(session, actor, document.phases, existing)
+    _bump_revision(session, programme, if_match)
+    programme.title, programme.start_date, programme.end_date = (
+        document.title,
+        document.start_date,
+        document.end_date,
+    )
+    programme.auto_progress, programme.current_phase = document.auto_progress, document.current_phase
+    _write_structure(session, programme, document.phases, found, existing)
+    _record_revision(session, actor, programme, "edit")
+    audit.record(session, actor, "programme.update", "programme", programme.id, programme.patient_id)
+    emit_programme_event(session, programme, "programme.revised")
+    return programme
+
+
+def transition(
+    session: Session, actor: Actor, programme: Programme, action: str, if_match: int | None
+) -> Programme:
+    allowed_from, target, event_type = TRANSITIONS[action]
+    if programme.status not in allowed_from:
+        raise Conflict(
+            f"Cannot {action} a {programme.status} programme (only from {', '.join(allowed_from)}).",
+            code="invalid_transition",
+        )
+    if target in CURRENT_STATUSES and programme.status not in CURRENT_STATUSES:
+        _ensure_no_other_current(session, programme)
+    _bump_revision(session, programme, programme.revision if if_match is None else if_match)
+    programme.status = target
+    try:
+        with session.begin_nested():
+            session.add(programme)
+            session.flush()
+    except IntegrityError as exc:  # a concurrent activation for the same patient won the unique index
+        raise _already_current() from exc
+    _record_revision(session, actor, programme, "status")
+    audit.record(session, actor, f"programme.{action}", "programme", programme.id, programme.patient_id)
+    emit_programme_event(session, programme, event_type)
+    return programme
+
+
+def _already_current() -> Conflict:
+    return Conflict(
+        "The patient already has an active or paused programme; complete or cancel it first.",
+        code="patient_has_current_programme",
+    )
+
+
+def _ensure_no_other_current(session: Session, programme: Programme) -> None:
+    other = session.exec(
+        select(Programme.id).where(
+            Programme.clinic_id == programme.clinic_id,
+            Programme.patient_id == programme.patient_id,
+            Programme.status.in_(CURRENT_STATUSES),
+            Programme.id != programme.id,
+        )
+    ).first()
+    if other is not None:
+        raise _already_current()

@@ -1,0 +1,153 @@
+"""`hep seed` and the catalogue upsert: idempotent by slug, archives what left the files, refuses bad files.
+
+The upsert tests run on a database of their own: they archive and rewrite catalogue rows, which the
+rest of the suite reads.
+"""
+
+import os
+import shutil
+import uuid
+
+import pytest
+import yaml
+from sqlmodel import Session, func, select
+from typer.testing import CliRunner
+
+from app.cli import cli
+from app.db import make_engine
+from app.models.catalogue_files import CATALOGUE_DIR, ChainFile, load_catalogue
+from app.models.common import Actor
+from app.models.exercise import Exercise, ExerciseText
+from app.services import exercises
+from app.services.catalogue import seed_catalogue
+from tests import dbutil
+from tests.factories import make_clinic, make_exercise
+
+CATALOGUE = load_catalogue()
+TOTAL = sum(len(chain.exercises) for chain in CATALOGUE)
+
+
+@pytest.fixture
+def fresh(tmp_path):
+    """A session on a migrated, empty database of this test's own."""
+    url = dbutil.create_database(os.environ.get("HEP_TEST_DATABASE_URL"), tmp_path / "seed.db")
+    dbutil.migrate(url)
+    engine = make_engine(url)
+    with Session(engine, expire_on_commit=False) as session:
+        yield session
+    engine.dispose()
+    dbutil.drop_database(url)
+
+
+def _catalogue_rows(session: Session) -> dict[str, Exercise]:
+    return {row.slug: row for row in session.exec(select(Exercise).where(Exercise.owner_clinic_id.is_(None)))}
+
+
+def _without(chain_name: str) -> list[ChainFile]:
+    return [chain for chain in CATALOGUE if chain.chain != chain_name]
+
+
+def test_first_seed_creates_everything_and_the_second_changes_nothing(fresh):
+    first = seed_catalogue(fresh, CATALOGUE)
+    fresh.commit()
+    assert (len(first.created), first.updated, first.unchanged, first.archived) == (TOTAL, [], [], [])
+    texts = fresh.exec(select(func.count()).select_from(ExerciseText)).one()
+    assert texts == sum(len(spec.text) for chain in CATALOGUE for spec in chain.exercises)
+    stamps = {slug: row.updated_at for slug, row in _catalogue_rows(fresh).items()}
+
+    again = seed_catalogue(fresh, CATALOGUE)
+    fresh.commit()
+    assert not again.changed and len(again.unchanged) == TOTAL
+    assert "nothing to do" in again.summary()
+    assert {slug: row.updated_at for slug, row in _catalogue_rows(fresh).items()} == stamps
+
+
+def test_an_edited_entry_updates_that_exercise_only(fresh):
+    seed_catalogue(fresh, CATALOGUE)
+    fresh.commit()
+    walking = next(chain for chain in CATALOGUE if chain.chain == "walking")
+    first = walking.exercises[0]
+    english = first.text["en"].model_copy(update={"summary": "A new summary."})
+    edited = first.model_copy(update={"text": {"en": english}, "tags": ["walking", "new-tag"]})
+    changed = walking.model_copy(update={"exercises": [edited, *walking.exercises[1:]]})
+
+    report = seed_catalogue(fresh, [*_without("walking"), changed])
+    fresh.commit()
+    assert report.updated == [first.slug] and len(report.unchanged) == TOTAL - 1
+    row = _catalogue_rows(fresh)[first.slug]
+    assert row.tags == ["walking", "new-tag"]
+    texts = fresh.exec(select(ExerciseText).where(ExerciseText.exercise_id == row.id)).all()
+    assert {(text.locale, text.summary) for text in texts} == {("en", "A new summary.")}
+
+
+def test_a_removed_exercise_is_archived_and_comes_back_when_re_added(fresh):
+    seed_catalogue(fresh, CATALOGUE)
+    fresh.commit()
+    walking = {spec.slug for chain in CATALOGUE if chain.chain == "walking" for spec in chain.exercises}
+
+    removed = seed_catalogue(fresh, _without("walking"))
+    fresh.commit()
+    assert set(removed.archived) == walking and not removed.created and not removed.updated
+    rows = _catalogue_rows(fresh)
+    assert len(rows) == TOTAL  # never deleted
+    assert all(rows[slug].archived_at is not None for slug in walking)
+    assert not seed_catalogue(fresh, _without("walking")).changed  # archived once, not again
+
+    restored = seed_catalogue(fresh, CATALOGUE)
+    fresh.commit()
+    assert set(restored.updated) == walking and not restored.archived
+    assert all(row.archived_at is None for row in _catalogue_rows(fresh).values())
+
+
+def test_a_clinic_slug_taken_later_by_the_catalogue_still_resolves_to_the_clinic(fresh):
+    clinic, other = make_clinic(fresh), make_clinic(fresh)
+    own = make_exercise(fresh, clinic, slug="later-catalogue")
+    walking = next(chain for chain in CATALOGUE if chain.chain == "walking")
+    renamed = walking.model_copy(
+        update={"exercises": [walking.exercises[0].model_copy(update={"slug": "later-catalogue"})]}
+    )
+    seed_catalogue(fresh, [renamed])
+    fresh.commit()
+
+    def resolve(clinic_id: uuid.UUID) -> Exercise:
+        actor = Actor(kind="staff", id=uuid.uuid4(), clinic_id=clinic_id, role="physio")
+        return exercises.get_exercise(fresh, actor, "later-catalogue")
+
+    assert resolve(clinic.id).id == own.id
+    assert resolve(other.id).owner_clinic_id is None
+
+
+# --- the command --------------------------------------------------------------------------------
+
+runner = CliRunner()
+
+
+def test_seed_command_on_a_seeded_database_says_nothing_changed():
+    result = runner.invoke(cli, ["seed"])
+    assert result.exit_code == 0, result.output
+    assert f"0 created, 0 updated, {TOTAL} unchanged, 0 archived; nothing to do" in result.stdout
+
+
+def test_seed_command_refuses_invalid_files_naming_file_exercise_and_field(tmp_path, session):
+    directory = tmp_path / "exercises"
+    shutil.copytree(CATALOGUE_DIR, directory)
+    path = directory / "bridge.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["exercises"][-1]["default_dose"]["reps"] = 0
+    data["exercises"][0]["title"] = "unexpected"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    before = session.exec(select(func.max(Exercise.updated_at))).one()
+    session.rollback()
+
+    result = runner.invoke(cli, ["seed", "--directory", str(directory)])
+
+    assert result.exit_code == 1
+    errors = result.stderr.splitlines()
+    assert (
+        "error: exercises/bridge.yaml: exercise 'single-leg-bridge' field default_dose.reps: must be ≥ 1"
+        in errors
+    )
+    assert "error: exercises/bridge.yaml: exercise 'double-leg-bridge' field title: unknown key" in errors
+    assert result.stdout == ""
+    assert session.exec(select(func.max(Exercise.updated_at))).one() == before
+    session.rollback()

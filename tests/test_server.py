@@ -1,0 +1,146 @@
+"""`make run` end to end: a real uvicorn process on 127.0.0.1, a fresh database, the demo clinic.
+
+It follows the README walk-through: sign in with the printed credentials, create a patient, enrol the
+demo patient with the printed code.
+"""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests import dbutil
+
+REPO = Path(__file__).resolve().parents[1]
+HEP = str(Path(sys.executable).parent / "hep")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def server(tmp_path):
+    url = dbutil.create_database(os.environ.get("HEP_TEST_DATABASE_URL"), tmp_path / "run.db")
+    port = _free_port()
+    env = {
+        **os.environ,
+        "HEP_DATABASE_URL": url,
+        "HEP_ENV": "dev",
+        "HEP_DEMO": "1",
+        "HEP_PORT": str(port),
+    }
+    for command in (["migrate"], ["seed"]):
+        done = subprocess.run([HEP, *command], env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+    log = tmp_path / "serve.log"
+    with log.open("w") as out:
+        process = subprocess.Popen([HEP, "serve"], env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "no /healthz within 60 s:\n" + log.read_text()
+            time.sleep(0.2)
+        yield base, log
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        dbutil.drop_database(url)
+
+
+def _exported(log_text: str) -> dict[str, str]:
+    return {m.group(1): m.group(2).strip("'") for m in re.finditer(r"export (\w+)=(\S+)", log_text)}
+
+
+def test_make_run_serves_and_the_walkthrough_works(server):
+    base, log = server
+    assert httpx.get(f"{base}/readyz").json()["status"] == "ready"
+    values = _exported(log.read_text())
+    assert {
+        "ADMIN_EMAIL",
+        "ADMIN_PASSWORD",
+        "PHYSIO_EMAIL",
+        "PHYSIO_PASSWORD",
+        "ENROLMENT_CODE",
+        "PATIENT_ID",
+    } <= values.keys()
+
+    with httpx.Client(base_url=base, timeout=10) as http:
+        token = http.post(
+            "/v1/auth/token", data={"username": values["PHYSIO_EMAIL"], "password": values["PHYSIO_PASSWORD"]}
+        )
+        assert token.status_code == 200, token.text
+        staff = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        patient = http.get(f"/v1/patients/{values['PATIENT_ID']}", headers=staff)
+        assert patient.status_code == 200 and patient.json()["display_name"] == "Demo Patient"
+        created = http.post(
+            "/v1/patients", json={"display_name": "Sam", "timezone": "Europe/London"}, headers=staff
+        )
+        assert created.status_code == 201, created.text
+
+        exercises = http.get("/v1/exercises", params={"q": "puente", "locale": "es"}, headers=staff)
+        assert exercises.status_code == 200 and exercises.json()["items"][0]["locale"] == "es"
+        programme = http.post(
+            f"/v1/patients/{values['PATIENT_ID']}/programmes",
+            headers=staff,
+            json={
+                "title": "Low back pain: start",
+                "start_date": "2026-11-23",
+                "phases": [
+                    {
+                        "name": "Settle",
+                        "items": [
+                            {"exercise": "prone-lying-over-pillows", "duration_s": 120, "times_per_day": 4},
+                            {
+                                "exercise": "double-leg-bridge",
+                                "sets": 2,
+                                "reps": 10,
+                                "hold_s": 3,
+                                "days_of_week": [1, 3, 5],
+                            },
+                        ],
+                    }
+                ],
+            },
+        )
+        assert programme.status_code == 201, programme.text
+        programme_id = programme.json()["id"]
+        assert (
+            http.post(f"/v1/programmes/{programme_id}/activate", headers=staff).json()["status"] == "active"
+        )
+
+        enrolled = http.post("/v1/patient-auth/enrol", json={"code": values["ENROLMENT_CODE"]})
+        assert enrolled.status_code == 200, enrolled.text
+        me = http.get("/v1/me", headers={"Authorization": f"Bearer {enrolled.json()['access_token']}"})
+        assert me.json()["id"] == values["PATIENT_ID"]
+        patient = {"Authorization": f"Bearer {enrolled.json()['access_token']}"}
+        mine = http.get(f"/v1/me/programmes/{programme_id}", headers=patient)
+        assert mine.status_code == 200 and mine.headers["ETag"] == '"2.en"'
+        assert (
+            http.get(
+                f"/v1/me/programmes/{programme_id}", headers={**patient, "If-None-Match": '"2.en"'}
+            ).status_code
+            == 304
+        )
+        assert http.get("/docs").status_code == 200
+        assert http.get("/openapi.json").json()["info"]["title"]

@@ -1,0 +1,538 @@
+"""Webhooks end to end: a real receiver on 127.0.0.1 verifies every message with the `standardwebhooks`
+library, while dispatchers (in this process, or `hep worker` processes) drain the outbox.
+
+The dispatchers here use a compressed retry schedule; production waits follow DESIGN.md section 6.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import anyio
+import certifi
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+from sqlmodel import Session, select
+from standardwebhooks import Webhook, WebhookVerificationError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from app.config import get_settings
+from app.db import get_engine
+from app.main import create_app
+from app.models.webhook import Delivery, DeliveryAttempt, Event, WebhookEndpoint
+from app.services import events
+from app.webhooks.dispatcher import Dispatcher
+from app.webhooks.policy import DeliveryPolicy
+
+REPO = Path(__file__).resolve().parents[1]
+HEP = str(Path(sys.executable).parent / "hep")
+ENDPOINTS = "/v1/webhook-endpoints"
+
+FAST = DeliveryPolicy(
+    schedule=tuple(timedelta(seconds=s) for s in (0, 0.05, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1)), timeout_seconds=2
+)
+# Long enough (about 10 s in all) for a receiver to be down for a while and come back.
+PATIENT = DeliveryPolicy(
+    schedule=tuple(timedelta(seconds=s) for s in (0, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 3.2)), timeout_seconds=2
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(predicate, timeout: float = 20, interval: float = 0.02):
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(interval)
+
+
+@dataclass
+class Received:
+    hook: str
+    message_id: str
+    payload: dict
+    signatures: int
+
+
+@dataclass
+class Hook:
+    secrets: list[str]
+    status: int = 200
+    gate: threading.Event | None = None  # when set up, requests wait until it is opened
+    arrived: int = 0
+
+
+@dataclass
+class Receiver:
+    """A uvicorn app on 127.0.0.1 that verifies each message against every secret it was given."""
+
+    port: int = field(default_factory=_free_port)
+    tls: tuple[Path, Path] | None = None  # key and certificate: serve https
+    hosts: list[str] = field(default_factory=list)  # Host headers seen
+    hooks: dict[str, Hook] = field(default_factory=dict)
+    received: list[Received] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    _server: uvicorn.Server | None = None
+    _thread: threading.Thread | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.port}/hooks/{name}"
+
+    def add(self, name: str, secret: str, **options) -> str:
+        self.hooks[name] = Hook(secrets=[secret], **options)
+        return self.url(name)
+
+    def messages(self, name: str) -> list[Received]:
+        with self._lock:
+            return [message for message in self.received if message.hook == name]
+
+    async def _handle(self, request: Request) -> Response:
+        hook = self.hooks[request.path_params["name"]]
+        body = await request.body()
+        headers = dict(request.headers)
+        self.hosts.append(headers["host"])
+        try:
+            payload = [Webhook(secret).verify(body, headers) for secret in hook.secrets][0]
+        except WebhookVerificationError as exc:
+            with self._lock:
+                self.refused.append(str(exc))
+            return Response(status_code=400)
+        with self._lock:
+            hook.arrived += 1
+            self.received.append(
+                Received(
+                    request.path_params["name"],
+                    headers["webhook-id"],
+                    payload,
+                    len(headers["webhook-signature"].split(" ")),
+                )
+            )
+        if hook.gate is not None:
+            await anyio.to_thread.run_sync(hook.gate.wait, 30)
+        return Response(status_code=hook.status)
+
+    def start(self) -> None:
+        app = Starlette(routes=[Route("/hooks/{name}", self._handle, methods=["POST"])])
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=1,
+            ssl_keyfile=self.tls and str(self.tls[0]),
+            ssl_certfile=self.tls and str(self.tls[1]),
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        wait_until(lambda: self._server.started, timeout=10)
+
+    def stop(self) -> None:
+        for hook in self.hooks.values():
+            if hook.gate is not None:
+                hook.gate.set()
+        if self._server is not None:
+            self._server.should_exit = True
+            self._thread.join(timeout=10)
+            self._server = None
+
+
+@pytest.fixture
+def receiver():
+    receiver = Receiver()
+    receiver.start()
+    yield receiver
+    receiver.stop()
+
+
+@pytest.fixture
+def dispatch():
+    """Start in-process dispatchers (stopped at the end of the test)."""
+    started: list[Dispatcher] = []
+
+    def start(policy: DeliveryPolicy = FAST, **options) -> Dispatcher:
+        options = {"allow_private": True, "concurrency": 4, "poll_interval": 0.05} | options
+        dispatcher = Dispatcher(get_engine(), policy=policy, **options)
+        dispatcher.start()
+        started.append(dispatcher)
+        return dispatcher
+
+    yield start
+    for dispatcher in started:
+        dispatcher.stop()
+
+
+def _rows(statement) -> list:
+    # A session of its own, closed at once: an open read transaction would hold SQLite's write lock.
+    with Session(get_engine()) as session:
+        return list(session.exec(statement).all())
+
+
+def _deliveries(endpoint_id) -> list[Delivery]:
+    return _rows(
+        select(Delivery).where(Delivery.endpoint_id == uuid.UUID(str(endpoint_id))).order_by(Delivery.id)
+    )
+
+
+def _endpoint(endpoint_id) -> WebhookEndpoint:
+    return _rows(select(WebhookEndpoint).where(WebhookEndpoint.id == uuid.UUID(str(endpoint_id))))[0]
+
+
+def _subscribe(client, headers, receiver: Receiver, name: str, **options) -> dict:
+    created = client.post(ENDPOINTS, json={"url": receiver.url(name)}, headers=headers)
+    assert created.status_code == 201, created.text
+    endpoint = created.json()
+    receiver.add(name, endpoint["secret"], **options)
+    return endpoint
+
+
+def _all_done(endpoint_id) -> bool:
+    deliveries = _deliveries(endpoint_id)
+    return bool(deliveries) and all(d.status != "pending" for d in deliveries)
+
+
+def test_every_committed_event_arrives_exactly_as_committed(client, world, receiver, dispatch, unique):
+    headers = world.a.headers["api_key"]
+    endpoint = _subscribe(client, headers, receiver, "ehr")
+    other = _subscribe(client, world.b.headers["api_key"], receiver, "other-clinic")
+    dispatch()
+
+    upsert = f"/v1/patients/by-external-id/EHR-{unique}"
+    client.put(upsert, json={"display_name": "Ann"}, headers=headers)  # patient.created
+    client.put(upsert, json={"display_name": "Ann"}, headers=headers)  # no change: no event
+    client.put(upsert, json={"display_name": "Ann Lee", "birth_year": 1970}, headers=headers)  # updated
+    bo = client.post("/v1/patients", json={"display_name": "Bo"}, headers=headers).json()  # created
+    client.patch(f"/v1/patients/{bo['id']}", json={"display_name": "Bo"}, headers=headers)  # no change
+    client.patch(f"/v1/patients/{bo['id']}", json={"timezone": "Europe/Oslo"}, headers=headers)  # updated
+    refused = client.post(
+        "/v1/patients", json={"display_name": "Dup", "external_id": f"EHR-{unique}"}, headers=headers
+    )
+    assert refused.status_code == 409  # rolled back: no event
+
+    since = datetime.fromisoformat(endpoint["created_at"])
+    committed = _rows(
+        select(Event)
+        .where(Event.clinic_id == world.a.clinic.id, Event.occurred_at >= since)
+        .order_by(Event.id)
+    )
+    assert [e.type for e in committed] == [
+        "patient.created",
+        "patient.updated",
+        "patient.created",
+        "patient.updated",
+    ]
+    wait_until(lambda: len(receiver.messages("ehr")) >= len(committed) and _all_done(endpoint["id"]))
+    time.sleep(0.2)  # nothing more comes
+
+    received = receiver.messages("ehr")
+    assert receiver.refused == []  # every signature verified
+    assert len(received) == len(committed)  # exactly once each
+    by_id = {message.message_id: message.payload for message in received}
+    for event in committed:
+        assert by_id[str(event.id)] == json.loads(events.present(event).model_dump_json())
+        assert by_id[str(event.id)]["clinic_id"] == str(world.a.clinic.id)
+    assert set(by_id[str(committed[0].id)]["data"]) == {"patient_id", "external_id"}
+    assert receiver.messages("other-clinic") == []
+    assert all(d.status == "succeeded" and d.attempt_count == 1 for d in _deliveries(endpoint["id"]))
+    assert _deliveries(other["id"]) == []
+
+    log = client.get(f"{ENDPOINTS}/{endpoint['id']}/deliveries", headers=headers).json()["items"]
+    assert [attempt["status_code"] for d in log for attempt in d["attempts"]] == [200] * len(committed)
+    assert all(d["attempts"][0]["duration_ms"] >= 0 and d["attempts"][0]["error"] is None for d in log)
+
+
+def test_receiver_down_for_a_while_then_up_gets_everything(client, world, receiver, dispatch):
+    headers = world.a.headers["admin"]
+    endpoint = _subscribe(client, headers, receiver, "flaky")
+    receiver.stop()
+    dispatch(PATIENT)
+    patients = [
+        client.post("/v1/patients", json={"display_name": f"P{i}"}, headers=headers).json() for i in range(5)
+    ]
+
+    # Every delivery has failed at least twice (connection refused) before the receiver comes back.
+    wait_until(lambda: all(d.attempt_count >= 2 for d in _deliveries(endpoint["id"])))
+    receiver.start()
+    wait_until(lambda: all(d.status == "succeeded" for d in _deliveries(endpoint["id"])))
+
+    received = receiver.messages("flaky")
+    assert sorted(m.payload["data"]["patient_id"] for m in received) == sorted(p["id"] for p in patients)
+    assert receiver.refused == []
+    log = client.get(f"{ENDPOINTS}/{endpoint['id']}/deliveries", headers=headers).json()["items"]
+    for delivery in log:
+        *failures, success = delivery["attempts"]
+        assert len(failures) >= 2 and all(a["status_code"] is None and a["error"] for a in failures)
+        assert success["status_code"] == 200 and success["error"] is None
+        assert delivery["attempt_count"] == len(delivery["attempts"])
+    assert _endpoint(endpoint["id"]).failing_since is None  # a success ends the failing streak
+
+
+def test_410_disables_the_endpoint(client, world, receiver, dispatch):
+    headers = world.a.headers["admin"]
+    endpoint = _subscribe(client, headers, receiver, "gone", status=410)
+    for name in ("Q", "R", "S"):
+        client.post("/v1/patients", json={"display_name": name}, headers=headers)
+    dispatch(concurrency=1)
+
+    wait_until(lambda: _all_done(endpoint["id"]))
+    disabled = client.get(f"{ENDPOINTS}/{endpoint['id']}", headers=headers).json()
+    assert disabled["enabled"] is False and disabled["disabled_reason"] == "gone"
+    assert sorted(d.status for d in _deliveries(endpoint["id"])) == ["cancelled", "cancelled", "failed"]
+    assert len(receiver.messages("gone")) == 1  # nothing more was sent after the 410
+
+    client.post("/v1/patients", json={"display_name": "T"}, headers=headers)
+    assert len(_deliveries(endpoint["id"])) == 3  # a disabled endpoint gets no new deliveries
+
+
+def test_continuous_failure_disables_the_endpoint_and_attempts_run_out(client, world, receiver, dispatch):
+    headers = world.a.headers["admin"]
+    failing = _subscribe(client, headers, receiver, "failing", status=500)
+    client.post("/v1/patients", json={"display_name": "U"}, headers=headers)
+    # 5 days in production; 300 ms here.
+    dispatch(DeliveryPolicy(schedule=FAST.schedule, disable_after=timedelta(seconds=0.3)))
+
+    wait_until(lambda: not _endpoint(failing["id"]).enabled)
+    endpoint = _endpoint(failing["id"])
+    assert endpoint.disabled_reason == "failing" and endpoint.failing_since is not None
+    assert [d.status for d in _deliveries(failing["id"])] == ["cancelled"]
+
+
+def test_attempts_stop_after_the_schedule(client, world, receiver, dispatch):
+    headers = world.a.headers["admin"]
+    endpoint = _subscribe(client, headers, receiver, "broken", status=503)
+    client.post("/v1/patients", json={"display_name": "V"}, headers=headers)
+    dispatch()
+
+    wait_until(lambda: _all_done(endpoint["id"]))
+    [delivery] = _deliveries(endpoint["id"])
+    assert delivery.status == "failed" and delivery.attempt_count == len(FAST.schedule)
+    assert delivery.last_status_code == 503 and delivery.next_attempt_at is None
+    attempts = _rows(select(DeliveryAttempt).where(DeliveryAttempt.delivery_id == delivery.id))
+    assert [a.status_code for a in attempts] == [503] * len(FAST.schedule)
+    assert len(receiver.messages("broken")) == len(FAST.schedule)
+
+    # A manual retry sends once more.
+    receiver.hooks["broken"].status = 200
+    assert client.post(f"/v1/deliveries/{delivery.id}/retry", headers=headers).status_code == 202
+    wait_until(lambda: _deliveries(endpoint["id"])[0].status == "succeeded")
+
+
+def test_the_address_is_checked_again_at_send_time(client, world, receiver, dispatch):
+    """Saved while private addresses were allowed, the host name now resolves to a private address (as
+    after a DNS rebinding): nothing is sent, and the attempt says why."""
+    headers = world.a.headers["admin"]
+    url = f"https://localhost:{receiver.port}/hooks/rebound"
+    endpoint = client.post(ENDPOINTS, json={"url": url}, headers=headers).json()
+    receiver.add("rebound", endpoint["secret"])
+    client.post("/v1/patients", json={"display_name": "W"}, headers=headers)
+    dispatch(allow_private=False)
+
+    wait_until(lambda: _deliveries(endpoint["id"])[0].attempt_count >= 2)
+    delivery = _deliveries(endpoint["id"])[0]
+    assert delivery.last_status_code is None and "private or reserved address" in delivery.last_error
+    assert receiver.messages("rebound") == [] and receiver.refused == []
+
+
+@pytest.mark.skipif(
+    shutil.which("openssl") is None, reason="needs the openssl command for a test certificate"
+)
+def test_https_connects_to_the_checked_address_under_the_host_name(
+    client, world, dispatch, tmp_path, monkeypatch
+):
+    """In production every URL is https: the send goes to the address that was checked, while the TLS
+    certificate is still verified against the URL's host name (and Host names it too)."""
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=hooks.test"]
+        + ["-addext", "subjectAltName=DNS:hooks.test", "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    receiver = Receiver(tls=(key, cert))
+    receiver.start()
+    real_getaddrinfo = socket.getaddrinfo
+
+    def fake_dns(host, *args, **kwargs):  # both names point at the receiver; only one is on its certificate
+        return real_getaddrinfo(
+            "127.0.0.1" if host in ("hooks.test", "other.test") else host, *args, **kwargs
+        )
+
+    monkeypatch.setattr(socket, "getaddrinfo", fake_dns)
+    monkeypatch.setattr(certifi, "where", lambda: str(cert))  # the dispatcher trusts the test certificate
+    try:
+        headers = world.a.headers["admin"]
+        endpoints = {}
+        for name, host in (("tls", "hooks.test"), ("wrong-name", "other.test")):
+            url = f"https://{host}:{receiver.port}/hooks/{name}"
+            endpoints[name] = client.post(ENDPOINTS, json={"url": url}, headers=headers).json()
+            receiver.add(name, endpoints[name]["secret"])
+        client.post("/v1/patients", json={"display_name": "TLS"}, headers=headers)
+        dispatch()
+
+        [message] = wait_until(lambda: receiver.messages("tls"))
+        assert message.payload["type"] == "patient.created" and receiver.refused == []
+        assert receiver.hosts == [f"hooks.test:{receiver.port}"]
+        wait_until(lambda: _deliveries(endpoints["wrong-name"]["id"])[0].attempt_count >= 1)
+        assert "CERTIFICATE_VERIFY_FAILED" in _deliveries(endpoints["wrong-name"]["id"])[0].last_error
+        assert receiver.messages("wrong-name") == []
+    finally:
+        receiver.stop()
+
+
+def test_after_rotation_both_secrets_sign_for_a_day(client, world, receiver, dispatch):
+    headers = world.a.headers["admin"]
+    endpoint = _subscribe(client, headers, receiver, "rotating")
+    old_secret = endpoint["secret"]
+    new_secret = client.post(f"{ENDPOINTS}/{endpoint['id']}/rotate-secret", headers=headers).json()["secret"]
+    receiver.hooks["rotating"].secrets = [old_secret, new_secret]  # each alone must verify the message
+    dispatch()
+    client.post(f"{ENDPOINTS}/{endpoint['id']}/test", headers=headers)
+
+    [message] = wait_until(lambda: receiver.messages("rotating"))
+    assert message.signatures == 2 and receiver.refused == []
+    assert message.payload["type"] == "webhook.test"
+    assert message.payload["data"] == {"endpoint_id": endpoint["id"]}
+
+
+def test_the_api_process_delivers_by_default(world, receiver):
+    """HEP_DISPATCHER=inprocess (the default): the app's lifespan runs a dispatcher and stops it."""
+    settings = get_settings().model_copy(update={"dispatcher": "inprocess"})
+    with TestClient(create_app(settings)) as client:
+        headers = world.a.headers["api_key"]
+        _subscribe(client, headers, receiver, "in-process")
+        client.post("/v1/patients", json={"display_name": "X"}, headers=headers)
+        [message] = wait_until(lambda: receiver.messages("in-process"), interval=0.005)
+    assert message.payload["type"] == "patient.created"
+    assert not any(thread.name == "webhook-dispatcher" for thread in threading.enumerate())
+
+
+def _worker(*options: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [HEP, "worker", "--poll-interval", "0.05", *options],
+        cwd=REPO,
+        env=os.environ.copy(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _stop(process: subprocess.Popen) -> str:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        output, _ = process.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        output, _ = process.communicate()
+    return output
+
+
+def _emit_many(clinic_id: uuid.UUID, count: int) -> None:
+    with Session(get_engine()) as session:
+        for i in range(count):
+            events.emit(session, clinic_id, "patient.updated", {"patient_id": uuid.uuid4(), "n": i})
+        session.commit()
+
+
+@pytest.mark.skipif(
+    get_settings().is_sqlite, reason="SQLite deployments run one dispatcher (the API's); see docs/webhooks.md"
+)
+def test_two_workers_on_postgresql_deliver_each_event_once(client, world, receiver):
+    endpoint = _subscribe(client, world.a.headers["admin"], receiver, "scaled")
+    count = 200
+    _emit_many(world.a.clinic.id, count)  # all due before the workers start, so they compete for them
+    workers = [_worker("--concurrency", "8"), _worker("--concurrency", "8")]
+    try:
+        started = time.monotonic()
+        wait_until(lambda: all(d.status == "succeeded" for d in _deliveries(endpoint["id"])), timeout=60)
+        elapsed = time.monotonic() - started
+    finally:
+        outputs = [_stop(worker) for worker in workers]
+    ids = [message.message_id for message in receiver.messages("scaled")]
+    assert len(ids) == count and len(set(ids)) == count, outputs
+    assert all(d.attempt_count == 1 for d in _deliveries(endpoint["id"]))
+    assert all("Stopped." in output for output in outputs), outputs
+    print(f"\n{count} deliveries by two workers in {elapsed:.2f} s ({count / elapsed:.0f}/s)")
+
+
+def test_killing_a_worker_mid_batch_loses_nothing(client, world, receiver):
+    endpoint = _subscribe(client, world.a.headers["admin"], receiver, "crash", gate=threading.Event())
+    count = 8
+    _emit_many(world.a.clinic.id, count)
+    # A short timeout, so that the killed worker's claims (4 × timeout) expire soon.
+    worker = _worker("--concurrency", "5", "--timeout", "1")
+    try:
+        wait_until(lambda: receiver.hooks["crash"].arrived >= 5)  # five sends under way, none answered
+        worker.kill()
+    finally:
+        _stop(worker)
+    assert all(d.attempt_count == 0 for d in _deliveries(endpoint["id"]))  # it died before recording any
+
+    receiver.hooks["crash"].gate.set()
+    successor = _worker()
+    try:
+        wait_until(lambda: all(d.status == "succeeded" for d in _deliveries(endpoint["id"])))
+    finally:
+        output = _stop(successor)
+    assert "SIGTERM: finishing the sends under way" in output and "Stopped." in output, output
+    received = {message.message_id for message in receiver.messages("crash")}
+    event_ids = {str(d.event_id) for d in _deliveries(endpoint["id"])}
+    assert len(event_ids) == count and event_ids <= received
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+    except OSError:
+        return False
+    return True
+
+
+def test_the_receiver_in_the_docs_verifies_and_prints_events(client, world, dispatch, tmp_path):
+    docs = (REPO / "docs" / "webhooks.md").read_text()
+    script = tmp_path / "receiver.py"
+    script.write_text(re.search(r"## Verifying signatures.*?```python\n(.*?)```", docs, re.DOTALL).group(1))
+    port = _free_port()
+    headers = world.a.headers["api_key"]
+    endpoint = client.post(ENDPOINTS, json={"url": f"http://127.0.0.1:{port}/"}, headers=headers).json()
+    env = {**os.environ, "WEBHOOK_SECRET": endpoint["secret"], "PORT": str(port)}
+    process = subprocess.Popen(
+        [sys.executable, str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        wait_until(lambda: _listening(port) or process.poll() is not None)
+        dispatch()
+        client.post(f"{ENDPOINTS}/{endpoint['id']}/test", headers=headers)
+        wait_until(lambda: _all_done(endpoint["id"]))
+        [delivery] = _deliveries(endpoint["id"])
+        assert delivery.status == "succeeded" and delivery.last_status_code == 204
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=10)
+    assert f"webhook.test {{'endpoint_id': '{endpoint['id']}'}}" in output
