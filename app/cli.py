@@ -64,6 +64,17 @@ def seed(
         typer.echo(f"Archived (no longer in the files): {', '.join(report.archived)}")
 
 
+@cli.command("check-adherence")
+def check_adherence() -> None:
+    """Emit adherence.low for patients under their clinic's threshold over the last 7 days (run daily)."""
+    from app.services import adherence
+
+    with _session() as session:
+        emitted = adherence.check_low_adherence(session)
+        session.commit()
+    typer.echo(f"adherence.low emitted for {emitted} programme(s).")
+
+
 @cli.command("create-clinic")
 def create_clinic(
     name: Annotated[str, typer.Option(help="Clinic name")],

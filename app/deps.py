@@ -14,9 +14,10 @@ from app.models.common import Actor
 from app.models.exercise import Exercise
 from app.models.patient import Patient
 from app.models.programme import Programme, Template
+from app.models.safety import SafetyAlert
 from app.models.user import User
 from app.models.webhook import Delivery, WebhookEndpoint
-from app.services import auth, exercises, patients, programmes, users, webhook_endpoints
+from app.services import auth, exercises, patients, programmes, safety, users, webhook_endpoints
 from app.services.pagination import PageParams
 
 SessionDep = Annotated[Session, Depends(get_session)]
@@ -144,7 +145,12 @@ def _load_template(template_id: uuid.UUID, session: SessionDep, actor: ClinicAct
     return programmes.get_template(session, actor, template_id)
 
 
+def _load_alert(alert_id: uuid.UUID, session: SessionDep, actor: ClinicActor) -> SafetyAlert:
+    return safety.get_alert(session, actor, alert_id)
+
+
 PatientDep = Annotated[Patient, Depends(_load_patient)]
+AlertDep = Annotated[SafetyAlert, Depends(_load_alert)]
 ProgrammeDep = Annotated[Programme, Depends(_load_programme)]
 MyProgrammeDep = Annotated[Programme, Depends(_load_my_programme)]
 TemplateDep = Annotated[Template, Depends(_load_template)]

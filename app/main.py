@@ -20,7 +20,7 @@ from app.config import Settings, get_settings
 from app.context import request_id_var
 from app.db import get_engine
 from app.errors import PROBLEM_JSON, DomainError, problem
-from app.routers import admin, auth, exercises, health, me, patients, programmes, users, webhooks
+from app.routers import admin, auth, clinical, exercises, health, me, patients, programmes, users, webhooks
 from app.webhooks.dispatcher import Dispatcher
 
 logger = logging.getLogger("hep")
@@ -211,6 +211,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         patients.router,
         exercises.router,
         programmes.router,
+        clinical.router,
         me.router,
         admin.router,
         webhooks.router,

@@ -12,10 +12,11 @@ from app.models.common import Actor
 from app.models.exercise import Exercise, ExerciseCreate
 from app.models.patient import Patient, PatientCreate
 from app.models.programme import ItemIn, PhaseIn, Programme, ProgrammeCreate, Template, TemplateIn
+from app.models.safety import SafetyAlert
 from app.models.user import User
 from app.models.webhook import DeliveryPublic, WebhookEndpoint, WebhookEndpointCreate
 from app.security import create_access_token
-from app.services import api_keys, clinics, exercises, patients, programmes, users, webhook_endpoints
+from app.services import api_keys, clinics, exercises, patients, programmes, safety, users, webhook_endpoints
 
 PASSWORD = "correct horse battery"
 
@@ -162,3 +163,8 @@ def make_template(session: Session, clinic: Clinic) -> Template:
         name="Factory template", phases=[PhaseIn(name="Start", items=[ItemIn(exercise="cat-camel", reps=6)])]
     )
     return programmes.create_template(session, actor, data)
+
+
+def make_alert(session: Session, patient: Patient) -> SafetyAlert:
+    actor = Actor(kind="system", id=uuid.UUID(int=0), clinic_id=patient.clinic_id)
+    return safety.raise_alert(session, actor, patient.id, "routine", ["test"], [], "session_log")

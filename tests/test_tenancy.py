@@ -8,6 +8,7 @@ from sqlmodel import select
 
 from app.models.auth import ApiKey
 from tests.factories import (
+    make_alert,
     make_exercise,
     make_programme,
     make_template,
@@ -39,6 +40,7 @@ def _resources(tenant, session) -> dict[str, str]:
     delivery = make_test_delivery(session, endpoint)
     programme = make_programme(session, tenant.patient)
     template = make_template(session, tenant.clinic)
+    alert = make_alert(session, tenant.patient)
     resources = {
         "patient_id": str(tenant.patient.id),
         "user_id": str(tenant.physio.id),
@@ -50,6 +52,7 @@ def _resources(tenant, session) -> dict[str, str]:
         "programme_id": str(programme.id),
         "template_id": str(template.id),
         "number": "1",
+        "alert_id": str(alert.id),
     }
     session.commit()  # after the reads above too: an open transaction holds SQLite's write lock
     return resources

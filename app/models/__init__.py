@@ -4,8 +4,11 @@ from app.models.audit import AuditEvent
 from app.models.auth import ApiKey, EnrolmentCode, LoginFailure, RefreshToken
 from app.models.clinic import Clinic
 from app.models.exercise import Exercise, ExerciseText
+from app.models.outcome import OutcomeResponse
 from app.models.patient import Patient
 from app.models.programme import Programme, ProgrammeItem, ProgrammePhase, ProgrammeRevision, Template
+from app.models.safety import SafetyAlert, SymptomCheck
+from app.models.session_log import SessionLog
 from app.models.user import User
 from app.models.webhook import Delivery, DeliveryAttempt, Event, WebhookEndpoint
 
@@ -20,12 +23,16 @@ __all__ = [
     "Exercise",
     "ExerciseText",
     "LoginFailure",
+    "OutcomeResponse",
     "Patient",
     "Programme",
     "ProgrammeItem",
     "ProgrammePhase",
     "ProgrammeRevision",
     "RefreshToken",
+    "SafetyAlert",
+    "SessionLog",
+    "SymptomCheck",
     "Template",
     "User",
     "WebhookEndpoint",

@@ -8,20 +8,26 @@ audit write.
 import json
 import uuid
 from collections import OrderedDict
+from datetime import date
 from threading import Lock
 from typing import Any
 
-from sqlmodel import Session
+from sqlalchemy import func
+from sqlmodel import Session, select
 
+from app.errors import InvalidInput
 from app.models.catalogue_files import DEFAULT_LOCALE
 from app.models.common import Actor
 from app.models.patient import Patient
-from app.models.programme import Programme, ProgrammeSummary
+from app.models.programme import CURRENT_STATUSES, Programme, ProgrammeSummary
 from app.models.safety import EMERGENCY_WARNING, STOP_RULES_INTRO, localised
-from app.services import audit, programmes
+from app.models.session_log import Plan, PlanItem, SessionLog
+from app.services import adherence, audit, programmes
 
 _CACHE_SIZE = 2048
-_rendered: "OrderedDict[tuple[uuid.UUID, int, str], bytes]" = OrderedDict()
+PROGRAMME_FIELDS = ("id", "title", "status", "start_date", "end_date", "current_phase", "revision")
+PLAN_DOSE_FIELDS = ("sets", "reps", "reps_max", "hold_s", "rest_s", "duration_s", "load", "side", "notes")
+_rendered: "OrderedDict[tuple[uuid.UUID, int, str], tuple[dict[str, Any], bytes]]" = OrderedDict()
 _lock = Lock()
 
 
@@ -40,7 +46,7 @@ def list_mine(session: Session, actor: Actor) -> list[ProgrammeSummary]:
     return [ProgrammeSummary.model_validate(row, from_attributes=True) for row in rows]
 
 
-def render(snapshot: dict[str, Any], locale: str) -> bytes:
+def render(snapshot: dict[str, Any], locale: str) -> dict[str, Any]:
     """The patient's view of one revision: doses, and each exercise's text, media and stop rules."""
     programme = snapshot["programme"]
     exercises = snapshot["exercises"]
@@ -107,23 +113,102 @@ def render(snapshot: dict[str, Any], locale: str) -> bytes:
             for phase in programme["phases"]
         ],
     }
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    return body
 
 
-def read_mine(session: Session, actor: Actor, programme: Programme, locale: str) -> bytes:
-    audit.record(session, actor, "programme.read", "programme", programme.id, actor.id)
+def _view(session: Session, programme: Programme, locale: str) -> tuple[dict[str, Any], bytes]:
+    """The rendered current revision, as a dict and as response bytes (cached: revisions never change)."""
     key = (programme.id, programme.revision, locale)
     with _lock:
         cached = _rendered.get(key)
         if cached is not None:
             _rendered.move_to_end(key)
             return cached
-    body = render(programmes.latest_revision(session, programme).snapshot, locale)
+    view = render(programmes.latest_revision(session, programme).snapshot, locale)
+    rendered = (view, json.dumps(view, separators=(",", ":"), ensure_ascii=False).encode())
     with _lock:
-        _rendered[key] = body
+        _rendered[key] = rendered
         if len(_rendered) > _CACHE_SIZE:
             _rendered.popitem(last=False)
-    return body
+    return rendered
+
+
+def read_mine(session: Session, actor: Actor, programme: Programme, locale: str) -> bytes:
+    audit.record(session, actor, "programme.read", "programme", programme.id, actor.id)
+    return _view(session, programme, locale)[1]
+
+
+def plan(session: Session, actor: Actor, day: date | None) -> Plan:
+    """One local day of the current programme: each item's dose, sessions due and done, and what is next."""
+    patient = session.get(Patient, actor.id)
+    assert patient is not None  # authentication loaded it
+    today = adherence.today(patient)
+    day = day or today
+    if abs((day - today).days) > adherence.MAX_WINDOW_DAYS:
+        raise InvalidInput("Ask for a date within a year of today.", code="invalid_date")
+    audit.record(session, actor, "plan.read", "patient", patient.id, patient.id)
+    programme = session.exec(
+        select(Programme).where(
+            Programme.clinic_id == patient.clinic_id,
+            Programme.patient_id == patient.id,
+            Programme.status.in_(CURRENT_STATUSES),
+        )
+    ).first()
+    if programme is None:
+        return Plan(
+            date=day,
+            timezone=patient.timezone,
+            programme_id=None,
+            programme_status=None,
+            revision=None,
+            phase=None,
+            items=[],
+            next_item_id=None,
+        )
+    view, _ = _view(session, programme, patient.locale)
+    schedule = {
+        **view,
+        "items": [
+            {**item, "phase": phase["position"]} for phase in view["phases"] for item in phase["items"]
+        ],
+    }
+    due = adherence.due_on(schedule, day)
+    logged = dict(
+        session.exec(
+            select(SessionLog.item_id, func.count())
+            .where(
+                SessionLog.clinic_id == patient.clinic_id,
+                SessionLog.patient_id == patient.id,
+                SessionLog.programme_id == programme.id,
+                SessionLog.local_date == day,
+            )
+            .group_by(SessionLog.item_id)
+        ).all()
+    )
+    items = []
+    for item in view["phases"][view["current_phase"]]["items"]:
+        sessions_due = due.get(item["id"], 0)
+        sessions_done = min(logged.get(uuid.UUID(item["id"]), 0), sessions_due)
+        items.append(
+            PlanItem(
+                item_id=item["id"],
+                exercise=item["exercise"],
+                **{key: item[key] for key in PLAN_DOSE_FIELDS},
+                sessions_due=sessions_due,
+                sessions_done=sessions_done,
+                sessions_remaining=sessions_due - sessions_done,
+            )
+        )
+    return Plan(
+        date=day,
+        timezone=patient.timezone,
+        programme_id=programme.id,
+        programme_status=programme.status,
+        revision=programme.revision,
+        phase=view["current_phase"],
+        items=items,
+        next_item_id=next((item.item_id for item in items if item.sessions_remaining > 0), None),
+    )
 
 
 def record_not_modified(session: Session, actor: Actor, programme: Programme) -> None:

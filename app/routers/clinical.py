@@ -1,0 +1,88 @@
+"""What clinicians read about a patient's home practice: sessions, adherence, outcomes and safety alerts."""
+
+import datetime as dt
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from app.deps import AlertDep, ClinicActor, PageDep, PatientDep, SessionDep, StaffActor
+from app.models.common import Page
+from app.models.outcome import Instrument, OutcomePublic
+from app.models.safety import AlertStatus, SafetyAlertPublic
+from app.models.session_log import AdherenceReport, SessionLogPublic
+from app.services import adherence, outcomes, safety, sessions
+
+router = APIRouter(tags=["clinical"])
+
+From = Annotated[dt.date | None, Query(alias="from", description="First local date (patient's timezone)")]
+To = Annotated[dt.date | None, Query(alias="to", description="Last local date, inclusive")]
+
+
+@router.get("/v1/patients/{patient_id}/sessions", response_model=Page[SessionLogPublic])
+def patient_sessions(
+    patient_id: uuid.UUID,
+    patient: PatientDep,
+    session: SessionDep,
+    actor: ClinicActor,
+    page: PageDep,
+    start: From = None,
+    end: To = None,
+):
+    result = sessions.list_logs(session, actor, patient.id, start, end, page)
+    session.commit()
+    return result
+
+
+@router.get("/v1/patients/{patient_id}/adherence", response_model=AdherenceReport)
+def patient_adherence(
+    patient_id: uuid.UUID,
+    patient: PatientDep,
+    session: SessionDep,
+    actor: ClinicActor,
+    start: From = None,
+    end: To = None,
+):
+    result = adherence.report(session, actor, patient, start, end)
+    session.commit()
+    return result
+
+
+@router.get("/v1/patients/{patient_id}/outcomes", response_model=list[OutcomePublic])
+def patient_outcomes(
+    patient_id: uuid.UUID,
+    patient: PatientDep,
+    session: SessionDep,
+    actor: ClinicActor,
+    instrument: Annotated[Instrument | None, Query()] = None,
+):
+    result = outcomes.list_outcomes(session, actor, patient.id, instrument)
+    session.commit()
+    return result
+
+
+@router.get("/v1/alerts", response_model=Page[SafetyAlertPublic])
+def list_alerts(
+    session: SessionDep,
+    actor: ClinicActor,
+    page: PageDep,
+    status: Annotated[AlertStatus | None, Query()] = None,
+    patient_id: Annotated[uuid.UUID | None, Query()] = None,
+):
+    result = safety.list_alerts(session, actor, page, status, patient_id)
+    session.commit()
+    return result
+
+
+@router.post("/v1/alerts/{alert_id}/acknowledge", response_model=SafetyAlertPublic)
+def acknowledge_alert(alert_id: uuid.UUID, alert: AlertDep, session: SessionDep, actor: StaffActor):
+    safety.move_alert(session, actor, alert, "acknowledge")
+    session.commit()
+    return SafetyAlertPublic.model_validate(alert, from_attributes=True)
+
+
+@router.post("/v1/alerts/{alert_id}/resolve", response_model=SafetyAlertPublic)
+def resolve_alert(alert_id: uuid.UUID, alert: AlertDep, session: SessionDep, actor: StaffActor):
+    safety.move_alert(session, actor, alert, "resolve")
+    session.commit()
+    return SafetyAlertPublic.model_validate(alert, from_attributes=True)

@@ -1,0 +1,246 @@
+"""Session logs from the patient app: idempotent by the app's id, coloured by symptom response, alerting.
+
+Symptom response (clinical-content.md §2.2 and DESIGN §5):
+- red: new numbness or weakness, pain during above 5/10, or leg symptoms reaching further down the leg
+  than in the previous session of the same exercise (peripheralisation);
+- green: symptoms better, or leg symptoms retreating toward the spine;
+- yellow: no change.
+A red log raises a routine alert for the physio (or adds to the open one for that item); a second red in a
+row for the same item marks the alert as a red streak, with both logs as evidence.
+"""
+
+import hashlib
+import json
+import uuid
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from app.db import utcnow
+from app.errors import Conflict, DomainError, InvalidInput, NotFound
+from app.models.common import Actor, Page
+from app.models.patient import Patient
+from app.models.programme import Programme, ProgrammeItem
+from app.models.safety import SafetyAlert
+from app.models.session_log import (
+    LEG_RANK,
+    BatchResult,
+    Colour,
+    SessionLog,
+    SessionLogIn,
+    SessionLogPublic,
+)
+from app.services import audit, events, programmes, safety
+from app.services.pagination import PageParams, paginate
+
+# Phones' clocks drift; a log a little in the future is a clock, further is a mistake.
+CLOCK_SKEW = timedelta(minutes=10)
+RED_PAIN_DURING = 5
+RED_STREAK = "two_red_sessions_in_a_row"
+
+
+def colour(data: SessionLogIn, previous: SessionLog | None) -> Colour:
+    spread = previous is not None and LEG_RANK[data.leg_symptoms] > LEG_RANK[previous.leg_symptoms]
+    if data.new_numbness_or_weakness or data.pain_during > RED_PAIN_DURING or spread:
+        return "red"
+    retreated = previous is not None and LEG_RANK[data.leg_symptoms] < LEG_RANK[previous.leg_symptoms]
+    if data.response == "better" or retreated:
+        return "green"
+    return "yellow"
+
+
+def body_hash(data: SessionLogIn) -> str:
+    canonical = json.dumps(data.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def public(log: SessionLog) -> SessionLogPublic:
+    return SessionLogPublic.model_validate(log, from_attributes=True)
+
+
+def _previous(
+    session: Session, log_clinic: uuid.UUID, item_id: uuid.UUID, before: datetime
+) -> SessionLog | None:
+    return session.exec(
+        select(SessionLog)
+        .where(
+            SessionLog.clinic_id == log_clinic,
+            SessionLog.item_id == item_id,
+            SessionLog.performed_at < before,
+        )
+        .order_by(SessionLog.performed_at.desc(), SessionLog.id.desc())
+        .limit(1)
+    ).first()
+
+
+class _Context:
+    """What one request's logs are checked against, loaded once per request."""
+
+    def __init__(self, session: Session, actor: Actor) -> None:
+        self.session, self.actor = session, actor
+        patient = session.get(Patient, actor.id)
+        self.timezone = ZoneInfo(patient.timezone if patient else "UTC")
+        self.programmes: dict[uuid.UUID, Programme | None] = {}
+        self.items: dict[uuid.UUID, ProgrammeItem | None] = {}
+
+    def programme(self, programme_id: uuid.UUID) -> Programme:
+        if programme_id not in self.programmes:
+            self.programmes[programme_id] = self.session.exec(
+                programmes.scoped(self.actor).where(Programme.id == programme_id)
+            ).first()
+        found = self.programmes[programme_id]
+        if found is None:
+            raise NotFound("No such programme for this patient.")
+        return found
+
+    def item(self, programme: Programme, item_id: uuid.UUID) -> ProgrammeItem:
+        if item_id not in self.items:
+            self.items[item_id] = self.session.exec(
+                select(ProgrammeItem).where(
+                    ProgrammeItem.clinic_id == programme.clinic_id,
+                    ProgrammeItem.programme_id == programme.id,
+                    ProgrammeItem.id == item_id,
+                )
+            ).first()
+        found = self.items[item_id]
+        if found is None or found.programme_id != programme.id:
+            raise InvalidInput("This item is not part of the programme.", code="unknown_item")
+        return found
+
+
+def _existing(session: Session, actor: Actor, data: SessionLogIn, digest: str) -> SessionLog | None:
+    stored = session.get(SessionLog, data.id)
+    if stored is None:
+        return None
+    if stored.patient_id != actor.id or stored.body_hash != digest:
+        raise Conflict("A different log was already stored with this id.", code="log_id_conflict")
+    return stored
+
+
+def _store(context: _Context, data: SessionLogIn) -> tuple[SessionLog, bool]:
+    """Store one log; returns (log, created). A replay of a stored log returns it unchanged."""
+    session, actor = context.session, context.actor
+    digest = body_hash(data)
+    stored = _existing(session, actor, data, digest)
+    if stored is not None:
+        return stored, False
+    programme = context.programme(data.programme_id)
+    item = context.item(programme, data.item_id)
+    if data.revision > programme.revision:
+        raise InvalidInput("That revision of the programme does not exist yet.", code="unknown_revision")
+    performed_at = data.performed_at.astimezone(ZoneInfo("UTC"))
+    if performed_at > utcnow() + CLOCK_SKEW:
+        raise InvalidInput("performed_at is in the future.", code="performed_in_future")
+    previous = _previous(session, actor.clinic_id, item.id, performed_at)
+    log = SessionLog(
+        **data.model_dump(exclude={"performed_at"}),
+        clinic_id=actor.clinic_id,
+        patient_id=actor.id,
+        performed_at=performed_at,
+        utc_offset_minutes=int(data.performed_at.utcoffset().total_seconds() // 60),  # type: ignore[union-attr]
+        local_date=performed_at.astimezone(context.timezone).date(),
+        colour=colour(data, previous),
+        body_hash=digest,
+    )
+    try:
+        with session.begin_nested():
+            session.add(log)
+    except IntegrityError:
+        # The same id was stored concurrently (a retry racing the original): answer as for a replay.
+        stored = _existing(session, actor, data, digest)
+        if stored is None:
+            raise
+        return stored, False
+    audit.record(session, actor, "session_log.create", "session_log", log.id, actor.id)
+    events.emit(
+        session,
+        actor.clinic_id,
+        "session.logged",
+        {
+            "log_id": log.id,
+            "patient_id": actor.id,
+            "programme_id": programme.id,
+            "item_id": item.id,
+            "colour": log.colour,
+        },
+    )
+    if log.colour == "red":
+        _alert_red(session, actor, log, previous)
+    return log, True
+
+
+def _alert_red(session: Session, actor: Actor, log: SessionLog, previous: SessionLog | None) -> None:
+    streak = previous is not None and previous.colour == "red"
+    reasons = ["red_response", *([RED_STREAK] if streak else [])]
+    evidence = [*([str(previous.id)] if streak and previous else []), str(log.id)]
+    open_alert = session.exec(
+        select(SafetyAlert).where(
+            SafetyAlert.clinic_id == actor.clinic_id,
+            SafetyAlert.patient_id == actor.id,
+            SafetyAlert.item_id == log.item_id,
+            SafetyAlert.source == "session_log",
+            SafetyAlert.status == "open",
+        )
+    ).first()
+    if open_alert is None:
+        safety.raise_alert(
+            session,
+            actor,
+            actor.id,
+            "routine",
+            reasons,
+            evidence,
+            "session_log",
+            programme_id=log.programme_id,
+            item_id=log.item_id,
+        )
+        return
+    newly_streak = streak and RED_STREAK not in open_alert.reasons
+    safety.extend_alert(session, open_alert, reasons, evidence)
+    if newly_streak:
+        session.flush()
+        safety.alert_raised(session, open_alert)  # the streak is news for the physio's queue
+
+
+def log_one(session: Session, actor: Actor, data: SessionLogIn) -> tuple[SessionLogPublic, bool]:
+    log, created = _store(_Context(session, actor), data)
+    return public(log), created
+
+
+def log_batch(session: Session, actor: Actor, logs: list[SessionLogIn]) -> list[BatchResult]:
+    """Store each log on its own (one bad log does not sink the batch), oldest first so each log's colour
+    compares with the session before it; results come back in the order sent."""
+    context = _Context(session, actor)
+    results: dict[int, BatchResult] = {}
+    for index in sorted(range(len(logs)), key=lambda i: logs[i].performed_at):
+        data = logs[index]
+        try:
+            with session.begin_nested():
+                log, created = _store(context, data)
+            results[index] = BatchResult(id=data.id, status=201 if created else 200, log=public(log))
+        except DomainError as exc:
+            results[index] = BatchResult(id=data.id, status=exc.status, code=exc.code, detail=exc.detail)
+    return [results[index] for index in range(len(logs))]
+
+
+def list_logs(
+    session: Session,
+    actor: Actor,
+    patient_id: uuid.UUID,
+    start: date | None,
+    end: date | None,
+    params: PageParams,
+) -> Page[SessionLogPublic]:
+    """The patient's logs in the order they were done, optionally within local dates [start, end]."""
+    statement = select(SessionLog).where(
+        SessionLog.clinic_id == actor.clinic_id, SessionLog.patient_id == patient_id
+    )
+    if start is not None:
+        statement = statement.where(SessionLog.local_date >= start)
+    if end is not None:
+        statement = statement.where(SessionLog.local_date <= end)
+    page = paginate(session, statement, SessionLog.id, params, time_column=SessionLog.performed_at)
+    audit.record(session, actor, "session_log.list", "session_log", patient_id=patient_id)
+    return Page[SessionLogPublic](items=[public(row) for row in page.items], next_cursor=page.next_cursor)
