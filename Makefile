@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint migrate seed
+.PHONY: install run test fuzz lint migrate seed
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
@@ -28,6 +28,12 @@ run: seed
 # HEP_TEST_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test make test  runs on PostgreSQL.
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The schema fuzzer at length: FUZZ_EXAMPLES generated requests per operation (make test runs 8, the
+# same ones every time), a new random seed each run. Add HEP_TEST_DATABASE_URL=... for PostgreSQL.
+FUZZ_EXAMPLES ?= 200
+fuzz: install
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_RANDOM=1 $(BIN)/python -m pytest tests/test_fuzz.py $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check app tests alembic

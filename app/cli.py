@@ -75,6 +75,85 @@ def check_adherence() -> None:
     typer.echo(f"adherence.low emitted for {emitted} programme(s).")
 
 
+@cli.command()
+def simulate(
+    pattern: Annotated[str, typer.Option(help="steady, plateau, flare or low-adherence")] = "steady",
+    weeks: Annotated[int, typer.Option(min=1, max=26, help="How many weeks to play")] = 6,
+    programme: Annotated[
+        Path | None, typer.Option(help="A programme as JSON (the body of POST /v1/patients/{id}/programmes)")
+    ] = None,
+) -> None:
+    """Play a synthetic patient's weeks of sessions through a programme and print its revision history.
+
+    Runs on a throw-away SQLite database with the catalogue seeded: your real data is never touched."""
+    import json
+    import tempfile
+    from datetime import UTC, datetime, timedelta
+
+    from pydantic import ValidationError
+
+    from alembic import command
+    from app.db import make_engine
+    from app.models.catalogue_files import CATALOGUE_DIR, load_catalogue
+    from app.models.programme import ProgrammeCreate
+    from app.services import catalogue, clinics, simulation
+    from app.services.health import alembic_config
+
+    if pattern not in simulation.PATTERNS:
+        typer.secho(
+            f"error: --pattern must be one of {', '.join(simulation.PATTERNS)}", fg=typer.colors.RED, err=True
+        )
+        raise typer.Exit(1)
+    start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(weeks=weeks)
+    try:
+        document = (
+            ProgrammeCreate.model_validate({**json.loads(programme.read_text()), "start_date": start.date()})
+            if programme
+            else simulation.example_programme(start)
+        )
+    except (OSError, ValueError, ValidationError) as exc:
+        typer.secho(f"error: {programme}: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from exc
+    with tempfile.TemporaryDirectory() as folder:
+        url = f"sqlite:///{folder}/simulation.db"
+        config = alembic_config(url)
+        config.attributes["configure_logger"] = False
+        command.upgrade(config, "head")
+        engine = make_engine(url)
+        with Session(engine, expire_on_commit=False) as session:
+            catalogue.seed_catalogue(session, load_catalogue(CATALOGUE_DIR), lambda _: None)
+            clinic = clinics.create_clinic(session, "Simulation", "simulation")
+            session.commit()
+            days = weeks * 7
+            with typer.progressbar(length=days, label=f"Simulating {weeks} weeks", file=sys.stderr) as bar:
+                try:
+                    result, lines = simulation.run(
+                        session,
+                        clinic.id,
+                        document,
+                        simulation.PATTERNS[pattern][1],
+                        days,
+                        start,
+                        on_day=lambda _day, _programme: bar.update(1),
+                    )
+                    proposals = simulation.waiting(session, result)
+                except DomainError as exc:
+                    typer.secho(f"error: {exc.detail}", fg=typer.colors.RED, err=True)
+                    for error in exc.errors or []:
+                        typer.secho(f"  {'.'.join(map(str, error['loc']))}: {error['message']}", err=True)
+                    raise typer.Exit(1) from exc
+        engine.dispose()
+    typer.echo(f"\n{result.title}: {simulation.PATTERNS[pattern][0]}, {weeks} weeks")
+    typer.echo(f"{'rev':>4}  {'day':>4}  {'reason':<12} change")
+    for line in lines:
+        typer.echo(f"{line.number:>4}  {line.day:>4}  {line.reason:<12} {'; '.join(line.changes)}")
+    typer.echo(
+        f"Final: revision {result.revision}, phase {result.current_phase + 1}, status {result.status}."
+    )
+    for proposal in proposals:
+        typer.echo(f"Waiting for a clinician: {proposal}")
+
+
 @cli.command("create-clinic")
 def create_clinic(
     name: Annotated[str, typer.Option(help="Clinic name")],
@@ -186,8 +265,11 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (default HEP_PORT)")] = None,
     workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
 ) -> None:
-    """Serve the API with uvicorn (creating the demo clinic first when HEP_DEMO=1)."""
+    """Serve the API with uvicorn (creating the demo clinic first when HEP_DEMO=1). Logs are JSON lines
+    on stdout, one per request (docs/operations.md)."""
     import uvicorn
+
+    from app.observability import logging_config
 
     settings = get_settings()
     if settings.demo:
@@ -199,6 +281,8 @@ def serve(
         port=port or settings.port,
         workers=workers,
         proxy_headers=True,
+        log_config=logging_config(settings.log_level),  # applied in every worker process too
+        access_log=False,  # the app logs each request itself, without the query string
     )
 
 
@@ -209,15 +293,25 @@ def worker(
         float, typer.Option(min=0.05, help="Seconds between checks for due deliveries")
     ] = 1.0,
     timeout: Annotated[float, typer.Option(min=0.1, max=60, help="Seconds to wait for a receiver")] = 15.0,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve Prometheus metrics on this port (default: none)")
+    ] = None,
+    metrics_host: Annotated[
+        str, typer.Option(help="Address for the metrics port; 0.0.0.0 inside a container")
+    ] = "127.0.0.1",
 ) -> None:
     """Deliver webhooks until SIGTERM or Ctrl-C (sends under way finish first). Run as many as needed on
     PostgreSQL; on SQLite the API's in-process dispatcher (HEP_DISPATCHER=inprocess) is the one to use."""
+    import logging
     import signal
 
+    from app.observability import configure_logging
     from app.webhooks.dispatcher import Dispatcher
     from app.webhooks.policy import DeliveryPolicy
 
     settings = get_settings()
+    configure_logging(settings.log_level)
+    log = logging.getLogger("hep.worker")
     # Block the stop signals in every thread (the dispatcher's threads inherit this) and wait for them here.
     stop_signals = {signal.SIGTERM, signal.SIGINT}
     signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
@@ -228,14 +322,31 @@ def worker(
         concurrency=concurrency,
         poll_interval=poll_interval,
     )
+    if metrics_port is not None:
+        _serve_worker_metrics(metrics_host, metrics_port)
     dispatcher.start()
-    typer.echo(f"Delivering webhooks from {_safe_url(settings.database_url)} (concurrency {concurrency}).")
+    log.info("Delivering webhooks from %s (concurrency %d).", _safe_url(settings.database_url), concurrency)
     try:
         received = signal.sigwait(stop_signals)
-        typer.echo(f"{signal.Signals(received).name}: finishing the sends under way...")
+        log.info("%s: finishing the sends under way...", signal.Signals(received).name)
     finally:
         dispatcher.stop()
-    typer.echo("Stopped.")
+    log.info("Stopped.")
+
+
+def _serve_worker_metrics(host: str, port: int) -> None:
+    """The worker's delivery counters and the queue depth, for Prometheus (no token: bind it internally)."""
+    from prometheus_client import REGISTRY, start_http_server
+
+    from app.observability import DeliveryQueueCollector
+    from app.services import health
+
+    def read_queue():
+        with _session() as session:
+            return health.delivery_queue(session)
+
+    REGISTRY.register(DeliveryQueueCollector(read_queue))
+    start_http_server(port, addr=host)
 
 
 def _safe_url(url: str) -> str:

@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     event_feed_settle_seconds: float = Field(5.0, ge=0, le=300)
     max_body_bytes: int = Field(1_048_576, ge=1024)
 
+    # When set, GET /metrics needs `Authorization: Bearer <this token>`; unset, /metrics is open (keep it
+    # off the public load balancer). See docs/operations.md.
+    metrics_token: str | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
     demo: bool = False
     host: str = "127.0.0.1"
     port: int = 8000

@@ -10,6 +10,7 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, SQLModel, create_engine
 
 from app.config import get_settings
+from app.context import simulated_now_var
 
 # Stable constraint names so that Alembic autogenerate and downgrades are deterministic on both databases.
 NAMING_CONVENTION = {
@@ -24,7 +25,7 @@ metadata: MetaData = SQLModel.metadata
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    return simulated_now_var.get() or datetime.now(UTC)
 
 
 class UTCDateTime(TypeDecorator[datetime]):

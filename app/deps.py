@@ -1,5 +1,6 @@
 """Dependency aliases: the database session, the caller, role checks, pagination and resource loaders."""
 
+import hmac
 import uuid
 from typing import Annotated
 
@@ -14,10 +15,20 @@ from app.models.common import Actor
 from app.models.exercise import Exercise
 from app.models.patient import Patient
 from app.models.programme import Programme, Template
+from app.models.progression import ProgressionSuggestion
 from app.models.safety import SafetyAlert
 from app.models.user import User
 from app.models.webhook import Delivery, WebhookEndpoint
-from app.services import auth, exercises, patients, programmes, safety, users, webhook_endpoints
+from app.services import (
+    auth,
+    exercises,
+    patients,
+    programmes,
+    progression,
+    safety,
+    users,
+    webhook_endpoints,
+)
 from app.services.pagination import PageParams
 
 SessionDep = Annotated[Session, Depends(get_session)]
@@ -77,6 +88,26 @@ def _integration_actor(actor: Annotated[Actor, Depends(_clinic_actor)]) -> Actor
     return actor
 
 
+_metrics_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="MetricsToken",
+    description="The operator's HEP_METRICS_TOKEN; /metrics is open when none is set.",
+)
+
+
+def _metrics_reader(
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_metrics_bearer)],
+) -> None:
+    """Anyone, unless HEP_METRICS_TOKEN is set: then only a bearer of that token (the Prometheus job)."""
+    if not settings.metrics_token:
+        return
+    presented = credentials.credentials if credentials is not None else ""
+    if not hmac.compare_digest(presented.encode(), settings.metrics_token.encode()):
+        raise Unauthorized("Send the metrics token as an Authorization: Bearer header.")
+
+
+MetricsReader = Depends(_metrics_reader)
 ClinicActor = Annotated[Actor, Depends(_clinic_actor)]
 IntegrationActor = Annotated[Actor, Depends(_integration_actor)]
 StaffActor = Annotated[Actor, Depends(_staff_actor)]
@@ -123,6 +154,11 @@ def _load_exercise(id_or_slug: str, session: SessionDep, actor: ClinicActor) -> 
     return exercises.get_exercise(session, actor, id_or_slug)
 
 
+def _load_exercise_for_fhir(exercise_slug: str, session: SessionDep, actor: ClinicActor) -> Exercise:
+    # FHIR ids are slugs, or the exercise id when a clinic's slug is too long for a FHIR id.
+    return exercises.get_exercise(session, actor, exercise_slug)
+
+
 def _load_webhook_endpoint(
     endpoint_id: uuid.UUID, session: SessionDep, actor: IntegrationActor
 ) -> WebhookEndpoint:
@@ -149,12 +185,21 @@ def _load_alert(alert_id: uuid.UUID, session: SessionDep, actor: ClinicActor) ->
     return safety.get_alert(session, actor, alert_id)
 
 
+def _load_suggestion_to_decide(
+    suggestion_id: uuid.UUID, session: SessionDep, actor: StaffActor
+) -> ProgressionSuggestion:
+    # Deciding is a clinician's act: the role is checked before the id is looked up.
+    return progression.get_suggestion(session, actor, suggestion_id)
+
+
 PatientDep = Annotated[Patient, Depends(_load_patient)]
+SuggestionToDecideDep = Annotated[ProgressionSuggestion, Depends(_load_suggestion_to_decide)]
 AlertDep = Annotated[SafetyAlert, Depends(_load_alert)]
 ProgrammeDep = Annotated[Programme, Depends(_load_programme)]
 MyProgrammeDep = Annotated[Programme, Depends(_load_my_programme)]
 TemplateDep = Annotated[Template, Depends(_load_template)]
 UserDep = Annotated[User, Depends(_load_user)]
 ExerciseDep = Annotated[Exercise, Depends(_load_exercise)]
+FhirExerciseDep = Annotated[Exercise, Depends(_load_exercise_for_fhir)]
 WebhookEndpointDep = Annotated[WebhookEndpoint, Depends(_load_webhook_endpoint)]
 DeliveryDep = Annotated[Delivery, Depends(_load_delivery)]

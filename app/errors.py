@@ -2,7 +2,26 @@
 
 from typing import Any
 
+from pydantic import BaseModel, Field
+
 PROBLEM_JSON = "application/problem+json"
+
+
+class FieldProblem(BaseModel):
+    loc: list[str | int] = Field(description='Where the problem is, e.g. ["body", "phases", 0, "name"]')
+    message: str
+    type: str
+
+
+class Problem(BaseModel):
+    """An error answer (RFC 9457). Program against `status` and `code`; `title` and `detail` are prose."""
+
+    type: str = Field(description="urn:hep:problem:<code>")
+    title: str
+    status: int
+    detail: str
+    code: str = Field(description="Stable, machine-readable error code")
+    errors: list[FieldProblem] | None = Field(default=None, description="Field problems (422)")
 
 
 class DomainError(Exception):

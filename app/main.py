@@ -2,6 +2,7 @@
 
 import logging
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,7 +12,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, DisconnectionError, InterfaceError, OperationalError, StatementError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -19,8 +21,21 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.config import Settings, get_settings
 from app.context import request_id_var
 from app.db import get_engine
-from app.errors import PROBLEM_JSON, DomainError, problem
-from app.routers import admin, auth, clinical, exercises, health, me, patients, programmes, users, webhooks
+from app.errors import PROBLEM_JSON, DomainError, Problem, problem
+from app.observability import record_request
+from app.routers import (
+    admin,
+    auth,
+    clinical,
+    exercises,
+    fhir,
+    health,
+    me,
+    patients,
+    programmes,
+    users,
+    webhooks,
+)
 from app.webhooks.dispatcher import Dispatcher
 
 logger = logging.getLogger("hep")
@@ -49,7 +64,8 @@ class PayloadTooLarge(StarletteHTTPException):
 
 
 class RequestContextMiddleware:
-    """Request id in and out, default security headers, and the request body size limit."""
+    """Request id in and out, default security headers, the request body size limit, and the request's
+    metrics and log line (a plain ASGI middleware: it is on every request's path, so it stays cheap)."""
 
     def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
         self.app = app
@@ -69,6 +85,8 @@ class RequestContextMiddleware:
                 declared_length = value
         request_id = request_id or uuid.uuid4().hex
         token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = 500  # an exception that escapes before any answer is counted as a server error
         received = 0
 
         async def limited_receive() -> Message:
@@ -81,7 +99,9 @@ class RequestContextMiddleware:
             return message
 
         async def send_with_headers(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
+                status = message["status"]
                 headers = list(message.get("headers", []))
                 present = {name for name, _ in headers}
                 headers.append((b"x-request-id", request_id.encode()))
@@ -104,6 +124,9 @@ class RequestContextMiddleware:
                 return
             await self.app(scope, limited_receive, send_with_headers)
         finally:
+            # The router leaves the matched route in the scope: label by its template, not the raw path.
+            route = getattr(scope.get("route"), "path", None)
+            record_request(scope["method"], route, status, time.perf_counter() - started, request_id)
             request_id_var.reset(token)
 
 
@@ -127,7 +150,7 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     # Only location, message and type: the rejected input itself may be patient data.
     return [
         {
-            "loc": [str(part) for part in err.get("loc", ())],
+            "loc": [part if isinstance(part, int) else str(part) for part in err.get("loc", ())],
             "message": err.get("msg", ""),
             "type": err.get("type", ""),
         }
@@ -167,10 +190,89 @@ def install_error_handlers(app: FastAPI) -> None:
             422, "invalid_value", "Invalid value", "A value in the request cannot be stored or searched for."
         )
 
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(StatementError)
+    async def _out_of_range(request: Request, exc: Exception) -> JSONResponse:
+        # A client's value reached arithmetic it cannot survive (date arithmetic at the edge of the
+        # calendar, also while binding it for the database). The models refuse such values where they are
+        # known (models.common.in_calendar); this keeps any other from becoming a 500. Logged, so that the
+        # model can be given its bound.
+        if isinstance(exc, StatementError) and not isinstance(exc.orig, OverflowError):
+            return await _unexpected(request, exc)
+        logger.warning("value out of range", exc_info=exc)
+        return _problem_response(
+            422,
+            "invalid_value",
+            "Invalid value",
+            "A value in the request is outside the range this service handles.",
+        )
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    @app.exception_handler(DisconnectionError)
+    @app.exception_handler(PoolTimeout)
+    async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+        # The database is down, unreachable, restarting, out of connections or (SQLite) held by another
+        # writer beyond the busy timeout. The client may retry; the pool reconnects by itself
+        # (pool_pre_ping), so the service recovers without a restart.
+        if "database is locked" in str(exc):
+            logger.warning("database busy", extra={"error": type(exc).__name__})
+            return _problem_response(
+                503,
+                "database_busy",
+                "Database busy",
+                "The database is busy with other writes; try again.",
+                headers={"Retry-After": "1"},
+            )
+        logger.error("database unavailable: %s", _first_line(exc), extra={"error": type(exc).__name__})
+        return _problem_response(
+            503,
+            "database_unavailable",
+            "Service unavailable",
+            "The database cannot be reached or has no connection free; try again shortly.",
+            headers={"Retry-After": "5"},
+        )
+
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error", extra={"request_id": request_id_var.get()})
         return _problem_response(500, "internal_error", "Internal error", "Something went wrong on our side.")
+
+
+def _first_line(exc: Exception) -> str:
+    # The driver's message without the SQL statement (whose parameters are hidden anyway).
+    return str(getattr(exc, "orig", None) or exc).splitlines()[0][:300]
+
+
+def document_problems(app: FastAPI) -> None:
+    """Publish the error answers as they are sent: problem+json for any status, 422 included.
+
+    FastAPI documents its own 422 body (`HTTPValidationError`, as application/json), which this service
+    never sends; clients generated from the document would mis-parse every error.
+    """
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        for name in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(name, None)
+        problem_schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(problem_schema.pop("$defs", {}))
+        schemas["Problem"] = problem_schema
+        content = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        for path_item in schema.get("paths", {}).values():
+            for operation in path_item.values():
+                responses = operation.setdefault("responses", {})
+                if "HTTPValidationError" in str(responses.get("422")):
+                    responses["422"] = {"description": "The request is not valid", "content": content}
+                # A route that declares its own error answers (FHIR's OperationOutcome) keeps them.
+                responses.setdefault("default", {"description": "An error (RFC 9457)", "content": content})
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _lifespan(settings: Settings):
@@ -204,6 +306,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ),
     )
     install_error_handlers(app)
+    document_problems(app)
     for router in (
         health.router,
         auth.router,
@@ -215,6 +318,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         me.router,
         admin.router,
         webhooks.router,
+        fhir.router,
     ):
         app.include_router(router)
     if settings.cors_origins:

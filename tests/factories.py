@@ -12,6 +12,7 @@ from app.models.common import Actor
 from app.models.exercise import Exercise, ExerciseCreate
 from app.models.patient import Patient, PatientCreate
 from app.models.programme import ItemIn, PhaseIn, Programme, ProgrammeCreate, Template, TemplateIn
+from app.models.progression import ProgressionSuggestion
 from app.models.safety import SafetyAlert
 from app.models.user import User
 from app.models.webhook import DeliveryPublic, WebhookEndpoint, WebhookEndpointCreate
@@ -168,3 +169,55 @@ def make_template(session: Session, clinic: Clinic) -> Template:
 def make_alert(session: Session, patient: Patient) -> SafetyAlert:
     actor = Actor(kind="system", id=uuid.UUID(int=0), clinic_id=patient.clinic_id)
     return safety.raise_alert(session, actor, patient.id, "routine", ["test"], [], "session_log")
+
+
+def make_suggestion(session: Session, programme: Programme) -> ProgressionSuggestion:
+    suggestion = ProgressionSuggestion(
+        clinic_id=programme.clinic_id,
+        programme_id=programme.id,
+        patient_id=programme.patient_id,
+        kind="phase",
+        direction="progress",
+        change={"phase_from": 0, "phase_to": 1},
+        evidence=[],
+        evidence_key=uuid.uuid4().hex,
+        based_on_revision=programme.revision,
+    )
+    session.add(suggestion)
+    session.flush()
+    return suggestion
+
+
+def make_resources(session: Session, tenant: Tenant) -> dict[str, str]:
+    """One of each of a tenant's resources, by the path parameter name that addresses it.
+
+    The route-table tests (the tenancy matrix, the schema fuzzer) fill every path with these; a route with
+    a new path parameter fails them until it gets an entry here. The user and the API key are spares, not
+    the tenant's callers, so that a test that deactivates or revokes them keeps its own credentials.
+    """
+    spare_user = make_user(session, tenant.clinic, "physio")
+    spare_key, _ = api_keys.create_api_key(session, tenant.clinic.id, "spare", tenant.admin.id)
+    own_exercise = make_exercise(session, tenant.clinic)  # the catalogue is shared, so use a clinic's own
+    endpoint = make_webhook_endpoint(session, tenant.clinic)
+    delivery = make_test_delivery(session, endpoint)
+    programme = make_programme(session, tenant.patient)
+    template = make_template(session, tenant.clinic)
+    alert = make_alert(session, tenant.patient)
+    suggestion = make_suggestion(session, programme)
+    resources = {
+        "patient_id": str(tenant.patient.id),
+        "user_id": str(spare_user.id),
+        "key_id": str(spare_key.id),
+        "external_id": tenant.patient.external_id or "",
+        "id_or_slug": str(own_exercise.id),
+        "exercise_slug": own_exercise.slug,
+        "endpoint_id": str(endpoint.id),
+        "delivery_id": str(delivery.id),
+        "programme_id": str(programme.id),
+        "template_id": str(template.id),
+        "number": "1",
+        "alert_id": str(alert.id),
+        "suggestion_id": str(suggestion.id),
+    }
+    session.commit()  # an open transaction would hold SQLite's write lock
+    return resources

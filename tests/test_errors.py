@@ -130,3 +130,83 @@ def test_nul_characters_never_500(client, world):
         assert_problem(response, 422, "invalid_value")
     created = client.post("/v1/patients", json={"display_name": "nul\x00name"}, headers=headers)
     assert created.status_code in (201, 422), created.text
+
+
+def test_dates_at_the_edge_of_the_calendar_never_500(client, world):
+    """Found by the schema fuzzer: year 1 and year 9999 overflowed date arithmetic (500s)."""
+    headers = world.a.headers["physio"]
+    for body in (
+        {"display_name": "x", "red_flags_screened_at": "0001-01-01T00:00:00+00:01"},
+        {"display_name": "x", "red_flags_screened_at": "9999-12-31T23:59:59-00:01"},
+    ):
+        assert_problem(client.post("/v1/patients", json=body, headers=headers), 422, "validation_error")
+    url = f"/v1/patients/{world.a.patient.id}/adherence"
+    for params in ({"to": "0001-01-01"}, {"from": "9999-12-30", "to": "9999-12-31"}):
+        assert_problem(client.get(url, params=params, headers=headers), 422, "validation_error")
+    patient = world.a.headers["patient"]
+    for params in ({"to": "0001-01-01"}, {"from": "9999-12-30", "to": "9999-12-31"}):
+        response = client.get("/v1/me/sessions", params=params, headers=patient)
+        assert response.status_code < 500, response.text
+    logged = client.post(
+        "/v1/me/sessions",
+        json={
+            "id": "00000000-0000-4000-8000-000000000001",
+            "programme_id": "00000000-0000-4000-8000-000000000002",
+            "item_id": "00000000-0000-4000-8000-000000000003",
+            "revision": 1,
+            "performed_at": "0001-01-01T00:00:00+00:01",
+            "sets_done": 1,
+            "pain_during": 0,
+            "leg_symptoms": "none",
+            "response": "same",
+        },
+        headers=patient,
+    )
+    assert logged.status_code < 500 and logged.headers["content-type"].startswith("application/problem+json")
+
+
+def test_calendar_bounds_on_every_client_moment(client, world):
+    """Found by the schema fuzzer: a moment in year 1 overflowed on its way to the database (500s)."""
+    endpoint = client.post(
+        "/v1/webhook-endpoints", json={"url": "http://127.0.0.1:9/hooks"}, headers=world.a.headers["admin"]
+    ).json()
+    response = client.post(
+        f"/v1/webhook-endpoints/{endpoint['id']}/replay",
+        json={"since": "0001-01-01T00:00:00+00:01"},
+        headers=world.a.headers["admin"],
+    )
+    assert_problem(response, 422, "validation_error")
+    outcome = client.post(
+        "/v1/me/outcomes",
+        json={"instrument": "nprs", "answers": {"back": 3}, "taken_at": "0001-01-01T00:00:00+00:01"},
+        headers=world.a.headers["patient"],
+    )
+    assert_problem(outcome, 422, "validation_error")
+
+
+def test_an_overflow_the_models_missed_answers_422_not_500():
+    """The safety net behind the models' bounds: an overflow anywhere in a request is the client's value
+    out of range (422 invalid_value); any other statement error is still ours (500)."""
+    from fastapi.testclient import TestClient
+    from sqlalchemy.exc import StatementError
+
+    from app.main import create_app
+
+    app = create_app()
+
+    @app.get("/overflow", include_in_schema=False)
+    def overflow():
+        raise OverflowError("date value out of range")
+
+    @app.get("/overflow-while-binding", include_in_schema=False)
+    def overflow_while_binding():
+        raise StatementError("bind", "INSERT …", {}, OverflowError("date value out of range"))
+
+    @app.get("/statement-bug", include_in_schema=False)
+    def statement_bug():
+        raise StatementError("bind", "INSERT …", {}, TypeError("not a date"))
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        assert_problem(client.get("/overflow"), 422, "invalid_value")
+        assert_problem(client.get("/overflow-while-binding"), 422, "invalid_value")
+        assert_problem(client.get("/statement-bug"), 500, "internal_error")

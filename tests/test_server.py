@@ -4,6 +4,7 @@ It follows the README walk-through: sign in with the printed credentials, create
 demo patient with the printed code.
 """
 
+import json
 import os
 import re
 import signal
@@ -144,3 +145,14 @@ def test_make_run_serves_and_the_walkthrough_works(server):
         )
         assert http.get("/docs").status_code == 200
         assert http.get("/openapi.json").json()["info"]["title"]
+
+    # The server logs one JSON line per request, with its request id, and no patient data: not the name
+    # just registered, not the search query.
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    requests = [line for line in lines if line["logger"] == "hep.request"]
+    assert len(requests) >= 10 and all(len(line["request_id"]) == 32 for line in requests)
+    assert {"method": "POST", "route": "/v1/patients", "status": 201} in [
+        {key: line[key] for key in ("method", "route", "status")} for line in requests
+    ]
+    logged = json.dumps(lines)
+    assert "Sam" not in logged and "puente" not in logged and "Demo Patient" not in logged

@@ -4,20 +4,12 @@ import re
 import uuid
 
 import pytest
-from sqlmodel import select
 
-from app.models.auth import ApiKey
-from tests.factories import (
-    make_alert,
-    make_exercise,
-    make_programme,
-    make_template,
-    make_test_delivery,
-    make_webhook_endpoint,
-)
+from tests.factories import make_resources
 from tests.helpers import assert_problem
 
-PUBLIC = {"/healthz", "/readyz"}
+# Operations endpoints: /metrics takes the operator's token, not a caller's (tests/test_observability.py).
+PUBLIC = {"/healthz", "/readyz", "/metrics"}
 PUBLIC_PREFIXES = ("/v1/auth/", "/v1/patient-auth/")
 PARAM = re.compile(r"{(\w+)}")
 
@@ -32,37 +24,14 @@ def _routes(app):
 
 
 def _resources(tenant, session) -> dict[str, str]:
-    """Ids of one tenant's resources, by path parameter name. A new parameter needs an entry here."""
-    key_id = session.exec(select(ApiKey.id).where(ApiKey.clinic_id == tenant.clinic.id)).first()
-    session.commit()  # end the read transaction (on SQLite it holds the write lock); keeps objects loaded
-    own_exercise = make_exercise(session, tenant.clinic)  # the catalogue is shared, so use a clinic's own
-    endpoint = make_webhook_endpoint(session, tenant.clinic)
-    delivery = make_test_delivery(session, endpoint)
-    programme = make_programme(session, tenant.patient)
-    template = make_template(session, tenant.clinic)
-    alert = make_alert(session, tenant.patient)
-    resources = {
-        "patient_id": str(tenant.patient.id),
-        "user_id": str(tenant.physio.id),
-        "key_id": str(key_id),
-        "external_id": tenant.patient.external_id,
-        "id_or_slug": str(own_exercise.id),
-        "endpoint_id": str(endpoint.id),
-        "delivery_id": str(delivery.id),
-        "programme_id": str(programme.id),
-        "template_id": str(template.id),
-        "number": "1",
-        "alert_id": str(alert.id),
-    }
-    session.commit()  # after the reads above too: an open transaction holds SQLite's write lock
-    return resources
+    return make_resources(session, tenant)
 
 
 def _fill(path: str, resources: dict[str, str]) -> str:
     def sub(match: re.Match) -> str:
         name = match.group(1)
         if name not in resources:
-            pytest.fail(f"no test resource for path parameter {{{name}}} in {path}: add one to _resources()")
+            pytest.fail(f"no test resource for {{{name}}} in {path}: add one to factories.make_resources()")
         return resources[name]
 
     return PARAM.sub(sub, path)
@@ -121,3 +90,45 @@ def test_unknown_ids_are_404_not_500(client, world):
         client.get(f"/v1/users/{uuid.uuid4()}", headers=world.a.headers["admin"]), 404, "not_found"
     )
     assert_problem(client.delete(f"/v1/api-keys/{uuid.uuid4()}", headers=world.a.headers["admin"]), 404)
+
+
+ADMIN, PHYSIO, KEY, PATIENT = "admin", "physio", "api_key", "patient"
+CLINIC = {ADMIN, PHYSIO, KEY}
+# Who may call what (docs/api.md, "Who may call what"): the first rule whose method and path match. Every
+# protected route must match one, so a new route is classified here before it can be merged.
+ROLE_RULES: list[tuple[str, str, set[str]]] = [
+    (r".*", r"/v1/(users|api-keys|audit-events)\b.*", {ADMIN}),
+    (r".*", r"/v1/(webhook-endpoints|deliveries|events)\b.*", {ADMIN, KEY}),
+    (r"POST|PATCH|DELETE", r"/v1/exercises\b.*", {ADMIN, PHYSIO}),
+    (r"POST", r"/v1/(alerts|suggestions)/{\w+}/\w+", {ADMIN, PHYSIO}),
+    (r".*", r"/v1/me\b.*", {PATIENT}),
+    (r".*", r"/v1/(patients|exercises|templates|programmes|alerts)\b.*", CLINIC),
+    (r"GET", r"/fhir/r4/.*", CLINIC),
+]
+
+
+def _admitted(method: str, path: str) -> set[str]:
+    for methods, paths, who in ROLE_RULES:
+        if re.fullmatch(methods, method) and re.fullmatch(paths, path):
+            return who
+    pytest.fail(f"{method} {path} has no rule in ROLE_RULES: say who may call it (and in docs/api.md)")
+
+
+def test_each_role_gets_exactly_the_routes_it_is_meant_to(app, client, world, session):
+    """Every protected route on the caller's own clinic's resources, as each kind of caller: the ones the
+    rule names get past authorisation (whatever else they get), every other one gets 403 with the role
+    code. The refused callers go first, so nothing has been changed or deleted when they ask."""
+    resources = _resources(world.a, session)
+    checked = 0
+    for method, path in _routes(app):
+        admitted = _admitted(method, path)
+        url = _fill(path, resources)
+        for who in sorted((ADMIN, PHYSIO, KEY, PATIENT), key=lambda caller: caller in admitted):
+            response = client.request(method, url, json={}, headers=world.a.headers[who])
+            if who in admitted:
+                assert response.status_code not in (401, 403), (method, path, who, response.text)
+            else:
+                body = assert_problem(response, 403)
+                assert body["code"] in {"staff_only", "patient_only", "role_required"}, (method, path, who)
+            checked += 1
+    assert checked >= 4 * 50

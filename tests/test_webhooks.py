@@ -108,6 +108,17 @@ def test_signatures_verify_with_the_standardwebhooks_library():
         ("https://[::ffff:127.0.0.1]/", "webhook_url_not_public"),  # IPv4-mapped IPv6
         ("https://[::ffff:10.0.0.1]/", "webhook_url_not_public"),
         ("https://[2002:7f00:1::1]/", "webhook_url_not_public"),  # 6to4 wrapping 127.0.0.1
+        ("https://[::ffff:a9fe:a9fe]/", "webhook_url_not_public"),  # mapped metadata address, in hex
+        ("https://[64:ff9b::a00:1]/", "webhook_url_not_public"),  # NAT64 of 10.0.0.1
+        ("https://[64:ff9b:1::a00:1]/", "webhook_url_not_public"),  # local-use NAT64
+        ("https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/", "webhook_url_not_public"),  # Teredo
+        ("https://[fec0::1]/", "webhook_url_not_public"),  # deprecated site-local
+        ("https://2130706433/", "webhook_url_not_public"),  # 127.0.0.1 as one decimal number
+        ("https://0x7f.0.0.1/", "webhook_url_not_public"),  # hexadecimal octet
+        ("https://127.1/", "webhook_url_not_public"),  # shortened dotted form
+        ("https://0/", "webhook_url_not_public"),  # 0.0.0.0
+        ("https://0177.0.0.1/", "webhook_url_invalid"),  # octal octet (refused by the URL parser)
+        ("https://hooks.example.org@127.0.0.1/", "webhook_url_not_public"),  # user info before the host
         ("https:///no-host", "webhook_url_invalid"),
     ],
 )

@@ -7,6 +7,7 @@ from app.models.exercise import Exercise, ExerciseText
 from app.models.outcome import OutcomeResponse
 from app.models.patient import Patient
 from app.models.programme import Programme, ProgrammeItem, ProgrammePhase, ProgrammeRevision, Template
+from app.models.progression import ProgressionSuggestion
 from app.models.safety import SafetyAlert, SymptomCheck
 from app.models.session_log import SessionLog
 from app.models.user import User
@@ -29,6 +30,7 @@ __all__ = [
     "ProgrammeItem",
     "ProgrammePhase",
     "ProgrammeRevision",
+    "ProgressionSuggestion",
     "RefreshToken",
     "SafetyAlert",
     "SessionLog",

@@ -4,6 +4,7 @@ import os
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel
@@ -34,6 +35,19 @@ def utc_field(*, nullable: bool = False, index: bool = False, default_now: bool 
 
 def clinic_fk() -> Any:
     return Field(foreign_key="clinic.id", nullable=False, ondelete="CASCADE")
+
+
+# The calendar the service works in. Dates a client sends outside it (year 1, year 9999) are refused at
+# validation; arithmetic on them (a window's day before, a conversion to UTC) would overflow.
+EARLIEST_DATE = date(1900, 1, 1)
+LATEST_DATE = date(2199, 12, 31)
+
+
+def in_calendar(value: datetime) -> datetime:
+    """For datetime validators: refuse a moment outside the service's calendar (raises ValueError)."""
+    if not EARLIEST_DATE <= value.date() <= LATEST_DATE:
+        raise ValueError(f"must be between {EARLIEST_DATE.year} and {LATEST_DATE.year}")
+    return value
 
 
 T = TypeVar("T")

@@ -13,7 +13,7 @@ from sqlalchemy import JSON, CheckConstraint, Index, String
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
-from app.models.common import clinic_fk, id_field, utc_field
+from app.models.common import clinic_fk, id_field, in_calendar, utc_field
 
 Instrument = Literal["nprs", "psfs", "odi", "rmdq", "startback"]
 Score10 = Annotated[int, Field(ge=0, le=10)]
@@ -107,6 +107,8 @@ class OutcomeIn(BaseModel):
         self.answers = ANSWER_MODELS[self.instrument].model_validate(self.answers).model_dump()
         if self.taken_at is not None and self.taken_at.tzinfo is None:
             raise ValueError("taken_at must include a UTC offset")
+        if self.taken_at is not None:
+            in_calendar(self.taken_at)
         return self
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import CheckConstraint, Index, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.db import UTCDateTime
-from app.models.common import clinic_fk, id_field, utc_field
+from app.models.common import clinic_fk, id_field, in_calendar, utc_field
 
 DirectionalPreference = Literal["extension", "flexion", "lateral", "none", "unknown"]
 StartBackRisk = Literal["low", "medium", "high"]
@@ -71,9 +71,11 @@ class _PatientInputRules(SQLModel):
     @field_validator("red_flags_screened_at", check_fields=False)
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
             raise ValueError("must include a UTC offset")
-        return None if value is None else value.astimezone(UTC)
+        return in_calendar(value).astimezone(UTC)
 
 
 class PatientUpsert(_PatientInputRules, PatientBase):

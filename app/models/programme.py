@@ -304,6 +304,8 @@ class Programme(SQLModel, table=True):
     auto_progress: AutoProgress = SQLField(default="suggest", sa_type=String(8))
     current_phase: int = 0
     revision: int = 1
+    # When the current phase began (activation, or the last phase advance): phase criteria count from here.
+    phase_started_at: datetime | None = utc_field(nullable=True)
     created_by: uuid.UUID | None = None
     created_at: datetime = utc_field(default_now=True)
     updated_at: datetime = utc_field(default_now=True)
@@ -367,6 +369,9 @@ class ProgrammeItem(SQLModel, table=True):
     days_mask: int = 127
     notes: str | None = SQLField(default=None, sa_type=Text)
     progression_rule: dict[str, Any] | None = SQLField(default=None, sa_type=JSON)
+    # The revision that last changed this item's exercise or dose: only sessions done since count towards
+    # its next progression, and a red session against an older dose does not regress it again.
+    dose_revision: int = SQLField(default=1, sa_column_kwargs={"server_default": "1"})
     removed_at: datetime | None = utc_field(nullable=True)
 
 

@@ -191,7 +191,7 @@ class SafetyAlert(SQLModel, table=True):
     clinic_id: uuid.UUID = clinic_fk()
     patient_id: uuid.UUID = SQLField(foreign_key="patient.id", ondelete="CASCADE")
     programme_id: uuid.UUID | None = SQLField(default=None, foreign_key="programme.id", ondelete="SET NULL")
-    item_id: uuid.UUID | None = None
+    item_id: uuid.UUID | None = SQLField(default=None, foreign_key="programme_item.id", ondelete="SET NULL")
     tier: Tier = SQLField(sa_type=String(12))
     source: AlertSource = SQLField(sa_type=String(16))
     reasons: list[str] = SQLField(sa_type=JSON)

@@ -13,7 +13,7 @@ from sqlalchemy import JSON, CheckConstraint, Index, String, Text
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
-from app.models.common import clinic_fk, utc_field
+from app.models.common import clinic_fk, in_calendar, utc_field
 
 LegSymptoms = Literal["none", "buttock", "thigh", "below_knee", "foot"]
 # How far down the leg symptoms reach: a larger rank is further from the spine.
@@ -53,7 +53,7 @@ class SessionLogIn(BaseModel):
     def _aware(cls, value: datetime) -> datetime:
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError("must include a UTC offset")
-        return value
+        return in_calendar(value)
 
     @field_validator("reps_done")
     @classmethod
@@ -77,6 +77,9 @@ class SessionLog(SQLModel, table=True):
         CheckConstraint("pain_after IS NULL OR pain_after BETWEEN 0 AND 10", name="pain_after_range"),
         CheckConstraint("effort IS NULL OR effort BETWEEN 0 AND 10", name="effort_range"),
         CheckConstraint("sets_done BETWEEN 0 AND 20", name="sets_done_range"),
+        CheckConstraint("hold_s IS NULL OR hold_s BETWEEN 0 AND 3600", name="hold_s_range"),
+        CheckConstraint("duration_s IS NULL OR duration_s BETWEEN 0 AND 21600", name="duration_s_range"),
+        CheckConstraint("utc_offset_minutes BETWEEN -1440 AND 1440", name="utc_offset_range"),
         CheckConstraint("revision >= 1", name="revision_positive"),
         CheckConstraint(
             "leg_symptoms IN ('none', 'buttock', 'thigh', 'below_knee', 'foot')", name="leg_symptoms_values"

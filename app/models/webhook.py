@@ -4,12 +4,12 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AfterValidator, AwareDatetime, ConfigDict, HttpUrl
+from pydantic import AfterValidator, AwareDatetime, ConfigDict, HttpUrl, field_validator
 from pydantic import Field as PydanticField
 from sqlalchemy import JSON, CheckConstraint, Index, String
 from sqlmodel import Field, SQLModel
 
-from app.models.common import clinic_fk, id_field, utc_field
+from app.models.common import clinic_fk, id_field, in_calendar, utc_field
 
 EventType = Literal[
     "patient.created",
@@ -202,6 +202,11 @@ class ReplayRequest(SQLModel):
     model_config = ConfigDict(extra="forbid")
 
     since: AwareDatetime = Field(description="Resend every event that occurred at or after this time.")
+
+    @field_validator("since")
+    @classmethod
+    def _in_calendar(cls, value: datetime) -> datetime:
+        return in_calendar(value)
 
 
 class ReplayResult(SQLModel):

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from app.deps import AlertDep, ClinicActor, PageDep, PatientDep, SessionDep, StaffActor
-from app.models.common import Page
+from app.models.common import EARLIEST_DATE, LATEST_DATE, Page
 from app.models.outcome import Instrument, OutcomePublic
 from app.models.safety import AlertStatus, SafetyAlertPublic
 from app.models.session_log import AdherenceReport, SessionLogPublic
@@ -15,8 +15,19 @@ from app.services import adherence, outcomes, safety, sessions
 
 router = APIRouter(tags=["clinical"])
 
-From = Annotated[dt.date | None, Query(alias="from", description="First local date (patient's timezone)")]
-To = Annotated[dt.date | None, Query(alias="to", description="Last local date, inclusive")]
+From = Annotated[
+    dt.date | None,
+    Query(
+        alias="from",
+        ge=EARLIEST_DATE,
+        le=LATEST_DATE,
+        description="First local date (patient's timezone), 1900–2199",
+    ),
+]
+To = Annotated[
+    dt.date | None,
+    Query(alias="to", ge=EARLIEST_DATE, le=LATEST_DATE, description="Last local date, inclusive, 1900–2199"),
+]
 
 
 @router.get("/v1/patients/{patient_id}/sessions", response_model=Page[SessionLogPublic])

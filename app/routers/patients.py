@@ -33,7 +33,11 @@ def create_patient(body: PatientCreate, session: SessionDep, actor: ClinicActor)
     return patient
 
 
-@router.put("/by-external-id/{external_id}", response_model=PatientPublic)
+@router.put(
+    "/by-external-id/{external_id}",
+    response_model=PatientPublic,
+    responses={201: {"model": PatientPublic, "description": "The patient was created"}},
+)
 def upsert_patient(
     external_id: ExternalId, body: PatientUpsert, response: Response, session: SessionDep, actor: ClinicActor
 ):

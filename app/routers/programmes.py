@@ -5,7 +5,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response, status
 
-from app.deps import ClinicActor, PageDep, PatientDep, ProgrammeDep, SessionDep, TemplateDep
+from app.deps import (
+    ClinicActor,
+    PageDep,
+    PatientDep,
+    ProgrammeDep,
+    SessionDep,
+    StaffActor,
+    SuggestionToDecideDep,
+    TemplateDep,
+)
 from app.errors import InvalidInput, PreconditionRequired
 from app.models.common import Page
 from app.models.programme import (
@@ -19,7 +28,8 @@ from app.models.programme import (
     TemplateIn,
     TemplatePublic,
 )
-from app.services import programmes
+from app.models.progression import RejectIn, SuggestionPublic, SuggestionStatus
+from app.services import programmes, progression
 
 router = APIRouter(tags=["programmes"])
 
@@ -150,6 +160,61 @@ def get_revision(
     result = programmes.get_revision(session, actor, programme, number)
     session.commit()
     return result
+
+
+@router.get(
+    "/v1/programmes/{programme_id}/suggestions", response_model=Page[SuggestionPublic], tags=["progression"]
+)
+def list_suggestions(
+    programme_id: uuid.UUID,
+    programme: ProgrammeDep,
+    session: SessionDep,
+    actor: ClinicActor,
+    page: PageDep,
+    status: Annotated[SuggestionStatus | None, Query()] = None,
+):
+    result = progression.list_suggestions(session, actor, programme, page, status)
+    session.commit()
+    return result
+
+
+@router.post(
+    "/v1/programmes/{programme_id}/evaluate", response_model=list[SuggestionPublic], tags=["progression"]
+)
+def evaluate_programme(
+    programme_id: uuid.UUID, programme: ProgrammeDep, session: SessionDep, actor: ClinicActor
+):
+    """Run the progression rules now; returns what they proposed (or applied, with auto_progress=auto)."""
+    result = progression.evaluate(session, actor, programme)
+    session.commit()
+    return result
+
+
+@router.post("/v1/suggestions/{suggestion_id}/accept", response_model=SuggestionPublic, tags=["progression"])
+def accept_suggestion(
+    suggestion_id: uuid.UUID,
+    suggestion: SuggestionToDecideDep,
+    session: SessionDep,
+    actor: StaffActor,
+    if_match: IfMatch = None,
+):
+    expected = parse_revision_tag(if_match) if if_match is not None else None
+    progression.accept(session, actor, suggestion, expected)
+    session.commit()
+    return progression.public(suggestion)
+
+
+@router.post("/v1/suggestions/{suggestion_id}/reject", response_model=SuggestionPublic, tags=["progression"])
+def reject_suggestion(
+    suggestion_id: uuid.UUID,
+    body: RejectIn,
+    suggestion: SuggestionToDecideDep,
+    session: SessionDep,
+    actor: StaffActor,
+):
+    progression.reject(session, actor, suggestion, body.reason)
+    session.commit()
+    return progression.public(suggestion)
 
 
 @router.get("/v1/templates", response_model=Page[TemplatePublic], tags=["templates"])

@@ -1,15 +1,19 @@
-"""Readiness: the database answers and its schema is at the newest migration."""
+"""Operations: readiness (the database answers, its schema is at the newest migration) and the delivery
+queue numbers that /metrics reports."""
 
 from functools import lru_cache
 from pathlib import Path
 
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import text
+from sqlalchemy import func, text
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session
+from sqlmodel import Session, select
 
+from app.db import utcnow
 from app.errors import ServiceUnavailable
+from app.models.webhook import Delivery
+from app.observability import DeliveryQueue
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,3 +44,24 @@ def check_ready(session: Session) -> dict[str, str]:
             code="migrations_pending",
         )
     return {"status": "ready", "database": "ok", "migration": ",".join(sorted(current))}
+
+
+def delivery_queue(session: Session) -> DeliveryQueue | None:
+    """Pending and due deliveries, and the wait of the oldest due one; None if the database fails.
+
+    One query on the (status, next_attempt_at) index, so a scrape stays cheap with a long queue.
+    """
+    now = utcnow()
+    due = Delivery.next_attempt_at <= now
+    try:
+        pending, due_count, oldest_due = session.exec(
+            select(
+                func.count(), func.count().filter(due), func.min(Delivery.next_attempt_at).filter(due)
+            ).where(Delivery.status == "pending")
+        ).one()
+        session.rollback()  # end the read at once: on SQLite an open transaction holds the write lock
+    except SQLAlchemyError:
+        session.rollback()
+        return None
+    waited = (now - oldest_due).total_seconds() if oldest_due is not None else 0.0
+    return DeliveryQueue(pending=pending, due=due_count, oldest_due_seconds=max(0.0, waited))

@@ -7,7 +7,7 @@ so of two edits made against the same revision exactly one wins and the other ch
 import uuid
 from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -159,12 +159,31 @@ def latest_revision(session: Session, programme: Programme) -> ProgrammeRevision
     ).one()
 
 
-def read_programme(session: Session, actor: Actor, programme: Programme) -> ProgrammePublic:
-    audit.record(session, actor, "programme.read", "programme", programme.id, programme.patient_id)
-    snapshot = latest_revision(session, programme).snapshot["programme"]
+def _view(programme: Programme, revision: ProgrammeRevision) -> ProgrammePublic:
     # Top-level fields come from the live row: a deleted template nulls template_id after the snapshot.
     live = ProgrammeSummary.model_validate(programme, from_attributes=True).model_dump()
-    return ProgrammePublic.model_validate({**snapshot, **live})
+    return ProgrammePublic.model_validate({**revision.snapshot["programme"], **live})
+
+
+def read_programme(session: Session, actor: Actor, programme: Programme) -> ProgrammePublic:
+    audit.record(session, actor, "programme.read", "programme", programme.id, programme.patient_id)
+    return _view(programme, latest_revision(session, programme))
+
+
+def current_views(session: Session, programmes: list[Programme]) -> list[ProgrammePublic]:
+    """Whole programmes as of their current revisions, read in one query; the caller records the audit."""
+    if not programmes:
+        return []
+    revisions = session.exec(
+        select(ProgrammeRevision).where(
+            ProgrammeRevision.clinic_id == programmes[0].clinic_id,
+            tuple_(ProgrammeRevision.programme_id, ProgrammeRevision.number).in_(
+                [(programme.id, programme.revision) for programme in programmes]
+            ),
+        )
+    )
+    by_programme = {revision.programme_id: revision for revision in revisions}
+    return [_view(programme, by_programme[programme.id]) for programme in programmes]
 
 
 def list_revisions(
@@ -304,11 +323,14 @@ def _write_structure(
                     exercise_id=found[item.exercise].id,
                 )
             kept.add(row.id)
+            before = (row.exercise_id, *(getattr(row, field) for field in DOSE_FIELDS))
             row.phase_position, row.position = position, item_position
             row.exercise_id = found[item.exercise].id
             row.clinician_unlocked = item.clinician_unlocked
             for field in DOSE_FIELDS:
                 setattr(row, field, getattr(item, field))
+            if row.id not in existing or before != (row.exercise_id, *(getattr(row, f) for f in DOSE_FIELDS)):
+                row.dose_revision = programme.revision
             row.days_mask = days_to_mask(item.days_of_week)
             row.notes = item.notes
             row.progression_rule = item.progression_rule.model_dump() if item.progression_rule else None
@@ -548,6 +570,8 @@ def transition(
         _ensure_no_other_current(session, programme)
     _bump_revision(session, programme, programme.revision if if_match is None else if_match)
     programme.status = target
+    if target == "active" and programme.phase_started_at is None:
+        programme.phase_started_at = utcnow()
     try:
         with session.begin_nested():
             session.add(programme)
@@ -558,6 +582,35 @@ def transition(
     audit.record(session, actor, f"programme.{action}", "programme", programme.id, programme.patient_id)
     emit_programme_event(session, programme, event_type)
     return programme
+
+
+def apply_item_change(
+    session: Session,
+    actor: Actor,
+    programme: Programme,
+    item: ProgrammeItem,
+    changes: dict[str, Any],
+    reason: RevisionReason,
+    expected_revision: int | None = None,
+) -> None:
+    """One change to one item (the progression engine's, or a clinician accepting it) as a new revision."""
+    _bump_revision(session, programme, programme.revision if expected_revision is None else expected_revision)
+    for field, value in changes.items():
+        setattr(item, field, value)
+    item.dose_revision = programme.revision
+    session.add(item)
+    _record_revision(session, actor, programme, reason)
+    audit.record(session, actor, f"programme.{reason}", "programme", programme.id, programme.patient_id)
+
+
+def advance_phase(
+    session: Session, actor: Actor, programme: Programme, to_phase: int, expected_revision: int | None = None
+) -> None:
+    _bump_revision(session, programme, programme.revision if expected_revision is None else expected_revision)
+    programme.current_phase = to_phase
+    programme.phase_started_at = utcnow()
+    _record_revision(session, actor, programme, "progression")
+    audit.record(session, actor, "programme.progression", "programme", programme.id, programme.patient_id)
 
 
 def _already_current() -> Conflict:

@@ -32,7 +32,7 @@ from app.models.session_log import (
     SessionLogIn,
     SessionLogPublic,
 )
-from app.services import audit, events, programmes, safety
+from app.services import audit, events, programmes, progression, safety
 from app.services.pagination import PageParams, paginate
 
 # Phones' clocks drift; a log a little in the future is a clock, further is a mistake.
@@ -168,6 +168,7 @@ def _store(context: _Context, data: SessionLogIn) -> tuple[SessionLog, bool]:
     )
     if log.colour == "red":
         _alert_red(session, actor, log, previous)
+    progression.on_log(session, log)
     return log, True
 
 

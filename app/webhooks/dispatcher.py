@@ -6,7 +6,9 @@ leases behind; when they expire the deliveries are due again, so a crash delays 
 loses it (at least once). Runs in the API process (a thread, see app/main.py) or as `hep worker`.
 """
 
+import contextlib
 import logging
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +18,7 @@ import httpx
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from app.observability import DELIVERY_ATTEMPTS
 from app.services import events
 from app.services.events import Claim, Outcome
 from app.webhooks.policy import DeliveryPolicy
@@ -27,6 +30,9 @@ logger = logging.getLogger("hep.webhooks")
 USER_AGENT = "hep-webhooks/1"
 MAX_ERROR_LENGTH = 500
 MAX_RESPONSE_BYTES = 65536
+# How an attempt's error starts when nothing was sent, or no answer came in time.
+NOT_SENT = "not sent"
+TIMED_OUT = "timed out"
 
 
 def _drain(response: httpx.Response) -> None:
@@ -36,6 +42,63 @@ def _drain(response: httpx.Response) -> None:
         received += len(chunk)
         if received > MAX_RESPONSE_BYTES:
             break
+
+
+class _Deadline:
+    """Ends an attempt when the whole of it has taken `seconds`.
+
+    httpx's timeouts bound each socket operation, so a receiver that sends a byte now and then (a status
+    line a character at a time) would hold a sending slot for ever. At the deadline this shuts the
+    attempt's socket down, which makes the read under way fail at once.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def trace(self, event: str, info: dict) -> None:
+        # httpx's "trace" request extension: keep the connection's socket (TCP, then the TLS one over it).
+        if event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
+            sock = info["return_value"].get_extra_info("socket")
+            with self._lock:
+                if sock is not None:
+                    self._sockets.append(sock)
+                expired = self.expired
+            if expired:
+                self._shut()
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+        self._shut()
+
+    def _shut(self) -> None:
+        with self._lock:
+            sockets = list(self._sockets)
+        for sock in sockets:
+            with contextlib.suppress(OSError):  # already closed: the attempt is over anyway
+                # The plain socket method, also on a TLS socket: shut the connection, not the TLS state.
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+
+def _outcome_label(outcome: Outcome) -> str:
+    if outcome.succeeded:
+        return "succeeded"
+    if outcome.status_code is not None:
+        return "http_error"
+    error = outcome.error or ""
+    if error.startswith(TIMED_OUT):
+        return "timeout"
+    if error.startswith(NOT_SENT):
+        return "refused_address"
+    return "connection_error"
 
 
 class Dispatcher:
@@ -57,7 +120,11 @@ class Dispatcher:
             timeout=self.policy.timeout_seconds,
             follow_redirects=False,
             trust_env=False,  # an HTTP(S)_PROXY from the environment would bypass the address checks
-            limits=httpx.Limits(max_connections=concurrency),
+            # No kept-alive connections: the pool knows a connection by address and port only, not by the
+            # TLS host name, so a connection opened (and its certificate checked) for one host name would
+            # carry the next send to another host name at the same address without checking its
+            # certificate. Every send opens its own connection to the address checked for it.
+            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=0),
             headers={"user-agent": USER_AGENT, "content-type": "application/json"},
         )
         self._wake = threading.Event()
@@ -72,6 +139,7 @@ class Dispatcher:
 
     def _deliver(self, claim: Claim) -> None:
         outcome = self._send(claim)
+        DELIVERY_ATTEMPTS.labels(_outcome_label(outcome)).inc()
         try:
             with Session(self.engine, expire_on_commit=False) as session:
                 events.record_attempt(session, claim, outcome, self.policy)
@@ -93,7 +161,7 @@ class Dispatcher:
         try:
             target = pin(claim.url, allow_private=self.allow_private)
         except UnsafeUrl as exc:
-            return outcome(error=f"not sent: {exc.detail}")
+            return outcome(error=f"{NOT_SENT}: {exc.detail}")
         timestamp = int(attempted_at.timestamp())
         headers = {
             "host": target.host_header,
@@ -103,19 +171,24 @@ class Dispatcher:
                 claim.signing_secrets, claim.message_id, timestamp, claim.body
             ),
         }
+        deadline = _Deadline(self.policy.timeout_seconds)
         try:
             with self._client.stream(
                 "POST",
                 target.url,
                 content=claim.body,
                 headers=headers,
-                extensions={"sni_hostname": target.sni_hostname},
+                extensions={"sni_hostname": target.sni_hostname, "trace": deadline.trace},
             ) as response:
                 _drain(response)
         except httpx.TimeoutException as exc:
-            return outcome(error=f"timed out: {type(exc).__name__}")
+            return outcome(error=f"{TIMED_OUT}: {type(exc).__name__}")
         except Exception as exc:  # whatever stops the send fails this attempt, and the log says what it was
+            if deadline.expired:
+                return outcome(error=f"{TIMED_OUT}: the whole attempt took longer than the timeout")
             return outcome(error=f"{type(exc).__name__}: {exc}")
+        finally:
+            deadline.cancel()
         if response.is_redirect:
             return outcome(response.status_code, "redirects are not followed")
         return outcome(response.status_code)

@@ -35,6 +35,8 @@ def is_public_address(address: IPAddress) -> bool:
         embedded = address.ipv4_mapped or address.sixtofour
         if embedded is not None and not is_public_address(embedded):
             return False
+        if address.is_site_local:  # fec0::/10: deprecated, yet still routed inside some networks
+            return False
     return address.is_global and not (
         address.is_private
         or address.is_loopback

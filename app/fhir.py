@@ -1,0 +1,284 @@
+"""Programmes as FHIR R4 CarePlans, exercises as ActivityDefinitions: pure functions to JSON-ready dicts.
+
+The mapping, the extensions and the caveats are documented in docs/fhir.md; the tests validate the output
+with the `fhir.resources` R4B models. Nothing here touches the database or the web framework.
+"""
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from app.models.exercise import Exercise, ExercisePublic
+from app.models.programme import PhasePublic, ProgrammePublic, ProgrammeStatus
+
+# Stable across deployments: the extensions and code systems mean the same wherever this service runs.
+BASE = "https://hep.example/fhir"
+DOSE_EXTENSION = f"{BASE}/StructureDefinition/exercise-dose"
+PHASE_EXTENSION = f"{BASE}/StructureDefinition/programme-phase"
+UNLOCK_EXTENSION = f"{BASE}/StructureDefinition/clinician-unlocked"
+CATEGORY_SYSTEM = f"{BASE}/CodeSystem/exercise-category"
+CHAIN_SYSTEM = f"{BASE}/CodeSystem/exercise-chain"
+PROBLEM_SYSTEM = "urn:hep:problem"  # the `code` of the service's problem+json errors
+UCUM = "http://unitsofmeasure.org"
+# FHIR ids are at most 64 characters; a clinic's own slugs may be up to 80.
+MAX_ID_LENGTH = 64
+
+CARE_PLAN_STATUS: dict[ProgrammeStatus, str] = {
+    "draft": "draft",
+    "active": "active",
+    "paused": "on-hold",
+    "completed": "completed",
+    "cancelled": "revoked",
+}
+# The status of an activity in the current phase of a started programme (the rest: _activity_status).
+CURRENT_PHASE_STATUS: dict[ProgrammeStatus, str] = {
+    "active": "in-progress",
+    "paused": "on-hold",
+    "completed": "completed",
+    # Withdrawn: true whether it was cancelled as a draft or part-way through the phase.
+    "cancelled": "cancelled",
+}
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # ISO weekday 1 … 7
+# Every exercise is something the clinician asks the patient to do: a request, not a workflow Task.
+KIND = "ServiceRequest"
+
+
+def _instant(value: datetime) -> str:
+    return value.isoformat()
+
+
+def _seconds(value: int) -> dict[str, Any]:
+    return {"value": value, "unit": "s", "system": UCUM, "code": "s"}
+
+
+def _minutes(value: int) -> dict[str, Any]:
+    return {"value": value, "unit": "min", "system": UCUM, "code": "min"}
+
+
+def _drop_none(values: dict[str, Any]) -> dict[str, Any]:
+    # FHIR JSON has no nulls and no empty lists.
+    return {key: value for key, value in values.items() if value is not None and value != []}
+
+
+def patient_identifier_system(clinic_id: uuid.UUID) -> str:
+    """EHR identifiers are unique within one clinic, so each clinic has its own identifier system."""
+    return f"{BASE}/clinic/{clinic_id}/patient-external-id"
+
+
+def activity_definition_id(slug: str, exercise_id: uuid.UUID) -> str:
+    return slug if len(slug) <= MAX_ID_LENGTH else str(exercise_id)
+
+
+def exercise_canonical(slug: str, owner_clinic_id: uuid.UUID | None) -> str:
+    """Catalogue slugs are the same in every deployment; a clinic's own slug is unique only in that clinic."""
+    if owner_clinic_id is None:
+        return f"{BASE}/ActivityDefinition/{slug}"
+    return f"{BASE}/clinic/{owner_clinic_id}/ActivityDefinition/{slug}"
+
+
+def _quantity(dose: Mapping[str, Any]) -> dict[str, Any]:
+    """The amount of one set: its repetitions, else its duration or hold (every dose has one of them)."""
+    if dose.get("reps") is not None:
+        return {"value": dose["reps"], "unit": "repetitions", "system": UCUM, "code": "{repetitions}"}
+    if dose.get("duration_s") is not None:
+        return _seconds(dose["duration_s"])
+    if dose.get("duration_min") is not None:
+        return _minutes(dose["duration_min"])
+    return _seconds(dose["hold_s"])
+
+
+def _dose_extension(dose: Mapping[str, Any], **more: dict[str, Any] | None) -> dict[str, Any]:
+    """The whole dose, machine-readable: `quantity` and `Timing` alone cannot say sets × reps, hold, rest."""
+    parts: dict[str, dict[str, Any] | None] = {
+        "sets": {"valueInteger": dose["sets"]} if dose.get("sets") is not None else None,
+        "reps": {"valueInteger": dose["reps"]} if dose.get("reps") is not None else None,
+        "repsMax": {"valueInteger": dose["reps_max"]} if dose.get("reps_max") is not None else None,
+        "hold": {"valueDuration": _seconds(dose["hold_s"])} if dose.get("hold_s") is not None else None,
+        "rest": {"valueDuration": _seconds(dose["rest_s"])} if dose.get("rest_s") is not None else None,
+        "duration": (
+            {"valueDuration": _seconds(dose["duration_s"])}
+            if dose.get("duration_s") is not None
+            else {"valueDuration": _minutes(dose["duration_min"])}
+            if dose.get("duration_min") is not None
+            else None
+        ),
+        "side": {"valueCode": dose["side"]} if dose.get("side") is not None else None,
+        "load": {"valueString": dose["load"]} if dose.get("load") else None,
+        **more,
+    }
+    return {
+        "url": DOSE_EXTENSION,
+        "extension": [{"url": name, **value} for name, value in parts.items() if value is not None],
+    }
+
+
+def _phase_extension(phase: PhasePublic) -> dict[str, Any]:
+    parts = [{"url": "position", "valueInteger": phase.position}, {"url": "name", "valueString": phase.name}]
+    if phase.goal:
+        parts.append({"url": "goal", "valueString": phase.goal})
+    return {"url": PHASE_EXTENSION, "extension": parts}
+
+
+def _activity_status(status: ProgrammeStatus, phase: int, current: int) -> str:
+    """Phases before the current one are done; later ones have not started, or never will once closed."""
+    if status == "draft":
+        return "not-started"
+    if phase < current:
+        return "completed"
+    if phase > current:
+        return "cancelled" if status in ("completed", "cancelled") else "not-started"
+    return CURRENT_PHASE_STATUS[status]
+
+
+def care_plan(
+    programme: ProgrammePublic,
+    *,
+    clinic_id: uuid.UUID,
+    external_id: str | None,
+    exercise_owners: Mapping[uuid.UUID, uuid.UUID | None],
+) -> dict[str, Any]:
+    """The programme's current revision as a CarePlan. `exercise_owners` maps each item's exercise id to
+    the clinic that owns it (None for the catalogue), which decides the ActivityDefinition's canonical."""
+    subject: dict[str, Any] = {"reference": f"Patient/{programme.patient_id}"}
+    if external_id:
+        subject["identifier"] = {"system": patient_identifier_system(clinic_id), "value": external_id}
+    activities = []
+    for phase in programme.phases:
+        for item in phase.items:
+            dose = item.model_dump()
+            extensions = [_phase_extension(phase), _dose_extension(dose)]
+            if item.requires_clinician_unlock:
+                extensions.append({"url": UNLOCK_EXTENSION, "valueBoolean": item.clinician_unlocked})
+            detail = {
+                "extension": extensions,
+                "kind": KIND,
+                "instantiatesCanonical": [
+                    exercise_canonical(item.exercise_slug, exercise_owners[item.exercise_id])
+                ],
+                "code": {"text": item.exercise_name},
+                "status": _activity_status(programme.status, phase.position, programme.current_phase),
+                "scheduledTiming": {
+                    "repeat": {
+                        "frequency": item.times_per_day,
+                        "period": 1,
+                        "periodUnit": "d",
+                        "dayOfWeek": [DAYS[day - 1] for day in item.days_of_week],
+                    }
+                },
+                "performer": [{"reference": subject["reference"]}],
+                "quantity": _quantity(dose),
+                "description": item.notes or None,
+            }
+            # The item id survives edits, so an EHR can follow one prescription line across revisions.
+            activities.append({"id": str(item.id), "detail": _drop_none(detail)})
+    period = {"start": programme.start_date.isoformat()}
+    if programme.end_date is not None:
+        period["end"] = programme.end_date.isoformat()
+    return _drop_none(
+        {
+            "resourceType": "CarePlan",
+            "id": str(programme.id),
+            "meta": {"versionId": str(programme.revision), "lastUpdated": _instant(programme.updated_at)},
+            "status": CARE_PLAN_STATUS[programme.status],
+            "intent": "plan",
+            "title": programme.title,
+            "subject": subject,
+            "period": period,
+            "created": _instant(programme.created_at),
+            "activity": activities,
+        }
+    )
+
+
+def _machine_name(slug: str) -> str:
+    # FHIR wants a name usable as an identifier: starts with a capital letter, letters and digits only.
+    name = "".join(part.capitalize() for part in slug.split("-"))
+    return name if name[0].isalpha() else f"Exercise{name}"
+
+
+def _description(text: ExercisePublic) -> str:
+    lines = [text.summary, "", *(f"{number}. {step}" for number, step in enumerate(text.steps, 1))]
+    if text.cautions:
+        lines += ["", "Cautions:", "", *(f"- {caution}" for caution in text.cautions)]
+    return "\n".join(lines)
+
+
+def _default_timing(dose: Mapping[str, Any]) -> dict[str, Any]:
+    """Timing cannot say "twice a day on 3 days a week": short of every day it gives the weekly count (the
+    dose extension keeps both numbers)."""
+    if dose["days_per_week"] == 7:
+        return {"repeat": {"frequency": dose["times_per_day"], "period": 1, "periodUnit": "d"}}
+    weekly = dose["times_per_day"] * dose["days_per_week"]
+    return {"repeat": {"frequency": weekly, "period": 1, "periodUnit": "wk"}}
+
+
+def activity_definition(exercise: Exercise, text: ExercisePublic) -> dict[str, Any]:
+    """An exercise (with its English text) as an ActivityDefinition; the dose is its default dose."""
+    dose = exercise.default_dose
+    chain_title = exercise.chain_title.get("en") or exercise.chain
+    return {
+        "resourceType": "ActivityDefinition",
+        "id": activity_definition_id(exercise.slug, exercise.id),
+        "meta": {"lastUpdated": _instant(exercise.updated_at)},
+        "extension": [
+            _dose_extension(
+                dose,
+                timesPerDay={"valueInteger": dose["times_per_day"]},
+                daysPerWeek={"valueInteger": dose["days_per_week"]},
+            )
+        ],
+        "url": exercise_canonical(exercise.slug, exercise.owner_clinic_id),
+        "name": _machine_name(exercise.slug),
+        "title": text.name,
+        "status": "retired" if exercise.archived_at is not None else "active",
+        "date": _instant(exercise.updated_at),
+        "description": _description(text),
+        "topic": [{"coding": [{"system": CHAIN_SYSTEM, "code": exercise.chain, "display": chain_title}]}],
+        "kind": KIND,
+        "code": {
+            "coding": [
+                {
+                    "system": CATEGORY_SYSTEM,
+                    "code": exercise.category,
+                    "display": exercise.category.replace("_", " ").capitalize(),
+                }
+            ],
+            "text": text.name,
+        },
+        "timingTiming": _default_timing(dose),
+        "participant": [{"type": "patient"}],
+        "quantity": _quantity(dose),
+    }
+
+
+def search_bundle(
+    resources: list[dict[str, Any]], *, base_url: str, self_url: str, next_url: str | None
+) -> dict[str, Any]:
+    links = [{"relation": "self", "url": self_url}]
+    if next_url is not None:
+        links.append({"relation": "next", "url": next_url})
+    entries = [
+        {
+            "fullUrl": f"{base_url}/{resource['resourceType']}/{resource['id']}",
+            "resource": resource,
+            "search": {"mode": "match"},
+        }
+        for resource in resources
+    ]
+    return _drop_none({"resourceType": "Bundle", "type": "searchset", "link": links, "entry": entries})
+
+
+def operation_outcome(issue_code: str, code: str, diagnostics: str) -> dict[str, Any]:
+    """An error for FHIR clients; `code` is the same stable code the problem+json errors carry."""
+    return {
+        "resourceType": "OperationOutcome",
+        "issue": [
+            {
+                "severity": "error",
+                "code": issue_code,
+                "details": {"coding": [{"system": PROBLEM_SYSTEM, "code": code}]},
+                "diagnostics": diagnostics,
+            }
+        ],
+    }

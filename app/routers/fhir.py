@@ -1,0 +1,142 @@
+"""Read-only FHIR R4 for the clinic's EHR: programmes as CarePlans, exercises as ActivityDefinitions.
+
+Answers are `application/fhir+json`. A failed read or search (404, 400) answers with an OperationOutcome,
+which is what FHIR clients parse; a missing or refused credential (401, 403) stays problem+json, as on
+every other endpoint. See docs/fhir.md.
+"""
+
+import uuid
+from collections.abc import Callable, Coroutine
+from email.utils import format_datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+
+from app import fhir
+from app.deps import ClinicActor, FhirExerciseDep, ProgrammeDep, SessionDep
+from app.errors import InvalidInput, NotFound
+from app.services import fhir_reads
+from app.services.pagination import PageParams
+
+PREFIX = "/fhir/r4"
+
+
+class FhirJSONResponse(JSONResponse):
+    media_type = "application/fhir+json"
+
+
+def _outcome(status: int, issue_code: str, code: str, diagnostics: str) -> FhirJSONResponse:
+    return FhirJSONResponse(fhir.operation_outcome(issue_code, code, diagnostics), status_code=status)
+
+
+class FhirRoute(APIRoute):
+    """Turns the not-found and invalid-input errors of a FHIR route into OperationOutcomes; every other
+    error (authentication, permission) goes on to the service's problem+json handler."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def answer_as_fhir(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except NotFound as exc:
+                return _outcome(404, "not-found", exc.code, exc.detail)
+            except InvalidInput as exc:
+                return _outcome(400, "invalid", exc.code, exc.detail)
+            except RequestValidationError as exc:
+                errors = exc.errors()
+                # A malformed id in the path names no resource: FHIR answers that read with 404.
+                if all(error["loc"][0] == "path" for error in errors):
+                    return _outcome(404, "not-found", "not_found", "No such resource.")
+                # Location and message only, never the rejected value (as in problem+json).
+                diagnostics = "; ".join(
+                    f"{'.'.join(map(str, error['loc'][1:]))}: {error['msg']}" for error in errors
+                )
+                return _outcome(400, "invalid", "validation_error", diagnostics)
+
+        return answer_as_fhir
+
+
+_OUTCOME = {
+    FhirJSONResponse.media_type: {
+        "schema": {
+            "type": "object",
+            "required": ["resourceType", "issue"],
+            "properties": {"resourceType": {"const": "OperationOutcome"}, "issue": {"type": "array"}},
+        }
+    }
+}
+router = APIRouter(
+    prefix=PREFIX,
+    tags=["fhir"],
+    route_class=FhirRoute,
+    default_response_class=FhirJSONResponse,
+    responses={
+        400: {"description": "Invalid search parameters (an OperationOutcome)", "content": _OUTCOME},
+        404: {
+            "description": "No such resource in the caller's clinic (an OperationOutcome)",
+            "content": _OUTCOME,
+        },
+    },
+)
+
+
+def _patient_id(reference: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(reference.removeprefix("Patient/"))
+    except ValueError as exc:
+        raise InvalidInput(
+            "`patient` must be a patient id or a reference `Patient/{id}`.", code="invalid_patient_reference"
+        ) from exc
+
+
+@router.get("/CarePlan/{programme_id}", summary="Read a programme as a CarePlan")
+def read_care_plan(
+    programme_id: uuid.UUID,
+    programme: ProgrammeDep,
+    session: SessionDep,
+    actor: ClinicActor,
+    response: Response,
+) -> dict[str, Any]:
+    resource = fhir_reads.read_care_plan(session, actor, programme)
+    session.commit()
+    response.headers["ETag"] = f'W/"{programme.revision}"'
+    response.headers["Last-Modified"] = format_datetime(programme.updated_at, usegmt=True)
+    return resource
+
+
+@router.get("/CarePlan", summary="Search a patient's programmes as CarePlans (a searchset Bundle)")
+def search_care_plans(
+    request: Request,
+    session: SessionDep,
+    actor: ClinicActor,
+    patient: Annotated[str, Query(max_length=100, description="The patient's id, or `Patient/{id}`")],
+    count: Annotated[int | None, Query(alias="_count", description="Page size; clamped to 1–200.")] = None,
+    cursor: Annotated[
+        str | None, Query(alias="_cursor", max_length=64, description="Set by the Bundle's `next` link")
+    ] = None,
+) -> dict[str, Any]:
+    page = fhir_reads.search_care_plans(
+        session, actor, _patient_id(patient), PageParams.clamped(count, cursor)
+    )
+    session.commit()
+    next_url = None
+    if page.next_cursor is not None:
+        next_url = str(request.url.include_query_params(_cursor=page.next_cursor))
+    return fhir.search_bundle(
+        page.items,
+        base_url=f"{str(request.base_url).rstrip('/')}{PREFIX}",
+        self_url=str(request.url),
+        next_url=next_url,
+    )
+
+
+@router.get("/ActivityDefinition/{exercise_slug}", summary="Read an exercise as an ActivityDefinition")
+def read_activity_definition(
+    exercise_slug: str, exercise: FhirExerciseDep, session: SessionDep, response: Response
+) -> dict[str, Any]:
+    response.headers["Last-Modified"] = format_datetime(exercise.updated_at, usegmt=True)
+    return fhir_reads.read_activity_definition(session, exercise)
