@@ -1,5 +1,6 @@
 """Assertions shared by the test modules."""
 
+import time
 from typing import Any
 
 
@@ -13,3 +14,14 @@ def assert_problem(response, status: int, code: str | None = None) -> dict[str, 
     if code is not None:
         assert body["code"] == code, body
     return body
+
+
+def wait_until(predicate, timeout: float = 20, interval: float = 0.02):
+    """Poll until predicate() is truthy (returning its value), or fail after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(interval)

@@ -31,20 +31,10 @@ from app.webhooks.dispatcher import Dispatcher
 from app.webhooks.policy import DeliveryPolicy
 from tests import dbutil
 from tests.factories import make_tenant
-from tests.helpers import assert_problem
+from tests.helpers import assert_problem, wait_until
 from tests.logging_helpers import active_programme, item_ids, log_body, now_iso
 
 ENDPOINTS = "/v1/webhook-endpoints"
-
-
-def wait_until(predicate, timeout: float = 20, interval: float = 0.02):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(interval)
 
 
 class BadReceiver:

@@ -38,6 +38,7 @@ from app.models.webhook import Delivery, DeliveryAttempt, Event, WebhookEndpoint
 from app.services import events
 from app.webhooks.dispatcher import Dispatcher
 from app.webhooks.policy import DeliveryPolicy
+from tests.helpers import wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 HEP = str(Path(sys.executable).parent / "hep")
@@ -56,16 +57,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def wait_until(predicate, timeout: float = 20, interval: float = 0.02):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(interval)
 
 
 @dataclass

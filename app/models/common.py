@@ -3,6 +3,7 @@
 import os
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Generic, Literal, TypeVar
@@ -74,3 +75,7 @@ class Page(BaseModel, Generic[T]):
 
     items: list[T]
     next_cursor: str | None = None
+
+    def mapped(self, present: "Callable[[list[Any]], list[Any]]") -> "Page[Any]":
+        """The same page with its rows presented (e.g. table rows as their Public models)."""
+        return Page[Any](items=present(self.items), next_cursor=self.next_cursor)

@@ -118,7 +118,7 @@ def list_events(
         statement = statement.where(Event.id > after)
     page = paginate(session, statement, Event.id, params)
     audit.record(session, actor, "event.list", "event")
-    return Page[EventPublic](items=[present(event) for event in page.items], next_cursor=page.next_cursor)
+    return page.mapped(lambda rows: [present(event) for event in rows])
 
 
 def disable_endpoint(session: Session, endpoint: WebhookEndpoint, reason: DisabledReason) -> None:

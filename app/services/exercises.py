@@ -153,7 +153,7 @@ def list_exercises(
     if q:
         statement = _matching(statement, q, locale)
     page = paginate(session, statement, Exercise.id, params)
-    return Page[ExercisePublic](items=present_all(session, page.items, locale), next_cursor=page.next_cursor)
+    return page.mapped(lambda rows: present_all(session, rows, locale))
 
 
 def get_exercise(session: Session, actor: Actor, id_or_slug: str) -> Exercise:

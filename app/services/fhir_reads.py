@@ -50,9 +50,7 @@ def search_care_plans(
         return Page[dict[str, Any]](items=[], next_cursor=None)
     patient = patients.get_patient(session, actor, patient_id)
     views = programmes.current_views(session, list(page.items))
-    return Page[dict[str, Any]](
-        items=_care_plans(session, actor, patient.external_id, views), next_cursor=page.next_cursor
-    )
+    return page.mapped(lambda _rows: _care_plans(session, actor, patient.external_id, views))
 
 
 def read_activity_definition(session: Session, exercise: Exercise) -> dict[str, Any]:

@@ -68,7 +68,7 @@ def template_public(template: Template) -> TemplatePublic:
 
 def list_templates(session: Session, actor: Actor, params: PageParams) -> Page[TemplatePublic]:
     page = paginate(session, _templates(actor), Template.id, params)
-    return Page[TemplatePublic](items=[template_public(t) for t in page.items], next_cursor=page.next_cursor)
+    return page.mapped(lambda rows: [template_public(t) for t in rows])
 
 
 def get_template(session: Session, actor: Actor, template_id: uuid.UUID) -> Template:
@@ -143,10 +143,7 @@ def list_programmes(
         statement = statement.where(Programme.status == status)
     page = paginate(session, statement, Programme.id, params)
     audit.record(session, actor, "programme.list", "programme", patient_id=patient_id)
-    return Page[ProgrammeSummary](
-        items=[ProgrammeSummary.model_validate(p, from_attributes=True) for p in page.items],
-        next_cursor=page.next_cursor,
-    )
+    return page.mapped(lambda rows: [ProgrammeSummary.model_validate(p, from_attributes=True) for p in rows])
 
 
 def latest_revision(session: Session, programme: Programme) -> ProgrammeRevision:
@@ -194,10 +191,7 @@ def list_revisions(
     )
     page = paginate(session, statement, ProgrammeRevision.id, params)
     audit.record(session, actor, "programme.revisions", "programme", programme.id, programme.patient_id)
-    return Page[RevisionSummary](
-        items=[RevisionSummary.model_validate(r, from_attributes=True) for r in page.items],
-        next_cursor=page.next_cursor,
-    )
+    return page.mapped(lambda rows: [RevisionSummary.model_validate(r, from_attributes=True) for r in rows])
 
 
 def get_revision(session: Session, actor: Actor, programme: Programme, number: int) -> RevisionPublic:

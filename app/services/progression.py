@@ -423,7 +423,7 @@ def list_suggestions(
         statement = statement.where(ProgressionSuggestion.status == status)
     page = paginate(session, statement, ProgressionSuggestion.id, params)
     audit.record(session, actor, "suggestion.list", "programme", programme.id, programme.patient_id)
-    return Page[SuggestionPublic](items=[public(s) for s in page.items], next_cursor=page.next_cursor)
+    return page.mapped(lambda rows: [public(s) for s in rows])
 
 
 def get_suggestion(session: Session, actor: Actor, suggestion_id: uuid.UUID) -> ProgressionSuggestion:

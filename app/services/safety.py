@@ -198,10 +198,7 @@ def list_alerts(
         statement = statement.where(SafetyAlert.patient_id == patient_id)
     page = paginate(session, statement, SafetyAlert.id, params)
     audit.record(session, actor, "alert.list", "alert", patient_id=patient_id)
-    return Page[SafetyAlertPublic](
-        items=[SafetyAlertPublic.model_validate(a, from_attributes=True) for a in page.items],
-        next_cursor=page.next_cursor,
-    )
+    return page.mapped(lambda rows: [SafetyAlertPublic.model_validate(a, from_attributes=True) for a in rows])
 
 
 def get_alert(session: Session, actor: Actor, alert_id: uuid.UUID) -> SafetyAlert:

@@ -244,4 +244,4 @@ def list_logs(
         statement = statement.where(SessionLog.local_date <= end)
     page = paginate(session, statement, SessionLog.id, params, time_column=SessionLog.performed_at)
     audit.record(session, actor, "session_log.list", "session_log", patient_id=patient_id)
-    return Page[SessionLogPublic](items=[public(row) for row in page.items], next_cursor=page.next_cursor)
+    return page.mapped(lambda rows: [public(row) for row in rows])

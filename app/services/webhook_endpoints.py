@@ -178,9 +178,7 @@ def list_deliveries(
     if status is not None:
         statement = statement.where(Delivery.status == status)
     page = paginate(session, statement, Delivery.id, params)
-    return Page[DeliveryPublic](
-        items=present_deliveries(session, actor, page.items), next_cursor=page.next_cursor
-    )
+    return page.mapped(lambda rows: present_deliveries(session, actor, rows))
 
 
 def get_delivery(session: Session, actor: Actor, delivery_id: uuid.UUID) -> Delivery:
