@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test fuzz lint migrate seed
+.PHONY: install run test fuzz lint migrate seed bench
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
@@ -36,5 +36,14 @@ fuzz: install
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_RANDOM=1 $(BIN)/python -m pytest tests/test_fuzz.py $(PYTEST_ARGS)
 
 lint: install
-	$(BIN)/ruff check app tests alembic
-	$(BIN)/ruff format --check app tests alembic
+	$(BIN)/ruff check app tests bench alembic
+	$(BIN)/ruff format --check app tests bench alembic
+
+# Load the hot endpoints with wrk (32 connections) against a bare FastAPI app serving the same bytes; the
+# table goes to bench/results/. BENCH_SIZE=small|medium, or a name plus BENCH_ARGS="--clinics N --patients N
+# --logs N". SQLite by default; HEP_DATABASE_URL=postgresql+psycopg://... benchmarks PostgreSQL.
+BENCH_SIZE ?= small
+bench: install
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) || sudo apt-get install -y -qq wrk
+	@command -v taskset >/dev/null || (apt-get install -y -qq util-linux)
+	$(BIN)/python -m bench.run --size $(BENCH_SIZE) $(BENCH_ARGS)

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     # The event feed holds back events this young, so that late-committing transactions are not skipped.
     event_feed_settle_seconds: float = Field(5.0, ge=0, le=300)
     max_body_bytes: int = Field(1_048_576, ge=1024)
+    # Requests inside the app at once (0: no limit). Unset: 1 on SQLite (one writer; see
+    # ConcurrencyLimitMiddleware), no limit on PostgreSQL.
+    max_concurrent_requests: int | None = Field(None, ge=0, le=1000)
 
     # When set, GET /metrics needs `Authorization: Bearer <this token>`; unset, /metrics is open (keep it
     # off the public load balancer). See docs/operations.md.
@@ -59,6 +62,12 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def concurrent_requests(self) -> int:
+        if self.max_concurrent_requests is not None:
+            return self.max_concurrent_requests
+        return 1 if self.is_sqlite else 0
 
 
 @lru_cache

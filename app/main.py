@@ -1,5 +1,6 @@
 """Application factory: routers, middleware and the one problem+json error renderer."""
 
+import asyncio
 import logging
 import re
 import time
@@ -61,6 +62,30 @@ _HTTP_CODES = {
 class PayloadTooLarge(StarletteHTTPException):
     def __init__(self) -> None:
         super().__init__(413, "The request body is larger than this service accepts.")
+
+
+class ConcurrencyLimitMiddleware:
+    """At most `limit` requests inside the app at once, queued in the event loop (not in worker threads).
+
+    SQLite has one writer, and every request takes the write lock at its first statement (see app/db.py).
+    Unbounded, a burst fills the thread pool with requests blocked on that lock while the request holding
+    it waits for a free thread to go on: the server stalls until busy_timeout. Queuing before the thread
+    pool means the lock holder always finds a thread.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+        self._semaphore: asyncio.Semaphore | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self._semaphore is None:  # created inside the server's event loop
+            self._semaphore = asyncio.Semaphore(self.limit)
+        async with self._semaphore:
+            await self.app(scope, receive, send)
 
 
 class RequestContextMiddleware:
@@ -321,6 +346,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         fhir.router,
     ):
         app.include_router(router)
+    if settings.concurrent_requests:
+        app.add_middleware(ConcurrencyLimitMiddleware, limit=settings.concurrent_requests)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

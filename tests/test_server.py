@@ -156,3 +156,60 @@ def test_make_run_serves_and_the_walkthrough_works(server):
     ]
     logged = json.dumps(lines)
     assert "Sam" not in logged and "puente" not in logged and "Demo Patient" not in logged
+
+
+def test_a_burst_of_patient_requests_is_served_without_errors(server):
+    """32 clients at once on the real server: on SQLite every request takes the write lock, and without
+    queueing before the thread pool the server stalled until busy_timeout (found by `make bench`)."""
+    import threading
+    import uuid
+    from datetime import UTC, datetime
+
+    base, log = server
+    values = _exported(log.read_text())
+    with httpx.Client(base_url=base, timeout=30) as http:
+        token = http.post(
+            "/v1/auth/token", data={"username": values["PHYSIO_EMAIL"], "password": values["PHYSIO_PASSWORD"]}
+        )
+        staff = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        body = {
+            "title": "Burst",
+            "start_date": "2026-11-02",
+            "phases": [{"name": "One", "items": [{"exercise": "cat-camel", "reps": 6, "times_per_day": 12}]}],
+        }
+        programme = http.post(
+            f"/v1/patients/{values['PATIENT_ID']}/programmes", json=body, headers=staff
+        ).json()
+        programme = http.post(f"/v1/programmes/{programme['id']}/activate", headers=staff).json()
+        enrolled = http.post("/v1/patient-auth/enrol", json={"code": values["ENROLMENT_CODE"]}).json()
+    patient = {"Authorization": f"Bearer {enrolled['access_token']}"}
+    item_id = programme["phases"][0]["items"][0]["id"]
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def client() -> None:
+        with httpx.Client(base_url=base, timeout=30, headers=patient) as http:
+            for _ in range(5):
+                got = [http.get("/v1/me/plan").status_code]
+                log_body = {
+                    "id": str(uuid.uuid4()),
+                    "programme_id": programme["id"],
+                    "item_id": item_id,
+                    "revision": programme["revision"],
+                    "performed_at": datetime.now(UTC).isoformat(),
+                    "sets_done": 1,
+                    "pain_during": 2,
+                    "leg_symptoms": "none",
+                    "response": "same",
+                }
+                got.append(http.post("/v1/me/sessions", json=log_body).status_code)
+                with lock:
+                    statuses.extend(got)
+
+    threads = [threading.Thread(target=client) for _ in range(32)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert len(statuses) == 32 * 5 * 2
+    assert set(statuses) <= {200, 201}, sorted(set(statuses))
