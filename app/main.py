@@ -5,6 +5,7 @@ import logging
 import re
 import time
 import uuid
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -76,15 +77,20 @@ class ConcurrencyLimitMiddleware:
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
         self.limit = limit
-        self._semaphore: asyncio.Semaphore | None = None
+        # One semaphore per event loop: a server runs one loop, but a test client may start several.
+        self._semaphores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary()
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if self._semaphore is None:  # created inside the server's event loop
-            self._semaphore = asyncio.Semaphore(self.limit)
-        async with self._semaphore:
+        loop = asyncio.get_running_loop()
+        semaphore = self._semaphores.get(loop)
+        if semaphore is None:
+            semaphore = self._semaphores[loop] = asyncio.Semaphore(self.limit)
+        async with semaphore:
             await self.app(scope, receive, send)
 
 
