@@ -23,6 +23,9 @@ DATA_DIR = BENCH_DIR / "data"
 SECRET_KEY = "bench-secret-key-0123456789-0123456789-abcdef"
 BATCH = 5000
 SAMPLE_PATIENTS = 500  # patients whose tokens the load generator uses
+# Generated data is reused across runs: its tokens must outlive the API's short lifetimes. They are signed
+# with the bench's own key and only ever sent to the bench server on 127.0.0.1.
+BENCH_TOKEN_LIFETIME = timedelta(days=30)
 
 SIZES = {
     "small": {"clinics": 1, "patients": 100, "logs": 1_000},
@@ -118,7 +121,6 @@ def generate(name: str, clinics: int, patients: int, logs: int, seed: int = 1) -
     from sqlmodel import Session
 
     from alembic import command
-    from app.config import get_settings
     from app.db import make_engine, metadata
     from app.models.catalogue_files import load_catalogue
     from app.models.common import Actor
@@ -140,7 +142,6 @@ def generate(name: str, clinics: int, patients: int, logs: int, seed: int = 1) -
     config.attributes["configure_logger"] = False
     command.upgrade(config, "head")
     engine = make_engine(url)
-    settings = get_settings()
     tables = metadata.tables
 
     # Clinics, one physio each, and one programme shape per item count (4-6), built by the services.
@@ -281,7 +282,7 @@ def generate(name: str, clinics: int, patients: int, logs: int, seed: int = 1) -
                             kind="patient",
                             subject=new_patient["id"],
                             clinic_id=clinic.id,
-                            lifetime=timedelta(hours=settings.patient_access_token_minutes // 60 or 1),
+                            lifetime=BENCH_TOKEN_LIFETIME,
                         ),
                         "physio_token": create_access_token(
                             SECRET_KEY,
@@ -289,7 +290,7 @@ def generate(name: str, clinics: int, patients: int, logs: int, seed: int = 1) -
                             subject=physio.id,
                             clinic_id=clinic.id,
                             role="physio",
-                            lifetime=timedelta(minutes=settings.access_token_minutes),
+                            lifetime=BENCH_TOKEN_LIFETIME,
                         ),
                     }
                 )
