@@ -38,6 +38,24 @@ def bridge_programme(auto="auto", rule=REPS_RULE, criteria=None, extra_items=())
     )
 
 
+def before_locked_step(reps: int) -> ProgrammeCreate:
+    """The exhale-sag press-up with a rule whose ceiling leads on to the locked overpressure step."""
+    item = {
+        "exercise": "prone-press-up-exhale-sag",
+        "sets": 1,
+        "reps": reps,
+        "progression_rule": {**REPS_RULE, "ceiling": 12},
+    }
+    return ProgrammeCreate.model_validate(
+        {
+            "title": "Extension",
+            "start_date": START.date(),
+            "auto_progress": "auto",
+            "phases": [{"name": "One", "items": [item]}],
+        }
+    )
+
+
 def play(session, document, pattern, days):
     clinic = make_clinic(session)
     session.commit()
@@ -86,26 +104,7 @@ def test_low_adherence_holds(session):
 
 
 def test_a_locked_next_step_stops_and_suggests(session, client, world):
-    document = ProgrammeCreate.model_validate(
-        {
-            "title": "Extension",
-            "start_date": START.date(),
-            "auto_progress": "auto",
-            "phases": [
-                {
-                    "name": "One",
-                    "items": [
-                        {
-                            "exercise": "prone-press-up-exhale-sag",
-                            "sets": 1,
-                            "reps": 10,
-                            "progression_rule": {**REPS_RULE, "ceiling": 12},
-                        },
-                    ],
-                }
-            ],
-        }
-    )
+    document = before_locked_step(reps=10)
     programme, lines = play(session, document, simulation.PATTERNS["steady"][1], 6)
     assert changes(lines)[2:] == ["prone-press-up-exhale-sag: reps 10 → 12"]  # never into the locked step
     pending = session.exec(
@@ -252,26 +251,7 @@ def test_suggest_mode_accept_and_reject(client, world, session):
 
 
 def test_accepting_a_locked_step_is_the_clinicians_unlock(session, client, world):
-    document = ProgrammeCreate.model_validate(
-        {
-            "title": "Extension",
-            "start_date": START.date(),
-            "auto_progress": "auto",
-            "phases": [
-                {
-                    "name": "One",
-                    "items": [
-                        {
-                            "exercise": "prone-press-up-exhale-sag",
-                            "sets": 1,
-                            "reps": 12,
-                            "progression_rule": {**REPS_RULE, "ceiling": 12},
-                        }
-                    ],
-                }
-            ],
-        }
-    )
+    document = before_locked_step(reps=12)
     programme, _ = simulation.run(
         session, world.a.clinic.id, document, simulation.PATTERNS["steady"][1], 4, START
     )
