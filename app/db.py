@@ -1,13 +1,15 @@
 """Engine, naming-convention metadata, column types and the session factory."""
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import ParamSpec, TypeVar
 
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, SQLModel, create_engine
+from starlette.concurrency import run_in_threadpool
 
 from app.config import get_settings
 from app.context import simulated_now_var
@@ -79,7 +81,34 @@ def get_engine() -> Engine:
     return make_engine(get_settings().database_url)
 
 
-def get_session() -> Iterator[Session]:
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+async def in_db(work: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+    """Run blocking database work for an async dependency or route.
+
+    Where requests are served one at a time (SQLite's default: one writer, requests queue in the event
+    loop, see app.main.ConcurrencyLimitMiddleware), the work runs right here on the event loop: a trip
+    through the thread pool could not overlap with anything and would only add two thread hand-offs to
+    every step of every request. Elsewhere (PostgreSQL) it runs in the thread pool so that requests
+    overlap while they wait for the database.
+    """
+    if get_settings().concurrent_requests == 1:
+        return work(*args, **kwargs)
+    return await run_in_threadpool(work, *args, **kwargs)
+
+
+async def get_session() -> AsyncIterator[Session]:
+    """The request's session. Creating one does no I/O (a connection is taken at the first statement);
+    closing one that still holds a connection (a request that failed before its commit) rolls back, which
+    is database work, so it goes through in_db."""
     # expire_on_commit=False: routes shape the response from objects after their one commit.
-    with Session(get_engine(), expire_on_commit=False) as session:
+    session = Session(get_engine(), expire_on_commit=False)
+    try:
         yield session
+    finally:
+        if session.in_transaction():
+            await in_db(session.close)
+        else:
+            session.close()

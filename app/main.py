@@ -338,7 +338,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     document_problems(app)
+    # Routes are matched in this order, one pattern after another: the patient app's, which carry most
+    # of the traffic, come first.
     for router in (
+        me.router,
         health.router,
         auth.router,
         users.router,
@@ -346,7 +349,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         exercises.router,
         programmes.router,
         clinical.router,
-        me.router,
         admin.router,
         webhooks.router,
         fhir.router,

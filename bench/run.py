@@ -223,7 +223,18 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2, help="seconds of unmeasured load before each")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--regenerate", action="store_true", help="rebuild the data even if it exists")
+    parser.add_argument(
+        "--only",
+        help="comma-separated endpoints to load (" + ", ".join(e[0] for e in ENDPOINTS) + "); "
+        "a partial run prints its table but does not write bench/results",
+    )
     args = parser.parse_args()
+    if args.only:
+        wanted_endpoints = set(args.only.split(","))
+        unknown = wanted_endpoints - {e[0] for e in ENDPOINTS}
+        if unknown:
+            parser.error(f"unknown endpoints: {', '.join(sorted(unknown))}")
+        ENDPOINTS[:] = [e for e in ENDPOINTS if e[0] in wanted_endpoints]
 
     size = dict(SIZES.get(args.size, {}))
     size.update(
@@ -320,6 +331,8 @@ def main() -> None:
     )
     print()
     print(rendered)
+    if args.only:
+        return
     out = BENCH_DIR / "results" / f"{today}-{args.size}-{meta['dialect'].split('+')[0]}.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(report)

@@ -153,8 +153,8 @@ def test_same_utc_instant_is_a_different_today():
     instant = datetime(2026, 11, 21, 20, 0, tzinfo=UTC)
     auckland = Patient(clinic_id=None, display_name="A", timezone="Pacific/Auckland")  # type: ignore[arg-type]
     los_angeles = Patient(clinic_id=None, display_name="B", timezone="America/Los_Angeles")  # type: ignore[arg-type]
-    assert today(auckland, instant) == date(2026, 11, 22)
-    assert today(los_angeles, instant) == date(2026, 11, 21)
+    assert today(auckland.timezone, instant) == date(2026, 11, 22)
+    assert today(los_angeles.timezone, instant) == date(2026, 11, 21)
 
 
 def test_window_is_validated(client, world):
@@ -217,7 +217,7 @@ def test_plan_defaults_to_the_patients_today_and_handles_no_programme(client, wo
     patient = session.get(Patient, world.a.patient.id)
     session.refresh(patient)
     session.commit()
-    assert plan["date"] == today(patient).isoformat() and plan["timezone"] == "Pacific/Auckland"
+    assert plan["date"] == today(patient.timezone).isoformat() and plan["timezone"] == "Pacific/Auckland"
     assert plan["programme_id"] is None and plan["items"] == []
 
 

@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.config import get_settings
 from app.db import get_engine
+from app.deps import current_settings
 from app.observability import JsonFormatter
 from app.webhooks.dispatcher import Dispatcher
 from tests.factories import make_test_delivery, make_webhook_endpoint
@@ -62,14 +63,14 @@ def test_requests_are_counted_by_route_template_never_by_raw_path(client, world)
 
 def test_metrics_token_when_set(app, client):
     settings = get_settings().model_copy(update={"metrics_token": "scrape-secret-0123456789"})
-    app.dependency_overrides[get_settings] = lambda: settings
+    app.dependency_overrides[current_settings] = lambda: settings
     try:
         assert_problem(client.get("/metrics"), 401, "unauthorized")
         assert_problem(client.get("/metrics", headers={"Authorization": "Bearer wrong"}), 401, "unauthorized")
         granted = client.get("/metrics", headers={"Authorization": "Bearer scrape-secret-0123456789"})
         assert granted.status_code == 200 and "hep_http_requests_total" in granted.text
     finally:
-        app.dependency_overrides.pop(get_settings)
+        app.dependency_overrides.pop(current_settings)
     assert client.get("/metrics").status_code == 200  # no token set: open (keep it off the public port)
 
 

@@ -15,6 +15,7 @@ from standardwebhooks import Webhook, WebhookVerificationError
 
 from app.config import get_settings
 from app.db import get_engine, utcnow
+from app.deps import current_settings
 from app.models.webhook import Delivery, Event
 from app.services import events
 from app.webhooks.policy import STANDARD_SCHEDULE, DeliveryPolicy
@@ -50,17 +51,17 @@ def _create(client, headers, **body) -> dict:
 def no_feed_delay(app):
     """The feed without its settling delay, so a test can read events it has just written."""
     settings = get_settings().model_copy(update={"event_feed_settle_seconds": 0})
-    app.dependency_overrides[get_settings] = lambda: settings
+    app.dependency_overrides[current_settings] = lambda: settings
     yield
-    app.dependency_overrides.pop(get_settings)
+    app.dependency_overrides.pop(current_settings)
 
 
 @pytest.fixture
 def private_urls_refused(app):
     settings = get_settings().model_copy(update={"webhook_allow_private": False})
-    app.dependency_overrides[get_settings] = lambda: settings
+    app.dependency_overrides[current_settings] = lambda: settings
     yield
-    app.dependency_overrides.pop(get_settings)
+    app.dependency_overrides.pop(current_settings)
 
 
 # -- signing, URL safety, retry policy -------------------------------------------------------------------

@@ -4,11 +4,10 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import ConfigDict
 from sqlalchemy import CheckConstraint, Index, String
 from sqlmodel import Field, SQLModel
 
-from app.models.common import clinic_fk, id_field, utc_field
+from app.models.common import INPUT, clinic_fk, id_field, utc_field
 
 SubjectKind = Literal["staff", "patient"]
 
@@ -77,7 +76,7 @@ class ApiKey(SQLModel, table=True):
 
 
 class ApiKeyCreate(SQLModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = INPUT
 
     name: str = Field(min_length=1, max_length=200)
 
@@ -114,12 +113,12 @@ class TokenPair(SQLModel):
 
 
 class RefreshRequest(SQLModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = INPUT
 
     refresh_token: str = Field(min_length=1, max_length=256)
 
 
 class EnrolRequest(SQLModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = INPUT
 
     code: str = Field(min_length=1, max_length=32)

@@ -1,14 +1,16 @@
 """Column helpers shared by every table, and the caller identity passed to services."""
 
 import os
+import re
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Strict
+from pydantic_core import PydanticCustomError
 from sqlmodel import Field
 
 from app.db import UTCDateTime, utcnow
@@ -46,9 +48,69 @@ LATEST_DATE = date(2199, 12, 31)
 
 def in_calendar(value: datetime) -> datetime:
     """For datetime validators: refuse a moment outside the service's calendar (raises ValueError)."""
-    if not EARLIEST_DATE <= value.date() <= LATEST_DATE:
+    date_in_calendar(value.date())
+    return value
+
+
+def date_in_calendar(value: date) -> date:
+    """For date validators: refuse a day outside the service's calendar (raises ValueError)."""
+    if not EARLIEST_DATE <= value <= LATEST_DATE:
         raise ValueError(f"must be between {EARLIEST_DATE.year} and {LATEST_DATE.year}")
     return value
+
+
+# --- request input: exactly the published schema ---------------------------------------------------
+#
+# Request bodies are validated strictly (`INPUT`): a JSON string is never taken for a number or a
+# boolean, nor a number for a boolean, as Pydantic's default (lax) mode would; the OpenAPI document
+# publishes the types, and clinical data sent as the wrong type is more likely a client bug than intent.
+# FastAPI validates a parsed body as Python data, where strict mode would want date, datetime and UUID
+# objects, so fields of those types are declared with the types below: their JSON form, a string, and
+# nothing else (not a Unix time, not a number).
+INPUT = ConfigDict(extra="forbid", strict=True)
+
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_ISO_DATETIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}")
+
+
+def _date_text(value: Any) -> Any:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
+        raise PydanticCustomError("date_type", "Input should be a date string, YYYY-MM-DD")
+    return value
+
+
+def _datetime_text(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _ISO_DATETIME.match(value):
+        raise PydanticCustomError(
+            "datetime_type", "Input should be a date-time string, e.g. 2026-11-21T09:30:00+01:00"
+        )
+    return value
+
+
+def _uuid_text(value: Any) -> Any:
+    if not isinstance(value, str | uuid.UUID):
+        raise PydanticCustomError("uuid_type", "Input should be a UUID string")
+    return value
+
+
+def _boolean_text(value: Any) -> Any:
+    # A boolean query parameter is serialised as `true` or `false`; "1", "yes" or "on" are not published.
+    if isinstance(value, bool) or value in ("true", "false"):
+        return value
+    raise PydanticCustomError("bool_parsing", "Input should be true or false")
+
+
+IsoDate = Annotated[date, Strict(False), BeforeValidator(_date_text)]
+IsoDateTime = Annotated[datetime, Strict(False), BeforeValidator(_datetime_text)]
+IsoUUID = Annotated[uuid.UUID, Strict(False), BeforeValidator(_uuid_text)]
+# A day in the service's calendar (1900–2199): programme dates, and date query parameters, which would
+# otherwise reach date arithmetic that overflows (a window's day after 9999-12-31).
+CalendarDate = Annotated[IsoDate, AfterValidator(date_in_calendar)]
+QueryBool = Annotated[bool, BeforeValidator(_boolean_text)]
 
 
 T = TypeVar("T")
@@ -64,6 +126,10 @@ class Actor:
     id: uuid.UUID
     clinic_id: uuid.UUID
     role: str | None = None
+    # A patient's language and time zone, read with the check that the patient still exists: the patient
+    # app's requests need nothing else from the patient's row.
+    locale: str | None = None
+    timezone: str | None = None
 
     @property
     def is_admin(self) -> bool:

@@ -42,7 +42,7 @@ from app.models.catalogue_files import (
     Tag,
     UniqueList,
 )
-from app.models.common import id_field, utc_field
+from app.models.common import QueryBool, id_field, utc_field
 
 MAX_STEP = 50  # as in the chain-file schema
 
@@ -211,8 +211,8 @@ class ExerciseSearch(BaseModel):
     equipment: Equipment | None = Field(default=None, description="Exercises that use this equipment.")
     tag: Tag | None = None
     body_region: BodyRegion | None = None
-    include_own: bool = Field(default=True, description="Include the clinic's own exercises.")
-    include_archived: bool = False
+    include_own: QueryBool = Field(default=True, description="Include the clinic's own exercises.")
+    include_archived: QueryBool = False
 
 
 class StopRulePublic(BaseModel):

@@ -8,12 +8,12 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, Field, StringConstraints, model_validator
 from sqlalchemy import JSON, CheckConstraint, Index, String
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
-from app.models.common import clinic_fk, id_field, in_calendar, utc_field
+from app.models.common import INPUT, IsoDateTime, clinic_fk, id_field, in_calendar, utc_field
 
 Instrument = Literal["nprs", "psfs", "odi", "rmdq", "startback"]
 Score10 = Annotated[int, Field(ge=0, le=10)]
@@ -22,7 +22,7 @@ ODI_MAX_MISSING = 2
 
 
 class NprsAnswers(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = INPUT
 
     back: Score10 | None = None
     leg: Score10 | None = None
@@ -36,14 +36,14 @@ class NprsAnswers(BaseModel):
 
 
 class PsfsActivity(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = INPUT
 
     activity: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
     score: Score10 = Field(description="0 = unable to do it, 10 = as well as before the problem")
 
 
 class PsfsAnswers(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = INPUT
 
     activities: list[PsfsActivity] = Field(min_length=1, max_length=5)
 
@@ -58,7 +58,7 @@ class PsfsAnswers(BaseModel):
 class OdiAnswers(BaseModel):
     """Ten section scores 0–5 in the order of the ODI v2.1a; null for a section not answered."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = INPUT
 
     sections: list[Annotated[int, Field(ge=0, le=5)] | None] = Field(min_length=10, max_length=10)
 
@@ -72,7 +72,7 @@ class OdiAnswers(BaseModel):
 class RmdqAnswers(BaseModel):
     """The 24 statements in order: true where the patient ticked it for today."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = INPUT
 
     items: list[bool] = Field(min_length=24, max_length=24)
 
@@ -80,7 +80,7 @@ class RmdqAnswers(BaseModel):
 class StartBackAnswers(BaseModel):
     """Items 1–8 agree (true) / disagree (false), in Keele's numbering; item 9 how bothersome."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = INPUT
 
     items: list[bool] = Field(min_length=8, max_length=8)
     bothersome: Bothersome
@@ -96,11 +96,11 @@ ANSWER_MODELS: dict[str, type[BaseModel]] = {
 
 
 class OutcomeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = INPUT
 
     instrument: Instrument
     answers: dict[str, Any]
-    taken_at: datetime | None = Field(default=None, description="When it was filled in (default: now)")
+    taken_at: IsoDateTime | None = Field(default=None, description="When it was filled in (default: now)")
 
     @model_validator(mode="after")
     def _answers_fit_instrument(self) -> "OutcomeIn":

@@ -3,12 +3,12 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import ConfigDict, StringConstraints, field_validator
+from pydantic import StringConstraints, field_validator
 from sqlalchemy import CheckConstraint, Index, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.db import UTCDateTime
-from app.models.common import clinic_fk, id_field, in_calendar, utc_field
+from app.models.common import INPUT, IsoDateTime, clinic_fk, id_field, in_calendar, utc_field
 
 DirectionalPreference = Literal["extension", "flexion", "lateral", "none", "unknown"]
 StartBackRisk = Literal["low", "medium", "high"]
@@ -48,7 +48,7 @@ class Patient(PatientBase, table=True):
 
 
 class _PatientInputRules(SQLModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = INPUT
 
     @field_validator("timezone", check_fields=False)
     @classmethod
@@ -81,6 +81,8 @@ class _PatientInputRules(SQLModel):
 class PatientUpsert(_PatientInputRules, PatientBase):
     """Body of PUT /patients/by-external-id/{external_id}: the EHR's view of the patient."""
 
+    red_flags_screened_at: IsoDateTime | None = None
+
 
 class PatientCreate(PatientUpsert):
     external_id: str | None = Field(default=None, min_length=1, max_length=128)
@@ -95,7 +97,7 @@ class PatientUpdate(_PatientInputRules):
     directional_preference: DirectionalPreference | None = None
     neurodynamic_sensitivity: bool | None = None
     stenosis_features: bool | None = None
-    red_flags_screened_at: datetime | None = None
+    red_flags_screened_at: IsoDateTime | None = None
     startback_risk: StartBackRisk | None = None
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import JSON, CheckConstraint, Index, String, Text, UniqueConstra
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
-from app.models.common import clinic_fk, id_field, utc_field
+from app.models.common import INPUT, CalendarDate, IsoUUID, clinic_fk, id_field, utc_field
 
 ProgrammeStatus = Literal["draft", "active", "paused", "completed", "cancelled"]
 AutoProgress = Literal["off", "suggest", "auto"]
@@ -66,7 +66,7 @@ def _range_checks(table: dict[str, tuple[int, int]]) -> list[CheckConstraint]:
 class ProgressionRule(BaseModel):
     """How an item's dose moves (clinical-content.md §2.3): one variable, by `step`, up to `ceiling`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = INPUT
 
     variable: ProgressionVariable
     step: int = Field(ge=1, le=600)
@@ -86,7 +86,7 @@ class ProgressionRule(BaseModel):
 
 
 class ItemDose(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = INPUT
 
     sets: int | None = _bounded("sets")
     reps: int | None = _bounded("reps")
@@ -121,7 +121,7 @@ class ItemDose(BaseModel):
 class ItemIn(ItemDose):
     """One prescription line. `id` is kept across revisions; leave it out for a new item."""
 
-    id: uuid.UUID | None = None
+    id: IsoUUID | None = None
     exercise: Annotated[str, StringConstraints(min_length=1, max_length=80)] = Field(
         description="Exercise slug or id, from the catalogue or the clinic's own"
     )
@@ -148,7 +148,7 @@ class ItemIn(ItemDose):
 class AdvanceCriteria(BaseModel):
     """When the next phase may start (all that are set must hold)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = INPUT
 
     min_days: int | None = _bounded("min_days", PHASE_BOUNDS)
     min_sessions: int | None = _bounded("min_sessions", PHASE_BOUNDS)
@@ -158,7 +158,7 @@ class AdvanceCriteria(BaseModel):
 
 
 class PhaseIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = INPUT
 
     name: Text200
     goal: Note | None = None
@@ -178,7 +178,7 @@ def _unique_item_ids(phases: list[PhaseIn]) -> None:
 
 
 class TemplateIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = INPUT
 
     name: Text200
     description: Note | None = None
@@ -193,11 +193,11 @@ class TemplateIn(BaseModel):
 class ProgrammeDocument(BaseModel):
     """The whole programme as a clinician edits it (`PUT /v1/programmes/{id}`)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = INPUT
 
     title: Text200
-    start_date: date
-    end_date: date | None = None
+    start_date: CalendarDate = Field(description="1900–2199")
+    end_date: CalendarDate | None = Field(default=None, description="1900–2199; not before start_date")
     auto_progress: AutoProgress = "suggest"
     current_phase: int = Field(default=0, ge=0, lt=MAX_PHASES)
     phases: list[PhaseIn] = Field(min_length=1, max_length=MAX_PHASES)
@@ -214,7 +214,7 @@ class ProgrammeDocument(BaseModel):
 class ItemOverride(ItemDose):
     """Per-patient change to one item of a template: phase and item index, and the dose fields to set."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = INPUT
 
     phase: int = Field(ge=0, lt=MAX_PHASES)
     item: int = Field(ge=0, lt=MAX_ITEMS_PER_PHASE)
@@ -229,12 +229,12 @@ class ItemOverride(ItemDose):
 class ProgrammeCreate(BaseModel):
     """Create a draft from scratch (`phases`) or from a clinic template (`template_id` + overrides)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = INPUT
 
-    template_id: uuid.UUID | None = None
+    template_id: IsoUUID | None = None
     title: Text200 | None = None
-    start_date: date
-    end_date: date | None = None
+    start_date: CalendarDate = Field(description="1900–2199")
+    end_date: CalendarDate | None = Field(default=None, description="1900–2199; not before start_date")
     auto_progress: AutoProgress | None = None
     phases: list[PhaseIn] | None = Field(default=None, min_length=1, max_length=MAX_PHASES)
     item_overrides: list[ItemOverride] = Field(default_factory=list, max_length=200)
@@ -411,6 +411,9 @@ def mask_to_days(mask: int) -> list[int]:
 
 
 class ItemPublic(ItemDose):
+    # Built from stored snapshots (JSON: ids as strings), not from a client's input.
+    model_config = ConfigDict(strict=False)
+
     id: uuid.UUID
     position: int
     exercise_id: uuid.UUID

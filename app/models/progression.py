@@ -4,12 +4,12 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 from sqlalchemy import JSON, CheckConstraint, Index, String, Text
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
-from app.models.common import clinic_fk, id_field, utc_field
+from app.models.common import INPUT, clinic_fk, id_field, utc_field
 
 SuggestionKind = Literal["dose", "exercise", "phase"]
 Direction = Literal["progress", "regress"]
@@ -67,6 +67,6 @@ class SuggestionPublic(BaseModel):
 
 
 class RejectIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = INPUT
 
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]

@@ -8,12 +8,12 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 from sqlalchemy import JSON, CheckConstraint, Index, String
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
-from app.models.common import clinic_fk, id_field, utc_field
+from app.models.common import INPUT, clinic_fk, id_field, utc_field
 
 EMERGENCY_WARNING: dict[str, str] = {
     "en": (
@@ -85,7 +85,7 @@ class RedFlagAnswers(BaseModel):
     assessed at once rather than refused.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = INPUT
 
     # Cauda equina syndrome (emergency)
     saddle_numbness: bool = Field(
@@ -143,7 +143,7 @@ class RedFlagAnswers(BaseModel):
 
 
 class SymptomCheckIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = INPUT
 
     answers: RedFlagAnswers
 

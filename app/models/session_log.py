@@ -8,12 +8,12 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, Field, StringConstraints, field_validator
 from sqlalchemy import JSON, CheckConstraint, Index, String, Text
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
-from app.models.common import clinic_fk, in_calendar, utc_field
+from app.models.common import INPUT, IsoDateTime, IsoUUID, clinic_fk, in_calendar, utc_field
 
 LegSymptoms = Literal["none", "buttock", "thigh", "below_knee", "foot"]
 # How far down the leg symptoms reach: a larger rank is further from the spine.
@@ -27,13 +27,13 @@ MAX_BATCH = 500
 class SessionLogIn(BaseModel):
     """What the app sends after a session."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = INPUT
 
-    id: uuid.UUID = Field(description="Chosen by the app; sending the same log again is safe")
-    programme_id: uuid.UUID
-    item_id: uuid.UUID
+    id: IsoUUID = Field(description="Chosen by the app; sending the same log again is safe")
+    programme_id: IsoUUID
+    item_id: IsoUUID
     revision: int = Field(ge=1, description="The programme revision the patient was following")
-    performed_at: datetime = Field(description="When the session was done, with its UTC offset")
+    performed_at: IsoDateTime = Field(description="When the session was done, with its UTC offset")
     sets_done: int = Field(ge=0, le=20)
     reps_done: list[Annotated[int, Field(ge=0, le=500)]] = Field(
         default_factory=list, max_length=20, description="Reps done in each set"
@@ -65,7 +65,7 @@ class SessionLogIn(BaseModel):
 
 
 class SessionBatchIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = INPUT
 
     logs: list[SessionLogIn] = Field(min_length=1, max_length=MAX_BATCH)
 

@@ -2,11 +2,11 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import ConfigDict, EmailStr
+from pydantic import EmailStr
 from sqlalchemy import CheckConstraint, Index, String
 from sqlmodel import Field, SQLModel
 
-from app.models.common import clinic_fk, id_field, utc_field
+from app.models.common import INPUT, clinic_fk, id_field, utc_field
 
 Role = Literal["admin", "physio"]
 
@@ -33,7 +33,7 @@ class User(UserBase, table=True):
 
 
 class UserCreate(SQLModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = INPUT
 
     email: EmailStr = Field(max_length=254)
     name: str = Field(min_length=1, max_length=200)
@@ -42,7 +42,7 @@ class UserCreate(SQLModel):
 
 
 class UserUpdate(SQLModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = INPUT
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     role: Role | None = None

@@ -4,12 +4,12 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AfterValidator, AwareDatetime, ConfigDict, HttpUrl, field_validator
+from pydantic import AfterValidator, HttpUrl, field_validator
 from pydantic import Field as PydanticField
 from sqlalchemy import JSON, CheckConstraint, Index, String
 from sqlmodel import Field, SQLModel
 
-from app.models.common import clinic_fk, id_field, in_calendar, utc_field
+from app.models.common import INPUT, IsoDateTime, clinic_fk, id_field, in_calendar, utc_field
 
 EventType = Literal[
     "patient.created",
@@ -77,7 +77,7 @@ class WebhookEndpoint(SQLModel, table=True):
 
 
 class WebhookEndpointCreate(SQLModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = INPUT
 
     url: HttpUrl
     description: Description = ""
@@ -86,7 +86,7 @@ class WebhookEndpointCreate(SQLModel):
 
 
 class WebhookEndpointUpdate(SQLModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = INPUT
 
     url: HttpUrl | None = None
     description: Description | None = None
@@ -199,13 +199,15 @@ class DeliveryPublic(SQLModel):
 
 
 class ReplayRequest(SQLModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = INPUT
 
-    since: AwareDatetime = Field(description="Resend every event that occurred at or after this time.")
+    since: IsoDateTime = Field(description="Resend every event that occurred at or after this time.")
 
     @field_validator("since")
     @classmethod
     def _in_calendar(cls, value: datetime) -> datetime:
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("must include a UTC offset")
         return in_calendar(value)
 
 

@@ -1,13 +1,12 @@
 """What clinicians read about a patient's home practice: sessions, adherence, outcomes and safety alerts."""
 
-import datetime as dt
 import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from app.deps import AlertDep, ClinicActor, PageDep, PatientDep, SessionDep, StaffActor
-from app.models.common import EARLIEST_DATE, LATEST_DATE, Page
+from app.models.common import CalendarDate, Page
 from app.models.outcome import Instrument, OutcomePublic
 from app.models.safety import AlertStatus, SafetyAlertPublic
 from app.models.session_log import AdherenceReport, SessionLogPublic
@@ -16,18 +15,10 @@ from app.services import adherence, outcomes, safety, sessions
 router = APIRouter(tags=["clinical"])
 
 From = Annotated[
-    dt.date | None,
-    Query(
-        alias="from",
-        ge=EARLIEST_DATE,
-        le=LATEST_DATE,
-        description="First local date (patient's timezone), 1900–2199",
-    ),
+    CalendarDate | None,
+    Query(alias="from", description="First local date (patient's timezone), 1900–2199"),
 ]
-To = Annotated[
-    dt.date | None,
-    Query(alias="to", ge=EARLIEST_DATE, le=LATEST_DATE, description="Last local date, inclusive, 1900–2199"),
-]
+To = Annotated[CalendarDate | None, Query(alias="to", description="Last local date, inclusive, 1900–2199")]
 
 
 @router.get("/v1/patients/{patient_id}/sessions", response_model=Page[SessionLogPublic])

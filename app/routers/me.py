@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response, status
 
-from app.deps import MyProgrammeDep, PageDep, PatientActor, SessionDep
+from app.deps import AsPatient, PageDep, PatientActor, SessionDep
 from app.models.common import Page
 from app.models.outcome import Instrument, OutcomeIn, OutcomePublic
 from app.models.patient import PatientPublic
@@ -21,7 +21,7 @@ from app.models.session_log import (
     SessionLogIn,
     SessionLogPublic,
 )
-from app.services import adherence, outcomes, patient_app, patients, safety, sessions
+from app.services import outcomes, patient_app, safety, sessions
 
 logger = logging.getLogger("hep.me")
 
@@ -31,19 +31,18 @@ router = APIRouter(prefix="/v1/me", tags=["patient app"])
 PRIVATE_REVALIDATE = "private, no-cache"
 
 
+# Every route but the symptom check does its work through AsPatient: the caller's checks, the service and
+# the one commit in a single trip to the database (see app.deps.PatientWork).
+
+
 @router.get("", response_model=PatientPublic)
-def me(session: SessionDep, actor: PatientActor):
-    patient = patients.get_patient(session, actor, actor.id)
-    patients.read_patient(session, actor, patient)
-    session.commit()
-    return patient
+async def me(work: AsPatient):
+    return await work(patient_app.profile)
 
 
 @router.get("/programmes", response_model=list[ProgrammeSummary])
-def my_programmes(session: SessionDep, actor: PatientActor):
-    result = patient_app.list_mine(session, actor)
-    session.commit()
-    return result
+async def my_programmes(work: AsPatient):
+    return await work(patient_app.list_mine)
 
 
 @router.get(
@@ -53,36 +52,24 @@ def my_programmes(session: SessionDep, actor: PatientActor):
         304: {"description": "Not modified since the ETag sent in If-None-Match"},
     },
 )
-def my_programme(
-    programme_id: uuid.UUID,
-    programme: MyProgrammeDep,
-    session: SessionDep,
-    actor: PatientActor,
-    if_none_match: Annotated[str | None, Header()] = None,
+async def my_programme(
+    programme_id: uuid.UUID, work: AsPatient, if_none_match: Annotated[str | None, Header()] = None
 ) -> Response:
-    locale = patient_app.patient_locale(session, actor)
-    tag = patient_app.etag(programme, locale)
+    tag, body = await work(patient_app.read_mine, programme_id, if_none_match)
     headers = {"ETag": tag, "Cache-Control": PRIVATE_REVALIDATE}
-    if if_none_match is not None and tag in (t.strip() for t in if_none_match.split(",")):
-        patient_app.record_not_modified(session, actor, programme)
-        session.commit()
+    if body is None:
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
-    body = patient_app.read_mine(session, actor, programme, locale)
-    session.commit()
     return Response(content=body, media_type="application/json", headers=headers)
 
 
 @router.get("/plan", response_model=Plan)
-def my_plan(
-    session: SessionDep,
-    actor: PatientActor,
+async def my_plan(
+    work: AsPatient,
     date: Annotated[
         dt.date | None, Query(description="A local date (default: today where the patient is)")
     ] = None,
 ):
-    result = patient_app.plan(session, actor, date)
-    session.commit()
-    return result
+    return await work(patient_app.plan, date)
 
 
 @router.post(
@@ -91,36 +78,31 @@ def my_plan(
     status_code=status.HTTP_201_CREATED,
     responses={200: {"description": "This log was stored before (a retry): the stored log"}},
 )
-def log_session(body: SessionLogIn, session: SessionDep, actor: PatientActor, response: Response):
-    log, created = sessions.log_one(session, actor, body)
-    session.commit()
+async def log_session(body: SessionLogIn, work: AsPatient, response: Response):
+    log, created = await work(sessions.log_one, body)
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     return log
 
 
 @router.post("/sessions/batch", response_model=BatchResponse)
-def log_sessions(body: SessionBatchIn, session: SessionDep, actor: PatientActor):
-    results = sessions.log_batch(session, actor, body.logs)
-    session.commit()
-    return BatchResponse(results=results)
+async def log_sessions(body: SessionBatchIn, work: AsPatient):
+    return BatchResponse(results=await work(sessions.log_batch, body.logs))
 
 
 @router.get("/sessions", response_model=Page[SessionLogPublic])
-def my_sessions(
-    session: SessionDep,
-    actor: PatientActor,
+async def my_sessions(
+    work: AsPatient,
     page: PageDep,
     start: Annotated[dt.date | None, Query(alias="from")] = None,
     end: Annotated[dt.date | None, Query(alias="to")] = None,
 ):
-    result = sessions.list_logs(session, actor, actor.id, start, end, page)
-    session.commit()
-    return result
+    return await work(lambda session, actor: sessions.list_logs(session, actor, actor.id, start, end, page))
 
 
+# Not through AsPatient: the safety instruction must reach the patient even when storing the check fails.
 @router.post("/symptom-checks", response_model=SymptomCheckResult, status_code=status.HTTP_201_CREATED)
 def symptom_check(body: SymptomCheckIn, session: SessionDep, actor: PatientActor):
-    locale = patient_app.patient_locale(session, actor)
+    locale = patient_app.patient_locale(actor)
     result = safety.check_in(session, actor, body.answers, locale)
     try:
         session.commit()
@@ -134,24 +116,15 @@ def symptom_check(body: SymptomCheckIn, session: SessionDep, actor: PatientActor
 
 
 @router.post("/outcomes", response_model=OutcomePublic, status_code=status.HTTP_201_CREATED)
-def record_outcome(body: OutcomeIn, session: SessionDep, actor: PatientActor):
-    result = outcomes.record(session, actor, actor.id, body)
-    session.commit()
-    return result
+async def record_outcome(body: OutcomeIn, work: AsPatient):
+    return await work(lambda session, actor: outcomes.record(session, actor, actor.id, body))
 
 
 @router.get("/outcomes", response_model=list[OutcomePublic])
-def my_outcomes(
-    session: SessionDep, actor: PatientActor, instrument: Annotated[Instrument | None, Query()] = None
-):
-    result = outcomes.list_outcomes(session, actor, actor.id, instrument)
-    session.commit()
-    return result
+async def my_outcomes(work: AsPatient, instrument: Annotated[Instrument | None, Query()] = None):
+    return await work(lambda session, actor: outcomes.list_outcomes(session, actor, actor.id, instrument))
 
 
 @router.get("/progress", response_model=ProgressReport)
-def my_progress(session: SessionDep, actor: PatientActor):
-    patient = patients.get_patient(session, actor, actor.id)
-    result = adherence.progress(session, actor, patient)
-    session.commit()
-    return result
+async def my_progress(work: AsPatient):
+    return await work(patient_app.progress)

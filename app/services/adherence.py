@@ -104,15 +104,15 @@ def _logged(
     return {(local_date, str(item_id)): count for local_date, item_id, count in rows}
 
 
-def today(patient: Patient, now: datetime | None = None) -> date:
-    """The patient's calendar date at `now` (default: this moment), in their timezone."""
-    return (now or utcnow()).astimezone(ZoneInfo(patient.timezone)).date()
+def today(timezone: str, now: datetime | None = None) -> date:
+    """The calendar date at `now` (default: this moment) in a patient's time zone."""
+    return (now or utcnow()).astimezone(ZoneInfo(timezone)).date()
 
 
 def window(
     patient: Patient, start: date | None, end: date | None, default_days: int = 28
 ) -> tuple[date, date]:
-    end = end or today(patient)
+    end = end or today(patient.timezone)
     start = start or end - timedelta(days=default_days - 1)
     if start > end:
         raise InvalidInput("from must not be after to.", code="invalid_window")

@@ -12,12 +12,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic_core import to_jsonable_python
+from sqlalchemy import bindparam, insert, or_, update
 from sqlalchemy import event as sa_event
-from sqlalchemy import or_, update
 from sqlmodel import Session, select
 
 from app.db import utcnow
-from app.models.common import Actor, Page
+from app.models.common import Actor, Page, new_id
 from app.models.webhook import (
     TEST_EVENT_TYPE,
     Delivery,
@@ -127,12 +127,13 @@ def disable_endpoint(session: Session, endpoint: WebhookEndpoint, reason: Disabl
     endpoint.disabled_reason = reason
     endpoint.updated_at = utcnow()
     session.add(endpoint)
-    # Endpoint row first, deliveries after: the same lock order as record_attempt, so no deadlock.
+    # Endpoint row first, then its deliveries in id order: the lock orders of record_attempt and
+    # record_successes, so no deadlock.
     session.flush()
+    pending = (Delivery.endpoint_id == endpoint.id, Delivery.status == "pending")
+    session.execute(select(Delivery.id).where(*pending).order_by(Delivery.id).with_for_update())
     session.execute(
-        update(Delivery)
-        .where(Delivery.endpoint_id == endpoint.id, Delivery.status == "pending")
-        .values(status="cancelled", next_attempt_at=None, locked_until=None)
+        update(Delivery).where(*pending).values(status="cancelled", next_attempt_at=None, locked_until=None)
     )
 
 
@@ -141,6 +142,7 @@ class Claim:
     """Everything needed to send one delivery attempt, taken out of the claiming transaction."""
 
     delivery_id: uuid.UUID
+    clinic_id: uuid.UUID
     endpoint_id: uuid.UUID
     url: str
     signing_secrets: list[str]
@@ -168,8 +170,21 @@ def claim_due(session: Session, limit: int, lease: timedelta) -> list[Claim]:
     (BEGIN IMMEDIATE), which gives the same guarantee.
     """
     now = utcnow()
-    rows = session.exec(
-        select(Delivery, Event, WebhookEndpoint)
+    rows = session.execute(
+        select(
+            Delivery.id.label("delivery_id"),
+            Delivery.clinic_id,
+            Delivery.endpoint_id,
+            WebhookEndpoint.enabled,
+            WebhookEndpoint.url,
+            WebhookEndpoint.secret,
+            WebhookEndpoint.previous_secret,
+            WebhookEndpoint.previous_secret_expires_at,
+            Event.id.label("event_id"),
+            Event.type,
+            Event.occurred_at,
+            Event.data,
+        )
         .join(Event, Event.id == Delivery.event_id)
         .join(WebhookEndpoint, WebhookEndpoint.id == Delivery.endpoint_id)
         .where(
@@ -183,30 +198,97 @@ def claim_due(session: Session, limit: int, lease: timedelta) -> list[Claim]:
         # further deliveries to the same endpoint.
         .with_for_update(skip_locked=True, of=Delivery)
     ).all()
-    claims = []
-    for delivery, event, endpoint in rows:
-        if not endpoint.enabled:  # disabled after this delivery was scheduled
-            delivery.status, delivery.next_attempt_at = "cancelled", None
-            session.add(delivery)
+    claims, cancelled = [], []
+    for row in rows:
+        if not row.enabled:  # disabled after this delivery was scheduled
+            cancelled.append(row.delivery_id)
             continue
-        delivery.locked_until = now + lease
-        session.add(delivery)
-        signing_secrets = [endpoint.secret]
-        expires = endpoint.previous_secret_expires_at
-        if endpoint.previous_secret and expires is not None and expires > now:
-            signing_secrets.append(endpoint.previous_secret)
+        signing_secrets = [row.secret]
+        expires = row.previous_secret_expires_at
+        if row.previous_secret and expires is not None and expires > now:
+            signing_secrets.append(row.previous_secret)
+        body = EventPublic(
+            id=row.event_id, type=row.type, timestamp=row.occurred_at, clinic_id=row.clinic_id, data=row.data
+        )
         claims.append(
             Claim(
-                delivery_id=delivery.id,
-                endpoint_id=endpoint.id,
-                url=endpoint.url,
+                delivery_id=row.delivery_id,
+                clinic_id=row.clinic_id,
+                endpoint_id=row.endpoint_id,
+                url=row.url,
                 signing_secrets=signing_secrets,
-                message_id=str(event.id),
-                body=present(event).model_dump_json().encode(),
+                message_id=str(row.event_id),
+                body=body.model_dump_json().encode(),
             )
         )
-    session.flush()
+    if cancelled:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(cancelled))
+            .values(status="cancelled", next_attempt_at=None)
+            .execution_options(synchronize_session=False)
+        )
+    if claims:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_([claim.delivery_id for claim in claims]))
+            .values(locked_until=now + lease)
+            .execution_options(synchronize_session=False)
+        )
     return claims
+
+
+def record_successes(session: Session, results: list[tuple[Claim, Outcome]]) -> list[tuple[Claim, Outcome]]:
+    """Log successful attempts together, in a few statements whatever their number; the caller commits.
+
+    Only the deliveries are locked, in id order (as disable_endpoint locks them), so that this cannot
+    deadlock with another dispatcher or with an endpoint being disabled. A success that ends its
+    endpoint's failing streak changes the endpoint, which must be locked first: those are returned
+    untouched, for record_attempt after this transaction. Deliveries deleted meanwhile (with their
+    endpoint) are skipped.
+    """
+    by_delivery = {claim.delivery_id: (claim, outcome) for claim, outcome in results}
+    rows = session.execute(
+        select(Delivery.id, WebhookEndpoint.failing_since)
+        .join(WebhookEndpoint, WebhookEndpoint.id == Delivery.endpoint_id)
+        .where(Delivery.id.in_(by_delivery))
+        .order_by(Delivery.id)
+        .with_for_update(of=Delivery)
+    ).all()
+    healthy = [by_delivery[row.id] for row in rows if row.failing_since is None]
+    if healthy:
+        session.execute(
+            insert(DeliveryAttempt),
+            [
+                {
+                    "id": new_id(),
+                    "clinic_id": claim.clinic_id,
+                    "delivery_id": claim.delivery_id,
+                    "attempted_at": outcome.attempted_at,
+                    "status_code": outcome.status_code,
+                    "duration_ms": outcome.duration_ms,
+                }
+                for claim, outcome in healthy
+            ],
+        )
+        delivery = Delivery.__table__
+        session.execute(
+            update(delivery)
+            .where(delivery.c.id == bindparam("delivery_id"))
+            .values(
+                status="succeeded",
+                attempt_count=delivery.c.attempt_count + 1,
+                last_status_code=bindparam("status_code"),
+                last_error=None,
+                next_attempt_at=None,
+                locked_until=None,
+            ),
+            [
+                {"delivery_id": claim.delivery_id, "status_code": outcome.status_code}
+                for claim, outcome in healthy
+            ],
+        )
+    return [by_delivery[row.id] for row in rows if row.failing_since is not None]
 
 
 def record_attempt(session: Session, claim: Claim, outcome: Outcome, policy: DeliveryPolicy) -> None:

@@ -12,30 +12,48 @@ from datetime import date
 from threading import Lock
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlalchemy import Row, bindparam
+from sqlalchemy import select as sa_select
+from sqlmodel import Session
 
 from app.errors import InvalidInput
 from app.models.catalogue_files import DEFAULT_LOCALE
 from app.models.common import Actor
 from app.models.patient import Patient
-from app.models.programme import CURRENT_STATUSES, Programme, ProgrammeSummary
+from app.models.programme import Programme, ProgrammeSummary
 from app.models.safety import EMERGENCY_WARNING, STOP_RULES_INTRO, localised
-from app.models.session_log import Plan, PlanItem, SessionLog
-from app.services import adherence, audit, programmes
+from app.models.session_log import Plan, PlanItem, ProgressReport, SessionLog
+from app.services import adherence, audit, patients, programmes
 
 _CACHE_SIZE = 2048
 PROGRAMME_FIELDS = ("id", "title", "status", "start_date", "end_date", "current_phase", "revision")
 PLAN_DOSE_FIELDS = ("sets", "reps", "reps_max", "hold_s", "rest_s", "duration_s", "load", "side", "notes")
 _rendered: "OrderedDict[tuple[uuid.UUID, int, str], tuple[dict[str, Any], bytes]]" = OrderedDict()
 _lock = Lock()
+_LOGS = SessionLog.__table__.c  # type: ignore[attr-defined]
+_ITEMS_LOGGED_ON = sa_select(_LOGS.item_id).where(
+    _LOGS.clinic_id == bindparam("clinic_id"),
+    _LOGS.patient_id == bindparam("patient_id"),
+    _LOGS.programme_id == bindparam("programme_id"),
+    _LOGS.local_date == bindparam("day"),
+)
 
 
-def patient_locale(session: Session, actor: Actor) -> str:
-    patient = session.get(Patient, actor.id)  # already in the session: authentication loaded it
-    return patient.locale if patient is not None else DEFAULT_LOCALE
+def profile(session: Session, actor: Actor) -> Patient:
+    patient = patients.get_patient(session, actor, actor.id)
+    patients.read_patient(session, actor, patient)
+    return patient
 
 
-def etag(programme: Programme, locale: str) -> str:
+def progress(session: Session, actor: Actor) -> ProgressReport:
+    return adherence.progress(session, actor, patients.get_patient(session, actor, actor.id))
+
+
+def patient_locale(actor: Actor) -> str:
+    return actor.locale or DEFAULT_LOCALE
+
+
+def etag(programme: Row[Any], locale: str) -> str:
     return f'"{programme.revision}.{locale}"'
 
 
@@ -115,7 +133,7 @@ def render(snapshot: dict[str, Any], locale: str) -> dict[str, Any]:
     return body
 
 
-def _view(session: Session, programme: Programme, locale: str) -> tuple[dict[str, Any], bytes]:
+def _view(session: Session, programme: Row[Any], locale: str) -> tuple[dict[str, Any], bytes]:
     """The rendered current revision, as a dict and as response bytes (cached: revisions never change)."""
     key = (programme.id, programme.revision, locale)
     with _lock:
@@ -132,31 +150,33 @@ def _view(session: Session, programme: Programme, locale: str) -> tuple[dict[str
     return rendered
 
 
-def read_mine(session: Session, actor: Actor, programme: Programme, locale: str) -> bytes:
+def read_mine(
+    session: Session, actor: Actor, programme_id: uuid.UUID, if_none_match: str | None
+) -> tuple[str, bytes | None]:
+    """The programme's ETag and its rendering in the patient's language; no body when If-None-Match
+    already names this ETag. Either way the read is audited: a 304 shows the patient had it in hand."""
+    programme = programmes.my_programme(session, actor, programme_id)
+    locale = patient_locale(actor)
+    tag = etag(programme, locale)
     audit.record(session, actor, "programme.read", "programme", programme.id, actor.id)
-    return _view(session, programme, locale)[1]
+    if if_none_match is not None and tag in (t.strip() for t in if_none_match.split(",")):
+        return tag, None
+    return tag, _view(session, programme, locale)[1]
 
 
 def plan(session: Session, actor: Actor, day: date | None) -> Plan:
     """One local day of the current programme: each item's dose, sessions due and done, and what is next."""
-    patient = session.get(Patient, actor.id)
-    assert patient is not None  # authentication loaded it
-    today = adherence.today(patient)
+    timezone = actor.timezone or "UTC"
+    today = adherence.today(timezone)
     day = day or today
     if abs((day - today).days) > adherence.MAX_WINDOW_DAYS:
         raise InvalidInput("Ask for a date within a year of today.", code="invalid_date")
-    audit.record(session, actor, "plan.read", "patient", patient.id, patient.id)
-    programme = session.exec(
-        select(Programme).where(
-            Programme.clinic_id == patient.clinic_id,
-            Programme.patient_id == patient.id,
-            Programme.status.in_(CURRENT_STATUSES),
-        )
-    ).first()
+    audit.record(session, actor, "plan.read", "patient", actor.id, actor.id)
+    programme = programmes.my_current_programme(session, actor)
     if programme is None:
         return Plan(
             date=day,
-            timezone=patient.timezone,
+            timezone=timezone,
             programme_id=None,
             programme_status=None,
             revision=None,
@@ -164,7 +184,7 @@ def plan(session: Session, actor: Actor, day: date | None) -> Plan:
             items=[],
             next_item_id=None,
         )
-    view, _ = _view(session, programme, patient.locale)
+    view, _ = _view(session, programme, patient_locale(actor))
     schedule = {
         **view,
         "items": [
@@ -175,14 +195,10 @@ def plan(session: Session, actor: Actor, day: date | None) -> Plan:
     # Counted here rather than with GROUP BY item_id: that GROUP BY led SQLite's planner (without ANALYZE
     # statistics) to the (clinic_id, item_id, performed_at) index, reading the whole clinic's logs.
     logged = Counter(
-        session.exec(
-            select(SessionLog.item_id).where(
-                SessionLog.clinic_id == patient.clinic_id,
-                SessionLog.patient_id == patient.id,
-                SessionLog.programme_id == programme.id,
-                SessionLog.local_date == day,
-            )
-        ).all()
+        session.connection().scalars(
+            _ITEMS_LOGGED_ON,
+            {"clinic_id": actor.clinic_id, "patient_id": actor.id, "programme_id": programme.id, "day": day},
+        )
     )
     items = []
     for item in view["phases"][view["current_phase"]]["items"]:
@@ -200,7 +216,7 @@ def plan(session: Session, actor: Actor, day: date | None) -> Plan:
         )
     return Plan(
         date=day,
-        timezone=patient.timezone,
+        timezone=timezone,
         programme_id=programme.id,
         programme_status=programme.status,
         revision=programme.revision,
@@ -208,8 +224,3 @@ def plan(session: Session, actor: Actor, day: date | None) -> Plan:
         items=items,
         next_item_id=next((item.item_id for item in items if item.sessions_remaining > 0), None),
     )
-
-
-def record_not_modified(session: Session, actor: Actor, programme: Programme) -> None:
-    """A 304 still shows the patient had the programme in hand: audit it like a read."""
-    audit.record(session, actor, "programme.read", "programme", programme.id, actor.id)

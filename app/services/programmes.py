@@ -7,7 +7,8 @@ so of two edits made against the same revision exactly one wins and the other ch
 import uuid
 from typing import Any
 
-from sqlalchemy import delete, tuple_, update
+from sqlalchemy import Row, bindparam, delete, tuple_, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -122,6 +123,42 @@ def scoped(actor: Actor):
     return statement
 
 
+# The patient app's reads of the patient's own programmes: scoped() for a patient, built once with bound
+# parameters, reading only the columns the app's hot paths need (building a statement costs more than
+# running it, and these run on nearly every request).
+_COLUMNS = Programme.__table__.c  # type: ignore[attr-defined]
+_MINE = sa_select(_COLUMNS.id, _COLUMNS.clinic_id, _COLUMNS.revision, _COLUMNS.status).where(
+    _COLUMNS.clinic_id == bindparam("clinic_id"),
+    _COLUMNS.patient_id == bindparam("patient_id"),
+    _COLUMNS.status != "draft",
+)
+_MINE_BY_ID = _MINE.where(_COLUMNS.id == bindparam("programme_id"))
+_MINE_CURRENT = _MINE.where(_COLUMNS.status.in_(CURRENT_STATUSES))
+
+
+def my_programme(session: Session, actor: Actor, programme_id: uuid.UUID) -> Row[Any]:
+    """A patient's own programme (not a draft): id, clinic_id, revision and status; NotFound otherwise."""
+    row = (
+        session.connection()
+        .execute(
+            _MINE_BY_ID, {"clinic_id": actor.clinic_id, "patient_id": actor.id, "programme_id": programme_id}
+        )
+        .first()
+    )
+    if row is None:
+        raise NotFound("No such programme.")
+    return row
+
+
+def my_current_programme(session: Session, actor: Actor) -> Row[Any] | None:
+    """A patient's current (active or paused) programme, as my_programme's columns, if there is one."""
+    return (
+        session.connection()
+        .execute(_MINE_CURRENT, {"clinic_id": actor.clinic_id, "patient_id": actor.id})
+        .first()
+    )
+
+
 def get_programme(session: Session, actor: Actor, programme_id: uuid.UUID) -> Programme:
     programme = session.exec(scoped(actor).where(Programme.id == programme_id)).first()
     if programme is None:
@@ -146,7 +183,7 @@ def list_programmes(
     return page.mapped(lambda rows: [ProgrammeSummary.model_validate(p, from_attributes=True) for p in rows])
 
 
-def latest_revision(session: Session, programme: Programme) -> ProgrammeRevision:
+def latest_revision(session: Session, programme: Programme | Row[Any]) -> ProgrammeRevision:
     return session.exec(
         select(ProgrammeRevision).where(
             ProgrammeRevision.clinic_id == programme.clinic_id,

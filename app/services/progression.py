@@ -114,7 +114,7 @@ def _adherence_met(session: Session, programme: Programme, threshold_pct: int) -
     patient = session.get(Patient, programme.patient_id)
     if patient is None:
         return False
-    end = adherence.today(patient) - timedelta(days=1)  # whole days only
+    end = adherence.today(patient.timezone) - timedelta(days=1)  # whole days only
     result = adherence.compute(session, patient, end - timedelta(days=ADHERENCE_DAYS - 1), end)
     return result.adherence is not None and result.adherence * 100 >= threshold_pct
 

@@ -21,7 +21,6 @@ from sqlmodel import Session, select
 from app.db import utcnow
 from app.errors import Conflict, DomainError, InvalidInput, NotFound
 from app.models.common import Actor, Page
-from app.models.patient import Patient
 from app.models.programme import Programme, ProgrammeItem
 from app.models.safety import SafetyAlert
 from app.models.session_log import (
@@ -80,8 +79,7 @@ class _Context:
 
     def __init__(self, session: Session, actor: Actor) -> None:
         self.session, self.actor = session, actor
-        patient = session.get(Patient, actor.id)
-        self.timezone = ZoneInfo(patient.timezone if patient else "UTC")
+        self.timezone = ZoneInfo(actor.timezone or "UTC")
         self.programmes: dict[uuid.UUID, Programme | None] = {}
         self.items: dict[uuid.UUID, ProgrammeItem | None] = {}
 

@@ -7,6 +7,7 @@ loses it (at least once). Runs in the API process (a thread, see app/main.py) or
 """
 
 import contextlib
+import heapq
 import logging
 import socket
 import threading
@@ -45,20 +46,18 @@ def _drain(response: httpx.Response) -> None:
 
 
 class _Deadline:
-    """Ends an attempt when the whole of it has taken `seconds`.
+    """Ends an attempt when the whole of it has taken its time (see _Deadlines)."""
 
-    httpx's timeouts bound each socket operation, so a receiver that sends a byte now and then (a status
-    line a character at a time) would hold a sending slot for ever. At the deadline this shuts the
-    attempt's socket down, which makes the read under way fail at once.
-    """
+    __slots__ = ("at", "expired", "_sockets", "_lock")
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, at: float) -> None:
+        self.at = at
         self.expired = False
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
-        self._timer.start()
+
+    def __lt__(self, other: "_Deadline") -> bool:
+        return self.at < other.at
 
     def trace(self, event: str, info: dict) -> None:
         # httpx's "trace" request extension: keep the connection's socket (TCP, then the TLS one over it).
@@ -71,7 +70,7 @@ class _Deadline:
             if expired:
                 self._shut()
 
-    def _expire(self) -> None:
+    def expire(self) -> None:
         with self._lock:
             self.expired = True
         self._shut()
@@ -85,7 +84,50 @@ class _Deadline:
                 socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
     def cancel(self) -> None:
-        self._timer.cancel()
+        with self._lock:
+            self._sockets.clear()
+
+
+class _Deadlines:
+    """Ends every attempt that has taken `seconds` in all, from one thread.
+
+    httpx's timeouts bound each socket operation, so a receiver that sends a byte now and then (a status
+    line a character at a time) would hold a sending slot for ever. At its deadline this shuts the
+    attempt's socket down, which makes the read under way fail at once. (One thread for all attempts: a
+    timer thread for each would cost more than the send.)
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._queue: list[_Deadline] = []  # a heap, soonest first
+        self._changed = threading.Condition()
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, name="webhook-deadlines", daemon=True)
+        self._thread.start()
+
+    def start(self) -> _Deadline:
+        deadline = _Deadline(time.monotonic() + self.seconds)
+        with self._changed:
+            heapq.heappush(self._queue, deadline)
+            if self._queue[0] is deadline:
+                self._changed.notify()
+        return deadline
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                while not self._stopped and (not self._queue or self._queue[0].at > time.monotonic()):
+                    self._changed.wait(self._queue[0].at - time.monotonic() if self._queue else None)
+                if self._stopped:
+                    return
+                due = heapq.heappop(self._queue)
+            due.expire()  # a no-op for an attempt that has finished (cancelled: it holds no sockets)
+
+    def stop(self) -> None:
+        with self._changed:
+            self._stopped = True
+            self._changed.notify()
+        self._thread.join()
 
 
 def _outcome_label(outcome: Outcome) -> str:
@@ -102,6 +144,12 @@ def _outcome_label(outcome: Outcome) -> str:
 
 
 class Dispatcher:
+    """One thread does all the database work: it records the finished attempts in one transaction, then
+    claims as many due deliveries as there are free sending slots in another. A pool of `concurrency`
+    threads sends. A slot is free again once its attempt is recorded, so one slow receiver holds one slot,
+    not a batch, and at most `concurrency` deliveries are claimed and not yet recorded.
+    """
+
     def __init__(
         self,
         engine: Engine,
@@ -127,19 +175,47 @@ class Dispatcher:
             limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=0),
             headers={"user-agent": USER_AGENT, "content-type": "application/json"},
         )
-        self._wake = threading.Event()
-        self._stop = threading.Event()
+        self._deadlines: _Deadlines | None = None
+        # Guards the three below: attempts sent and not yet recorded, a wake-up, a stop request.
+        self._changed = threading.Condition()
+        self._finished: list[tuple[Claim, Outcome]] = []
+        self._woken = False
+        self._stopping = False
         self._thread: threading.Thread | None = None
 
-    def _claim(self, limit: int) -> list[Claim]:
-        with Session(self.engine, expire_on_commit=False) as session:
-            claims = events.claim_due(session, limit, self.policy.lease)
-            session.commit()
+    def _wake(self) -> None:
+        with self._changed:
+            self._woken = True
+            self._changed.notify()
+
+    def _record_and_claim(self, finished: list[tuple[Claim, Outcome]], limit: int) -> list[Claim]:
+        """Record the finished attempts, then claim up to `limit` due deliveries.
+
+        A failure may change its endpoint (a retry streak, a 410 that disables it), so failures are
+        recorded first, each in a transaction of its own: locking one endpoint at a time cannot deadlock,
+        and the claim then sees an endpoint disabled by them. The successes are recorded and the claim made
+        in one transaction (on SQLite every transaction queues for the one write lock, so fewer is faster);
+        a success that ends its endpoint's failing streak is recorded on its own after it.
+        """
+        successes = [(claim, outcome) for claim, outcome in finished if outcome.succeeded]
+        for claim, outcome in finished:
+            if not outcome.succeeded:
+                self._record_one(claim, outcome)
+        claims: list[Claim] = []
+        try:
+            with Session(self.engine, expire_on_commit=False) as session:
+                streak_ends = events.record_successes(session, successes) if successes else []
+                if limit:
+                    claims = events.claim_due(session, limit, self.policy.lease)
+                session.commit()
+        except Exception:
+            logger.exception("could not record and claim webhook deliveries")
+            streak_ends, claims = successes, []
+        for claim, outcome in streak_ends:
+            self._record_one(claim, outcome)
         return claims
 
-    def _deliver(self, claim: Claim) -> None:
-        outcome = self._send(claim)
-        DELIVERY_ATTEMPTS.labels(_outcome_label(outcome)).inc()
+    def _record_one(self, claim: Claim, outcome: Outcome) -> None:
         try:
             with Session(self.engine, expire_on_commit=False) as session:
                 events.record_attempt(session, claim, outcome, self.policy)
@@ -149,6 +225,19 @@ class Dispatcher:
             logger.exception(
                 "could not record a webhook attempt", extra={"delivery_id": str(claim.delivery_id)}
             )
+
+    def _attempt(self, claim: Claim) -> None:
+        try:
+            outcome = self._send(claim)
+        except (
+            Exception
+        ) as exc:  # a fault here, not at the receiver: still a failed attempt, and the slot frees
+            logger.exception("could not send a webhook", extra={"delivery_id": str(claim.delivery_id)})
+            outcome = Outcome(datetime.now(UTC), 0, None, f"{type(exc).__name__}: {exc}"[:MAX_ERROR_LENGTH])
+        DELIVERY_ATTEMPTS.labels(_outcome_label(outcome)).inc()
+        with self._changed:
+            self._finished.append((claim, outcome))
+            self._changed.notify()
 
     def _send(self, claim: Claim) -> Outcome:
         attempted_at = datetime.now(UTC)
@@ -171,7 +260,8 @@ class Dispatcher:
                 claim.signing_secrets, claim.message_id, timestamp, claim.body
             ),
         }
-        deadline = _Deadline(self.policy.timeout_seconds)
+        assert self._deadlines is not None
+        deadline = self._deadlines.start()
         try:
             with self._client.stream(
                 "POST",
@@ -194,48 +284,60 @@ class Dispatcher:
         return outcome(response.status_code)
 
     def _serve(self) -> None:
-        """Deliver until stopped, then let the sends under way finish and be recorded.
-
-        New claims are made as sending slots free up, so one slow receiver holds one slot, not a batch.
-        """
-        slots = threading.BoundedSemaphore(self.concurrency)
-        unsubscribe = events.on_deliveries_committed(self._wake.set)
+        """Deliver until stopped, then let the sends under way finish and be recorded."""
+        sending = 0
+        next_poll = time.monotonic()
+        more_due = False  # the last claim filled every free slot: there may be more due at once
+        unsubscribe = events.on_deliveries_committed(self._wake)
         try:
             with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="webhook") as pool:
-                while not self._stop.is_set():
-                    free = 0
-                    while free < self.concurrency and slots.acquire(blocking=False):
-                        free += 1
-                    if free == 0:  # every slot busy: wait for one
-                        if slots.acquire(timeout=self.poll_interval):
-                            slots.release()
-                        continue
-                    self._wake.clear()
-                    try:
-                        claims = self._claim(free)
-                    except Exception:
-                        logger.exception("could not claim webhook deliveries")
-                        claims = []
-                    for _ in range(free - len(claims)):
-                        slots.release()
-                    for claim in claims:
-                        pool.submit(self._deliver, claim).add_done_callback(lambda _: slots.release())
-                    if len(claims) < free:  # nothing more due: sleep until the next poll or a commit
-                        self._wake.wait(self.poll_interval)
+                while True:
+                    with self._changed:
+                        while not (
+                            self._finished
+                            or self._stopping
+                            or (sending < self.concurrency and (self._woken or more_due))
+                            or (sending < self.concurrency and time.monotonic() >= next_poll)
+                        ):
+                            wait = next_poll - time.monotonic() if sending < self.concurrency else None
+                            self._changed.wait(wait)
+                        finished, self._finished = self._finished, []
+                        woken, self._woken = self._woken, False
+                        stopping = self._stopping
+                    sending -= len(finished)
+                    free = 0 if stopping else self.concurrency - sending
+                    if free and not (woken or more_due or time.monotonic() >= next_poll):
+                        free = 0  # nothing known to be due: record only
+                    if free:
+                        next_poll = time.monotonic() + self.poll_interval
+                    if finished or free:
+                        claims = self._record_and_claim(finished, free)
+                        if free:
+                            more_due = len(claims) == free
+                        sending += len(claims)
+                        for claim in claims:
+                            pool.submit(self._attempt, claim)
+                    if stopping and sending == 0:
+                        return
         finally:
             unsubscribe()
 
     def start(self) -> None:
-        self._stop.clear()
+        self._stopping = False
+        self._deadlines = _Deadlines(self.policy.timeout_seconds)
         # A daemon, so that a process that never calls stop() can still exit (at least once covers it).
         self._thread = threading.Thread(target=self._serve, name="webhook-dispatcher", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
         """Stop claiming, wait for the sends under way to be recorded, release the HTTP client."""
-        self._stop.set()
-        self._wake.set()
+        with self._changed:
+            self._stopping = True
+            self._changed.notify()
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+        if self._deadlines is not None:
+            self._deadlines.stop()
+            self._deadlines = None
         self._client.close()
