@@ -99,12 +99,16 @@ async def in_db(work: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R
     return await run_in_threadpool(work, *args, **kwargs)
 
 
+def new_session() -> Session:
+    # expire_on_commit=False: routes shape the response from objects after their one commit.
+    return Session(get_engine(), expire_on_commit=False)
+
+
 async def get_session() -> AsyncIterator[Session]:
     """The request's session. Creating one does no I/O (a connection is taken at the first statement);
     closing one that still holds a connection (a request that failed before its commit) rolls back, which
     is database work, so it goes through in_db."""
-    # expire_on_commit=False: routes shape the response from objects after their one commit.
-    session = Session(get_engine(), expire_on_commit=False)
+    session = new_session()
     try:
         yield session
     finally:

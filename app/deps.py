@@ -10,7 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
 from app.config import Settings, get_settings
-from app.db import P, R, get_session, in_db
+from app.db import P, R, get_session, in_db, new_session
 from app.errors import Forbidden, Unauthorized
 from app.models.common import Actor
 from app.models.exercise import Exercise
@@ -92,37 +92,43 @@ async def _patient_actor(actor: CurrentActor) -> Actor:
 
 
 class PatientWork:
-    """A patient-app request's database work, done in one trip: authenticate the caller, check it is a
-    patient, run the service, commit once.
+    """A patient-app request's database work, done in one trip: open a session, authenticate the caller,
+    check it is a patient, run the service, commit once, close.
 
-    The same checks as PatientActor, in the order it makes them, but as one dependency instead of a chain
-    of them: the patient app's routes carry most of the traffic, and each dependency FastAPI solves (and
-    each trip to the database thread) costs more than the queries themselves.
+    The same checks as PatientActor, in the order it makes them, but with one dependency instead of a
+    chain of them (session, settings, actor, loader): the patient app's routes carry most of the traffic,
+    and each dependency FastAPI solves, and each trip to a database thread, costs more than the queries.
     """
 
-    __slots__ = ("session", "settings", "token")
+    __slots__ = ("settings", "token")
 
-    def __init__(self, session: Session, settings: Settings, token: str) -> None:
-        self.session, self.settings, self.token = session, settings, token
+    def __init__(self, settings: Settings, token: str) -> None:
+        self.settings, self.token = settings, token
 
     async def __call__(self, work: Callable[Concatenate[Session, Actor, P], R], *args: P.args) -> R:
         def unit() -> R:
-            actor = _require_patient(auth.authenticate(self.session, self.settings, self.token))
-            result = work(self.session, actor, *args)
-            self.session.commit()
-            return result
+            with new_session() as session:
+                actor = _require_patient(auth.authenticate(session, self.settings, self.token))
+                result = work(session, actor, *args)
+                session.commit()
+                return result
 
         return await in_db(unit)
 
 
-async def _patient_work(session: SessionDep, settings: SettingsDep, credentials: Credentials) -> PatientWork:
-    token = _bearer_token(credentials)
+def _check_not_patient(settings: Settings, token: str) -> None:
+    with new_session() as session:
+        _require_patient(auth.authenticate(session, settings, token))
+
+
+async def _patient_work(credentials: Credentials) -> PatientWork:
+    settings, token = get_settings(), _bearer_token(credentials)
     # Who may call is settled before the request body is read, as with PatientActor: a patient token by
     # its verified claims here (the patient's row is checked with the work), anything else by the full
     # check, which answers 401 or 403 exactly as PatientActor would.
     if not auth.is_patient_token(settings, token):
-        _require_patient(await in_db(auth.authenticate, session, settings, token))
-    return PatientWork(session, settings, token)
+        await in_db(_check_not_patient, settings, token)
+    return PatientWork(settings, token)
 
 
 def require_role(*roles: str):

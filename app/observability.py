@@ -45,14 +45,23 @@ DELIVERY_ATTEMPTS = Counter(
 )
 
 request_logger = logging.getLogger("hep.request")
+# Bounded like the series themselves: methods × route templates × statuses.
+_series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
 
 def record_request(method: str, route: str | None, status: int, seconds: float, request_id: str) -> None:
     """Count and log one answered request (called by the request middleware once the answer is sent)."""
     method = method if method in METHODS else "OTHER"  # a client may send any method name
     route = route or UNMATCHED
-    REQUESTS.labels(method, route, str(status)).inc()
-    REQUEST_SECONDS.labels(method, route).observe(seconds)
+    key = (method, route, status)
+    series = _series.get(key)
+    if series is None:  # looked up once per (method, route, status): labels() costs more than the update
+        series = _series[key] = (
+            REQUESTS.labels(method, route, str(status)),
+            REQUEST_SECONDS.labels(method, route),
+        )
+    series[0].inc()
+    series[1].observe(seconds)
     if request_logger.isEnabledFor(logging.INFO):
         request_logger.info(
             "request",

@@ -192,11 +192,6 @@ def test_date_query_parameters_stay_in_the_calendar(client, world, route, params
     assert_problem(client.get(url, params=params, headers=world.a.headers["physio"]), 422, "validation_error")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="app/routers/me.py still declares from/to/date as plain dates; declare them CalendarDate "
-    "(app.models.common) as app/routers/clinical.py does, then remove this mark",
-)
 @pytest.mark.parametrize(
     ("path", "params"),
     [

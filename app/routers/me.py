@@ -1,6 +1,5 @@
 """The patient app's own view."""
 
-import datetime as dt
 import logging
 import uuid
 from typing import Annotated
@@ -8,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Response, status
 
 from app.deps import AsPatient, PageDep, PatientActor, SessionDep
-from app.models.common import Page
+from app.models.common import CalendarDate, Page
 from app.models.outcome import Instrument, OutcomeIn, OutcomePublic
 from app.models.patient import PatientPublic
 from app.models.programme import ProgrammeSummary
@@ -66,10 +65,12 @@ async def my_programme(
 async def my_plan(
     work: AsPatient,
     date: Annotated[
-        dt.date | None, Query(description="A local date (default: today where the patient is)")
+        CalendarDate | None, Query(description="A local date (default: today where the patient is)")
     ] = None,
 ):
-    return await work(patient_app.plan, date)
+    plan = await work(patient_app.plan, date)
+    # Already a validated Plan: sent as its JSON rather than validated a second time on the way out.
+    return Response(plan.model_dump_json(), media_type="application/json")
 
 
 @router.post(
@@ -93,8 +94,8 @@ async def log_sessions(body: SessionBatchIn, work: AsPatient):
 async def my_sessions(
     work: AsPatient,
     page: PageDep,
-    start: Annotated[dt.date | None, Query(alias="from")] = None,
-    end: Annotated[dt.date | None, Query(alias="to")] = None,
+    start: Annotated[CalendarDate | None, Query(alias="from")] = None,
+    end: Annotated[CalendarDate | None, Query(alias="to")] = None,
 ):
     return await work(lambda session, actor: sessions.list_logs(session, actor, actor.id, start, end, page))
 

@@ -159,8 +159,18 @@ def my_current_programme(session: Session, actor: Actor) -> Row[Any] | None:
     )
 
 
+# get_programme's statements: scoped() built once with bound parameters (it runs on every programme
+# request and every session log, and building a statement costs more than running it).
+_CLINIC_GET = select(Programme).where(
+    Programme.clinic_id == bindparam("clinic_id"), Programme.id == bindparam("programme_id")
+)
+_PATIENT_GET = _CLINIC_GET.where(Programme.patient_id == bindparam("patient_id"), Programme.status != "draft")
+
+
 def get_programme(session: Session, actor: Actor, programme_id: uuid.UUID) -> Programme:
-    programme = session.exec(scoped(actor).where(Programme.id == programme_id)).first()
+    statement = _PATIENT_GET if actor.kind == "patient" else _CLINIC_GET
+    params = {"clinic_id": actor.clinic_id, "programme_id": programme_id, "patient_id": actor.id}
+    programme = session.execute(statement, params).scalars().first()
     if programme is None:
         raise NotFound("No such programme.")
     return programme

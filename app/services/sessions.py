@@ -15,6 +15,7 @@ import uuid
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import bindparam
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -59,19 +60,29 @@ def public(log: SessionLog) -> SessionLogPublic:
     return SessionLogPublic.model_validate(log, from_attributes=True)
 
 
+_PREVIOUS = (
+    select(SessionLog)
+    .where(
+        SessionLog.clinic_id == bindparam("clinic_id"),
+        SessionLog.item_id == bindparam("item_id"),
+        SessionLog.performed_at < bindparam("before"),
+    )
+    .order_by(SessionLog.performed_at.desc(), SessionLog.id.desc())  # type: ignore[attr-defined]
+    .limit(1)
+)
+_ITEM = select(ProgrammeItem).where(
+    ProgrammeItem.clinic_id == bindparam("clinic_id"),
+    ProgrammeItem.programme_id == bindparam("programme_id"),
+    ProgrammeItem.id == bindparam("item_id"),
+)
+
+
 def _previous(
     session: Session, log_clinic: uuid.UUID, item_id: uuid.UUID, before: datetime
 ) -> SessionLog | None:
-    return session.exec(
-        select(SessionLog)
-        .where(
-            SessionLog.clinic_id == log_clinic,
-            SessionLog.item_id == item_id,
-            SessionLog.performed_at < before,
-        )
-        .order_by(SessionLog.performed_at.desc(), SessionLog.id.desc())
-        .limit(1)
-    ).first()
+    # Statements built once (see programmes.get_programme): every log runs these.
+    params = {"clinic_id": log_clinic, "item_id": item_id, "before": before}
+    return session.execute(_PREVIOUS, params).scalars().first()
 
 
 class _Context:
@@ -85,9 +96,12 @@ class _Context:
 
     def programme(self, programme_id: uuid.UUID) -> Programme:
         if programme_id not in self.programmes:
-            self.programmes[programme_id] = self.session.exec(
-                programmes.scoped(self.actor).where(Programme.id == programme_id)
-            ).first()
+            try:
+                self.programmes[programme_id] = programmes.get_programme(
+                    self.session, self.actor, programme_id
+                )
+            except NotFound:
+                self.programmes[programme_id] = None
         found = self.programmes[programme_id]
         if found is None:
             raise NotFound("No such programme for this patient.")
@@ -95,13 +109,8 @@ class _Context:
 
     def item(self, programme: Programme, item_id: uuid.UUID) -> ProgrammeItem:
         if item_id not in self.items:
-            self.items[item_id] = self.session.exec(
-                select(ProgrammeItem).where(
-                    ProgrammeItem.clinic_id == programme.clinic_id,
-                    ProgrammeItem.programme_id == programme.id,
-                    ProgrammeItem.id == item_id,
-                )
-            ).first()
+            params = {"clinic_id": programme.clinic_id, "programme_id": programme.id, "item_id": item_id}
+            self.items[item_id] = self.session.execute(_ITEM, params).scalars().first()
         found = self.items[item_id]
         if found is None or found.programme_id != programme.id:
             raise InvalidInput("This item is not part of the programme.", code="unknown_item")
