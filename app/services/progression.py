@@ -18,6 +18,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, func, select
 
 from app.db import utcnow
@@ -238,9 +239,21 @@ def _exercise_change(exercise: Exercise, target: Exercise, item: ProgrammeItem) 
     }
 
 
+_PHASE_AND_NEXT = select(ProgrammePhase).where(
+    ProgrammePhase.programme_id == bindparam("programme_id"),
+    ProgrammePhase.position.between(bindparam("position"), bindparam("next_position")),  # type: ignore[attr-defined]
+)
+
+
 def _advance_phase(session: Session, programme: Programme) -> list[ProgressionSuggestion]:
-    phase = _phase(session, programme, programme.current_phase)
-    following = _phase(session, programme, programme.current_phase + 1)
+    # Both phases in one statement (built once): this runs after every log.
+    params = {
+        "programme_id": programme.id,
+        "position": programme.current_phase,
+        "next_position": programme.current_phase + 1,
+    }
+    phases = {phase.position: phase for phase in session.execute(_PHASE_AND_NEXT, params).scalars()}
+    phase, following = phases.get(programme.current_phase), phases.get(programme.current_phase + 1)
     criteria = ("min_days", "min_sessions", "min_adherence_pct", "max_pain", "green_streak")
     if phase is None or following is None or all(getattr(phase, c) is None for c in criteria):
         return []
