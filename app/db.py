@@ -86,16 +86,14 @@ R = TypeVar("R")
 
 
 async def in_db(work: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
-    """Run blocking database work for an async dependency or route.
+    """Run blocking database work for an async dependency or route, in the thread pool.
 
-    Where requests are served one at a time (SQLite's default: one writer, requests queue in the event
-    loop, see app.main.ConcurrencyLimitMiddleware), the work runs right here on the event loop: a trip
-    through the thread pool could not overlap with anything and would only add two thread hand-offs to
-    every step of every request. Elsewhere (PostgreSQL) it runs in the thread pool so that requests
-    overlap while they wait for the database.
+    Async dependencies and routes put their database work through here in as few trips as they can: each
+    trip is a thread hand-off, and a plain `def` dependency costs one for every dependency of every
+    request (the profile of `make bench` put more than half a request's time in those). Running the work
+    on the event loop itself was measured too, on SQLite where requests are serialized anyway: no faster
+    under load, and the slowest 1 % of requests waited 6× longer (docs/performance.md).
     """
-    if get_settings().concurrent_requests == 1:
-        return work(*args, **kwargs)
     return await run_in_threadpool(work, *args, **kwargs)
 
 

@@ -39,10 +39,9 @@ async def current_settings() -> Settings:
     return get_settings()
 
 
-# Every dependency below is async: those that touch the database do it through in_db, which runs the
-# work on the event loop where requests are served one at a time (SQLite) and in the thread pool
-# elsewhere. A plain `def` dependency would cost a thread hop each (the profile of `make bench` put
-# more than half a request's time in those hops).
+# Every dependency below is async: those with no I/O run on the event loop, and those that touch the
+# database make one trip to the thread pool through in_db. A plain `def` dependency would cost a trip
+# each, the session's opening and closing one more each.
 SessionDep = Annotated[Session, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(current_settings)]
 

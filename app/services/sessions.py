@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -70,6 +71,7 @@ _PREVIOUS = (
     .order_by(SessionLog.performed_at.desc(), SessionLog.id.desc())  # type: ignore[attr-defined]
     .limit(1)
 )
+_STORED = sa_select(SessionLog.__table__.c.id).where(SessionLog.__table__.c.id == bindparam("id"))  # type: ignore[attr-defined]
 _ITEM = select(ProgrammeItem).where(
     ProgrammeItem.clinic_id == bindparam("clinic_id"),
     ProgrammeItem.programme_id == bindparam("programme_id"),
@@ -118,6 +120,9 @@ class _Context:
 
 
 def _existing(session: Session, actor: Actor, data: SessionLogIn, digest: str) -> SessionLog | None:
+    # Nearly every log is new: a plain read of the id first, the ORM row only for a replay.
+    if session.connection().execute(_STORED, {"id": data.id}).first() is None:
+        return None
     stored = session.get(SessionLog, data.id)
     if stored is None:
         return None
