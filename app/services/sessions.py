@@ -17,7 +17,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam
 from sqlalchemy import select as sa_select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
 
 from app.db import utcnow
@@ -72,6 +73,25 @@ _PREVIOUS = (
     .limit(1)
 )
 _STORED = sa_select(SessionLog.__table__.c.id).where(SessionLog.__table__.c.id == bindparam("id"))  # type: ignore[attr-defined]
+_LOG_TABLE = SessionLog.__table__  # type: ignore[attr-defined]
+# INSERT unless a row with the id exists: one statement where a savepoint around an ORM insert took three
+# (both databases wait for a concurrent insert of the same id to commit or roll back, then skip).
+# RETURNING tells whether the row went in (rowcount is not reported for it by every driver).
+_INSERT_NEW = {
+    name: insert(_LOG_TABLE)
+    .on_conflict_do_nothing(index_elements=[_LOG_TABLE.c.id])
+    .returning(_LOG_TABLE.c.id)
+    for name, insert in (("sqlite", sqlite_insert), ("postgresql", postgresql_insert))
+}
+
+
+def _insert_new(session: Session, log: SessionLog) -> bool:
+    """Store a new log; False when a log with its id was stored first (by a concurrent retry)."""
+    connection = session.connection()
+    values = {column.name: getattr(log, column.name) for column in _LOG_TABLE.columns}
+    return connection.execute(_INSERT_NEW[connection.dialect.name], values).first() is not None
+
+
 _ITEM = select(ProgrammeItem).where(
     ProgrammeItem.clinic_id == bindparam("clinic_id"),
     ProgrammeItem.programme_id == bindparam("programme_id"),
@@ -156,14 +176,11 @@ def _store(context: _Context, data: SessionLogIn) -> tuple[SessionLog, bool]:
         colour=colour(data, previous),
         body_hash=digest,
     )
-    try:
-        with session.begin_nested():
-            session.add(log)
-    except IntegrityError:
+    if not _insert_new(session, log):
         # The same id was stored concurrently (a retry racing the original): answer as for a replay.
         stored = _existing(session, actor, data, digest)
         if stored is None:
-            raise
+            raise Conflict("This log id is being stored by another request; retry.", code="log_id_conflict")
         return stored, False
     audit.record(session, actor, "session_log.create", "session_log", log.id, actor.id)
     events.emit(
