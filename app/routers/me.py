@@ -69,7 +69,7 @@ async def my_plan(
     ] = None,
 ):
     plan = await work(patient_app.plan, date)
-    # Already a validated Plan: sent as its JSON rather than validated a second time on the way out.
+    # Already a validated Plan: sent as its JSON rather than validated again on the way out.
     return Response(plan.model_dump_json(), media_type="application/json")
 
 
@@ -79,10 +79,14 @@ async def my_plan(
     status_code=status.HTTP_201_CREATED,
     responses={200: {"description": "This log was stored before (a retry): the stored log"}},
 )
-async def log_session(body: SessionLogIn, work: AsPatient, response: Response):
+async def log_session(body: SessionLogIn, work: AsPatient):
     log, created = await work(sessions.log_one, body)
-    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-    return log
+    # Already a validated SessionLogPublic: sent as its JSON rather than validated again on the way out.
+    return Response(
+        log.model_dump_json(),
+        status_code=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        media_type="application/json",
+    )
 
 
 @router.post("/sessions/batch", response_model=BatchResponse)

@@ -166,7 +166,9 @@ def _store(context: _Context, data: SessionLogIn) -> tuple[SessionLog, bool]:
     if performed_at > utcnow() + CLOCK_SKEW:
         raise InvalidInput("performed_at is in the future.", code="performed_in_future")
     previous = _previous(session, actor.clinic_id, item.id, performed_at)
-    log = SessionLog(
+    # model_construct: every value was validated as SessionLogIn or computed here, and a table model's
+    # own constructor validates nothing while costing ten times as much.
+    log = SessionLog.model_construct(
         **data.model_dump(exclude={"performed_at"}),
         clinic_id=actor.clinic_id,
         patient_id=actor.id,
