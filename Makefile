@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test fuzz lint migrate seed bench
+.PHONY: install run test fuzz lint migrate seed bench bench-webhooks
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
@@ -47,3 +47,9 @@ bench: install
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) || sudo apt-get install -y -qq wrk
 	@command -v taskset >/dev/null || (apt-get install -y -qq util-linux)
 	$(BIN)/python -m bench.run --size $(BENCH_SIZE) $(BENCH_ARGS)
+	$(BIN)/python -m bench.webhooks $(BENCH_WEBHOOKS_ARGS)
+
+# Webhook deliveries/s and commit-to-receipt p50/p99 against a verifying receiver on 127.0.0.1; the table
+# goes to bench/results/. BENCH_WEBHOOKS_ARGS="--events N --rate N --mode worker --dispatchers N ...".
+bench-webhooks: install
+	$(BIN)/python -m bench.webhooks $(BENCH_WEBHOOKS_ARGS)

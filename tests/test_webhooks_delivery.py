@@ -536,3 +536,88 @@ def test_the_receiver_in_the_docs_verifies_and_prints_events(client, world, disp
         process.terminate()
         output, _ = process.communicate(timeout=10)
     assert f"webhook.test {{'endpoint_id': '{endpoint['id']}'}}" in output
+
+
+def test_two_dispatchers_claiming_in_batches_send_each_delivery_once(client, world, receiver, dispatch):
+    """Each dispatcher claims a batch per round and keeps claims in line for its senders; two of them
+    (in one process here, so this runs on SQLite too) still send every delivery exactly once."""
+    endpoint = _subscribe(client, world.a.headers["admin"], receiver, "batched")
+    count = 300
+    _emit_many(world.a.clinic.id, count)
+    dispatch(concurrency=8)
+    dispatch(concurrency=8)
+
+    wait_until(lambda: all(d.status == "succeeded" for d in _deliveries(endpoint["id"])), timeout=60)
+    ids = [message.message_id for message in receiver.messages("batched")]
+    assert len(ids) == count and len(set(ids)) == count
+    deliveries = _deliveries(endpoint["id"])
+    assert len(deliveries) == count and all(d.attempt_count == 1 for d in deliveries)
+    attempts = _rows(select(DeliveryAttempt).where(DeliveryAttempt.clinic_id == world.a.clinic.id))
+    assert sorted(a.delivery_id for a in attempts) == sorted(d.id for d in deliveries)
+    assert all(a.status_code == 200 and a.error is None for a in attempts)
+
+
+def test_receivers_that_hang_hold_one_sender_each_not_the_others(client, world, receiver, dispatch):
+    headers = world.a.headers["admin"]
+    stuck = client.post(
+        ENDPOINTS, json={"url": receiver.url("stuck"), "event_types": ["patient.created"]}, headers=headers
+    ).json()
+    receiver.add("stuck", stuck["secret"], gate=threading.Event())
+    flowing = _subscribe(client, headers, receiver, "flowing")
+    for i in range(3):  # to both endpoints
+        client.post("/v1/patients", json={"display_name": f"Stuck {i}"}, headers=headers)
+    _emit_many(world.a.clinic.id, 30)  # patient.updated: to the flowing endpoint only
+    dispatch(DeliveryPolicy(schedule=FAST.schedule, timeout_seconds=15), concurrency=5)
+
+    # Three senders wait on the stuck receiver; the other two carry all the rest meanwhile.
+    wait_until(lambda: len(receiver.messages("flowing")) == 33 and _all_done(flowing["id"]))
+    assert receiver.hooks["stuck"].arrived == 3
+    assert all(d.attempt_count == 0 for d in _deliveries(stuck["id"]))  # still under way
+    receiver.hooks["stuck"].gate.set()
+    wait_until(lambda: all(d.status == "succeeded" for d in _deliveries(stuck["id"])))
+
+
+def test_stopping_hands_back_the_claims_no_sender_has_started(client, world, receiver, dispatch):
+    endpoint = _subscribe(client, world.a.headers["admin"], receiver, "held", gate=threading.Event())
+    _emit_many(world.a.clinic.id, 3)
+    # One send under way, two claims in line behind it.
+    dispatcher = dispatch(DeliveryPolicy(schedule=FAST.schedule, timeout_seconds=15), concurrency=1)
+    wait_until(lambda: receiver.hooks["held"].arrived == 1)
+    assert sum(d.locked_until is not None for d in _deliveries(endpoint["id"])) == 2
+
+    stopping = threading.Thread(target=dispatcher.stop)
+    stopping.start()  # waits for the send under way
+    wait_until(lambda: sum(d.locked_until is not None for d in _deliveries(endpoint["id"])) == 1)
+    receiver.hooks["held"].gate.set()
+    stopping.join(timeout=20)
+    assert not stopping.is_alive()
+    deliveries = _deliveries(endpoint["id"])
+    assert sorted(d.status for d in deliveries) == ["pending", "pending", "succeeded"]
+    # The two never sent are due again at once, not after their lease.
+    unsent = [(d.locked_until, d.attempt_count) for d in deliveries if d.status == "pending"]
+    assert unsent == [(None, 0), (None, 0)]
+    assert receiver.hooks["held"].arrived == 1
+
+
+@pytest.mark.skipif(get_settings().is_sqlite, reason="PostgreSQL's NOTIFY wakes workers in other processes")
+def test_a_commit_wakes_a_worker_in_another_process_at_once(client, world, receiver):
+    endpoint = _subscribe(client, world.a.headers["admin"], receiver, "notified")
+    worker = subprocess.Popen(  # polls only every 60 s: a prompt delivery is the notification's doing
+        [HEP, "worker", "--poll-interval", "60"],
+        cwd=REPO,
+        env=os.environ.copy(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        time.sleep(3)  # started, first poll done, listening
+        for _ in range(3):
+            started = time.monotonic()
+            count = len(receiver.messages("notified"))
+            _emit_many(world.a.clinic.id, 1)
+            wait_until(lambda: len(receiver.messages("notified")) > count, timeout=10)  # noqa: B023
+            assert time.monotonic() - started < 5
+    finally:
+        output = _stop(worker)
+    assert _all_done(endpoint["id"]), output

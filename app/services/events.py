@@ -12,11 +12,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic_core import to_jsonable_python
-from sqlalchemy import bindparam, insert, or_, update
+from sqlalchemy import bindparam, insert, or_, text, update
 from sqlalchemy import event as sa_event
 from sqlmodel import Session, select
 
-from app.db import utcnow
+from app.db import UTCDateTime, utcnow
 from app.models.common import Actor, Page, new_id
 from app.models.webhook import (
     TEST_EVENT_TYPE,
@@ -32,8 +32,24 @@ from app.services import audit
 from app.services.pagination import PageParams, paginate
 from app.webhooks.policy import DeliveryPolicy
 
-# Set on a session whose transaction scheduled deliveries, so a dispatcher can be woken by its commit.
+# Set on a session whose transaction scheduled deliveries, so a dispatcher can be woken by its commit: in
+# this process by a callback, in others (`hep worker`, other API processes) on PostgreSQL by a NOTIFY on
+# this channel.
 _SCHEDULED_KEY = "hep_deliveries_scheduled"
+DELIVERIES_CHANNEL = "hep_deliveries"
+
+
+# emit() runs in nearly every write (every session log): its statements are built once and run without
+# the ORM's unit of work, which cost several times the statements themselves.
+_EVENT, _DELIVERY, _ENDPOINT = (
+    model.__table__  # type: ignore[attr-defined]
+    for model in (Event, Delivery, WebhookEndpoint)
+)
+_INSERT_EVENT = insert(_EVENT)
+_INSERT_DELIVERIES = insert(_DELIVERY)
+_SUBSCRIBERS = select(_ENDPOINT.c.id, _ENDPOINT.c.event_types).where(
+    _ENDPOINT.c.clinic_id == bindparam("clinic_id"), _ENDPOINT.c.enabled.is_(True)
+)
 
 
 def emit(session: Session, clinic_id: uuid.UUID, type: EventType, data: dict[str, Any]) -> Event:
@@ -41,16 +57,29 @@ def emit(session: Session, clinic_id: uuid.UUID, type: EventType, data: dict[str
 
     `data` carries ids and minimal fields only, never notes or other free text: it leaves the service.
     """
-    event = Event(clinic_id=clinic_id, type=type, data=to_jsonable_python(data))
-    session.add(event)
-    session.flush()  # the event row before its deliveries (the foreign key)
-    endpoints = session.exec(
-        select(WebhookEndpoint).where(WebhookEndpoint.clinic_id == clinic_id, WebhookEndpoint.enabled)
-    ).all()
-    for endpoint in endpoints:
-        if endpoint.subscribes_to(type):
-            schedule(session, event.id, endpoint)
-    session.flush()
+    now = utcnow()
+    event = Event.model_construct(
+        id=new_id(), clinic_id=clinic_id, type=type, data=to_jsonable_python(data), occurred_at=now
+    )
+    connection = session.connection()
+    connection.execute(_INSERT_EVENT, {column.name: getattr(event, column.name) for column in _EVENT.columns})
+    deliveries = [
+        {
+            "id": new_id(),
+            "clinic_id": clinic_id,
+            "event_id": event.id,
+            "endpoint_id": endpoint.id,
+            "status": "pending",
+            "attempt_count": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        for endpoint in connection.execute(_SUBSCRIBERS, {"clinic_id": clinic_id})
+        if not endpoint.event_types or type in endpoint.event_types
+    ]
+    if deliveries:
+        connection.execute(_INSERT_DELIVERIES, deliveries)
+        session.info[_SCHEDULED_KEY] = True
     return event
 
 
@@ -76,22 +105,30 @@ def on_deliveries_committed(callback: Callable[[], None]) -> Callable[[], None]:
 
     Returns the function that unregisters it.
     """
+    _committed_callbacks.append(callback)
+    return lambda: _committed_callbacks.remove(callback)
 
-    def after_commit(session: Session) -> None:
-        if session.info.pop(_SCHEDULED_KEY, False):
+
+_committed_callbacks: list[Callable[[], None]] = []
+
+
+@sa_event.listens_for(Session, "before_commit")
+def _notify_other_processes(session: Session) -> None:
+    # PostgreSQL delivers the notification when (and only if) the transaction commits.
+    if session.info.get(_SCHEDULED_KEY) and session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"NOTIFY {DELIVERIES_CHANNEL}"))
+
+
+@sa_event.listens_for(Session, "after_commit")
+def _wake_this_process(session: Session) -> None:
+    if session.info.pop(_SCHEDULED_KEY, False):
+        for callback in list(_committed_callbacks):
             callback()
 
-    def after_rollback(session: Session) -> None:
-        session.info.pop(_SCHEDULED_KEY, None)
 
-    sa_event.listen(Session, "after_commit", after_commit)
-    sa_event.listen(Session, "after_rollback", after_rollback)
-
-    def unsubscribe() -> None:
-        sa_event.remove(Session, "after_commit", after_commit)
-        sa_event.remove(Session, "after_rollback", after_rollback)
-
-    return unsubscribe
+@sa_event.listens_for(Session, "after_rollback")
+def _forget_scheduled(session: Session) -> None:
+    session.info.pop(_SCHEDULED_KEY, None)
 
 
 def present(event: Event) -> EventPublic:
@@ -162,6 +199,70 @@ class Outcome:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
+# The dispatcher's statements, built once: it runs them for every batch, and building a statement costs
+# more than running it on SQLite. They go to the connection as Core statements (no ORM objects).
+_delivery = Delivery.__table__  # type: ignore[attr-defined]
+_DUE = (
+    select(
+        Delivery.id.label("delivery_id"),
+        Delivery.clinic_id,
+        Delivery.endpoint_id,
+        WebhookEndpoint.enabled,
+        WebhookEndpoint.url,
+        WebhookEndpoint.secret,
+        WebhookEndpoint.previous_secret,
+        WebhookEndpoint.previous_secret_expires_at,
+        Event.id.label("event_id"),
+        Event.type,
+        Event.occurred_at,
+        Event.data,
+    )
+    .join(Event, Event.id == Delivery.event_id)
+    .join(WebhookEndpoint, WebhookEndpoint.id == Delivery.endpoint_id)
+    .where(
+        Delivery.status == "pending",
+        Delivery.next_attempt_at <= bindparam("now"),
+        or_(Delivery.locked_until.is_(None), Delivery.locked_until <= bindparam("now")),
+    )
+    .order_by(Delivery.next_attempt_at, Delivery.id)
+    .limit(bindparam("limit"))
+    # Lock only the deliveries: locking endpoint rows would stop other dispatchers from sending further
+    # deliveries to the same endpoint.
+    .with_for_update(skip_locked=True, of=Delivery)
+)
+_LEASE = (
+    update(_delivery)
+    .where(_delivery.c.id.in_(bindparam("ids", expanding=True)))
+    .values(locked_until=bindparam("until", type_=UTCDateTime()))
+)
+_CANCEL = (
+    update(_delivery)
+    .where(_delivery.c.id.in_(bindparam("ids", expanding=True)))
+    .values(status="cancelled", next_attempt_at=None)
+)
+# In id order, as disable_endpoint locks them.
+_LOCK_FOR_RECORD = (
+    select(Delivery.id, WebhookEndpoint.failing_since)
+    .join(WebhookEndpoint, WebhookEndpoint.id == Delivery.endpoint_id)
+    .where(Delivery.id.in_(bindparam("ids", expanding=True)))
+    .order_by(Delivery.id)
+    .with_for_update(of=Delivery)
+)
+_INSERT_ATTEMPT = insert(DeliveryAttempt.__table__)  # type: ignore[attr-defined]
+_SUCCEEDED = (
+    update(_delivery)
+    .where(_delivery.c.id == bindparam("delivery_id"))
+    .values(
+        status="succeeded",
+        attempt_count=_delivery.c.attempt_count + 1,
+        last_status_code=bindparam("status_code"),
+        last_error=None,
+        next_attempt_at=None,
+        locked_until=None,
+    )
+)
+
+
 def claim_due(session: Session, limit: int, lease: timedelta) -> list[Claim]:
     """Take up to `limit` due deliveries for this dispatcher until `lease` from now; the caller commits.
 
@@ -170,34 +271,8 @@ def claim_due(session: Session, limit: int, lease: timedelta) -> list[Claim]:
     (BEGIN IMMEDIATE), which gives the same guarantee.
     """
     now = utcnow()
-    rows = session.execute(
-        select(
-            Delivery.id.label("delivery_id"),
-            Delivery.clinic_id,
-            Delivery.endpoint_id,
-            WebhookEndpoint.enabled,
-            WebhookEndpoint.url,
-            WebhookEndpoint.secret,
-            WebhookEndpoint.previous_secret,
-            WebhookEndpoint.previous_secret_expires_at,
-            Event.id.label("event_id"),
-            Event.type,
-            Event.occurred_at,
-            Event.data,
-        )
-        .join(Event, Event.id == Delivery.event_id)
-        .join(WebhookEndpoint, WebhookEndpoint.id == Delivery.endpoint_id)
-        .where(
-            Delivery.status == "pending",
-            Delivery.next_attempt_at <= now,
-            or_(Delivery.locked_until.is_(None), Delivery.locked_until <= now),
-        )
-        .order_by(Delivery.next_attempt_at, Delivery.id)
-        .limit(limit)
-        # Lock only the deliveries: locking endpoint rows would stop other dispatchers from sending
-        # further deliveries to the same endpoint.
-        .with_for_update(skip_locked=True, of=Delivery)
-    ).all()
+    connection = session.connection()
+    rows = connection.execute(_DUE, {"now": now, "limit": limit}).all()
     claims, cancelled = [], []
     for row in rows:
         if not row.enabled:  # disabled after this delivery was scheduled
@@ -222,20 +297,15 @@ def claim_due(session: Session, limit: int, lease: timedelta) -> list[Claim]:
             )
         )
     if cancelled:
-        session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(cancelled))
-            .values(status="cancelled", next_attempt_at=None)
-            .execution_options(synchronize_session=False)
-        )
+        connection.execute(_CANCEL, {"ids": cancelled})
     if claims:
-        session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_([claim.delivery_id for claim in claims]))
-            .values(locked_until=now + lease)
-            .execution_options(synchronize_session=False)
-        )
+        connection.execute(_LEASE, {"ids": [claim.delivery_id for claim in claims], "until": now + lease})
     return claims
+
+
+def release(session: Session, claims: list[Claim]) -> None:
+    """Hand back claims that will not be sent: due again at once. The caller commits."""
+    session.connection().execute(_LEASE, {"ids": [claim.delivery_id for claim in claims], "until": None})
 
 
 def record_successes(session: Session, results: list[tuple[Claim, Outcome]]) -> list[tuple[Claim, Outcome]]:
@@ -248,51 +318,37 @@ def record_successes(session: Session, results: list[tuple[Claim, Outcome]]) -> 
     endpoint) are skipped.
     """
     by_delivery = {claim.delivery_id: (claim, outcome) for claim, outcome in results}
-    rows = session.execute(
-        select(Delivery.id, WebhookEndpoint.failing_since)
-        .join(WebhookEndpoint, WebhookEndpoint.id == Delivery.endpoint_id)
-        .where(Delivery.id.in_(by_delivery))
-        .order_by(Delivery.id)
-        .with_for_update(of=Delivery)
-    ).all()
+    connection = session.connection()
+    rows = connection.execute(_LOCK_FOR_RECORD, {"ids": list(by_delivery)}).all()
     healthy = [by_delivery[row.id] for row in rows if row.failing_since is None]
     if healthy:
-        session.execute(
-            insert(DeliveryAttempt),
-            [
-                {
-                    "id": new_id(),
-                    "clinic_id": claim.clinic_id,
-                    "delivery_id": claim.delivery_id,
-                    "attempted_at": outcome.attempted_at,
-                    "status_code": outcome.status_code,
-                    "duration_ms": outcome.duration_ms,
-                }
-                for claim, outcome in healthy
-            ],
-        )
-        delivery = Delivery.__table__
-        session.execute(
-            update(delivery)
-            .where(delivery.c.id == bindparam("delivery_id"))
-            .values(
-                status="succeeded",
-                attempt_count=delivery.c.attempt_count + 1,
-                last_status_code=bindparam("status_code"),
-                last_error=None,
-                next_attempt_at=None,
-                locked_until=None,
-            ),
-            [
-                {"delivery_id": claim.delivery_id, "status_code": outcome.status_code}
-                for claim, outcome in healthy
-            ],
-        )
+        attempts = [
+            {
+                "id": new_id(),
+                "clinic_id": claim.clinic_id,
+                "delivery_id": claim.delivery_id,
+                "attempted_at": outcome.attempted_at,
+                "status_code": outcome.status_code,
+                "duration_ms": outcome.duration_ms,
+                "error": None,
+            }
+            for claim, outcome in healthy
+        ]
+        connection.execute(_INSERT_ATTEMPT, attempts)
+        succeeded = [
+            {"delivery_id": claim.delivery_id, "status_code": outcome.status_code}
+            for claim, outcome in healthy
+        ]
+        connection.execute(_SUCCEEDED, succeeded)
     return [by_delivery[row.id] for row in rows if row.failing_since is not None]
 
 
-def record_attempt(session: Session, claim: Claim, outcome: Outcome, policy: DeliveryPolicy) -> None:
-    """Log the attempt and decide what follows: done, retry later, give up, or disable the endpoint."""
+def record_attempt(session: Session, claim: Claim, outcome: Outcome, policy: DeliveryPolicy) -> bool:
+    """Log the attempt and decide what follows: done, retry later, give up, or disable the endpoint.
+
+    Returns whether the endpoint still takes deliveries (False: disabled, by this attempt or before, or
+    deleted).
+    """
     endpoint = session.get(WebhookEndpoint, claim.endpoint_id)
     if endpoint is not None and (not outcome.succeeded or endpoint.failing_since is not None):
         # This attempt changes the endpoint: lock it, and before the delivery (disable_endpoint's lock
@@ -308,7 +364,7 @@ def record_attempt(session: Session, claim: Claim, outcome: Outcome, policy: Del
         select(Delivery).where(Delivery.id == claim.delivery_id).with_for_update()
     ).first()
     if endpoint is None or delivery is None:  # the endpoint was deleted meanwhile
-        return
+        return False
     session.add(
         DeliveryAttempt(
             clinic_id=delivery.clinic_id,
@@ -345,3 +401,4 @@ def record_attempt(session: Session, claim: Claim, outcome: Outcome, policy: Del
             disable_endpoint(session, endpoint, "failing")
     session.add(delivery)
     session.flush()
+    return endpoint.enabled

@@ -1,9 +1,9 @@
 """The dispatcher: claims due deliveries, sends them signed, records every attempt.
 
-One claim is a short transaction (the deliveries get a lease), the sends happen outside any transaction,
-and each result is recorded in its own transaction. A dispatcher that dies after claiming leaves only
-leases behind; when they expire the deliveries are due again, so a crash delays delivery but never
-loses it (at least once). Runs in the API process (a thread, see app/main.py) or as `hep worker`.
+Claims and results go through short transactions (a claim gives the delivery a lease); the sends happen
+outside any transaction. A dispatcher that dies after claiming leaves only leases behind; when they expire
+the deliveries are due again, so a crash delays delivery but never loses it (at least once). Runs in the
+API process (a thread, see app/main.py) or as `hep worker`.
 """
 
 import contextlib
@@ -12,7 +12,8 @@ import logging
 import socket
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import httpx
@@ -144,10 +145,11 @@ def _outcome_label(outcome: Outcome) -> str:
 
 
 class Dispatcher:
-    """One thread does all the database work: it records the finished attempts in one transaction, then
-    claims as many due deliveries as there are free sending slots in another. A pool of `concurrency`
-    threads sends. A slot is free again once its attempt is recorded, so one slow receiver holds one slot,
-    not a batch, and at most `concurrency` deliveries are claimed and not yet recorded.
+    """One thread does the database work, in rounds: record the finished attempts and claim due
+    deliveries, in one transaction. `concurrency` threads send, so at most that many requests are under
+    way at once. Up to `concurrency` more claims wait in line for a sender, so that a sender that finishes
+    starts its next send at once instead of waiting for a round. A slow receiver holds one sender, not a
+    batch; a claim in line gets a sender within one timeout (each send ends by then), well inside its lease.
     """
 
     def __init__(
@@ -178,66 +180,85 @@ class Dispatcher:
         self._deadlines: _Deadlines | None = None
         # Guards the three below: attempts sent and not yet recorded, a wake-up, a stop request.
         self._changed = threading.Condition()
-        self._finished: list[tuple[Claim, Outcome]] = []
+        self._finished: list[tuple[Claim, Outcome | None]] = []  # None: not sent (see _gone)
+        # Endpoints that answered 410 since the last round: the claims in line for them are not sent
+        # (recording the 410 disables the endpoint and cancels its deliveries; "stop" means stop now).
+        self._gone: set[uuid.UUID] = set()
         self._woken = False
         self._stopping = False
         self._thread: threading.Thread | None = None
+        self._listener: threading.Thread | None = None
 
     def _wake(self) -> None:
         with self._changed:
             self._woken = True
-            self._changed.notify()
+            self._changed.notify_all()
 
-    def _record_and_claim(self, finished: list[tuple[Claim, Outcome]], limit: int) -> list[Claim]:
-        """Record the finished attempts, then claim up to `limit` due deliveries.
+    def _record_and_claim(
+        self, finished: list[tuple[Claim, Outcome]], limit: int, released: list[Claim] | None = None
+    ) -> tuple[list[Claim], set[uuid.UUID]]:
+        """Record the finished attempts, then claim up to `limit` due deliveries (or hand `released`
+        claims back).
 
         A failure may change its endpoint (a retry streak, a 410 that disables it), so failures are
         recorded first, each in a transaction of its own: locking one endpoint at a time cannot deadlock,
         and the claim then sees an endpoint disabled by them. The successes are recorded and the claim made
         in one transaction (on SQLite every transaction queues for the one write lock, so fewer is faster);
         a success that ends its endpoint's failing streak is recorded on its own after it.
+
+        Returns the claims, and the endpoints found disabled (or deleted) while recording.
         """
         successes = [(claim, outcome) for claim, outcome in finished if outcome.succeeded]
-        for claim, outcome in finished:
-            if not outcome.succeeded:
-                self._record_one(claim, outcome)
+        disabled = {
+            claim.endpoint_id
+            for claim, outcome in finished
+            if not outcome.succeeded and not self._record_one(claim, outcome)
+        }
         claims: list[Claim] = []
         try:
             with Session(self.engine, expire_on_commit=False) as session:
                 streak_ends = events.record_successes(session, successes) if successes else []
                 if limit:
                     claims = events.claim_due(session, limit, self.policy.lease)
+                if released:
+                    events.release(session, released)
                 session.commit()
         except Exception:
             logger.exception("could not record and claim webhook deliveries")
             streak_ends, claims = successes, []
         for claim, outcome in streak_ends:
             self._record_one(claim, outcome)
-        return claims
+        return claims, disabled
 
-    def _record_one(self, claim: Claim, outcome: Outcome) -> None:
+    def _record_one(self, claim: Claim, outcome: Outcome) -> bool:
+        """Record one attempt; False if its endpoint takes no more deliveries."""
         try:
             with Session(self.engine, expire_on_commit=False) as session:
-                events.record_attempt(session, claim, outcome, self.policy)
+                enabled = events.record_attempt(session, claim, outcome, self.policy)
                 session.commit()
+            return enabled
         except Exception:
             # The lease runs out and the delivery is sent again: a duplicate, never a loss.
             logger.exception(
                 "could not record a webhook attempt", extra={"delivery_id": str(claim.delivery_id)}
             )
+            return True
 
     def _attempt(self, claim: Claim) -> None:
-        try:
-            outcome = self._send(claim)
-        except (
-            Exception
-        ) as exc:  # a fault here, not at the receiver: still a failed attempt, and the slot frees
-            logger.exception("could not send a webhook", extra={"delivery_id": str(claim.delivery_id)})
-            outcome = Outcome(datetime.now(UTC), 0, None, f"{type(exc).__name__}: {exc}"[:MAX_ERROR_LENGTH])
-        DELIVERY_ATTEMPTS.labels(_outcome_label(outcome)).inc()
+        outcome: Outcome | None = None
+        if claim.endpoint_id not in self._gone:
+            try:
+                outcome = self._send(claim)
+            except Exception as exc:  # a fault here, not at the receiver: still a failed attempt
+                logger.exception("could not send a webhook", extra={"delivery_id": str(claim.delivery_id)})
+                error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_LENGTH]
+                outcome = Outcome(datetime.now(UTC), 0, None, error)
+            DELIVERY_ATTEMPTS.labels(_outcome_label(outcome)).inc()
+            if outcome.status_code == 410:
+                self._gone.add(claim.endpoint_id)
         with self._changed:
             self._finished.append((claim, outcome))
-            self._changed.notify()
+            self._changed.notify_all()
 
     def _send(self, claim: Claim) -> Outcome:
         attempted_at = datetime.now(UTC)
@@ -284,43 +305,92 @@ class Dispatcher:
         return outcome(response.status_code)
 
     def _serve(self) -> None:
-        """Deliver until stopped, then let the sends under way finish and be recorded."""
-        sending = 0
+        """Deliver until stopped; then release the claims not yet being sent, and let the sends under way
+        finish and be recorded."""
+        # Claimed and not yet recorded: sending, queued for a sender, or sent and waiting to be recorded.
+        outstanding: dict[uuid.UUID, tuple[Claim, Future]] = {}
+        room = 2 * self.concurrency
         next_poll = time.monotonic()
-        more_due = False  # the last claim filled every free slot: there may be more due at once
+        more_due = False  # the last claim took all it could: there may be more due at once
+        released_all = False  # once stopping: the claims in line have been handed back
         unsubscribe = events.on_deliveries_committed(self._wake)
+        pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="webhook")
         try:
-            with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="webhook") as pool:
-                while True:
-                    with self._changed:
-                        while not (
-                            self._finished
-                            or self._stopping
-                            or (sending < self.concurrency and (self._woken or more_due))
-                            or (sending < self.concurrency and time.monotonic() >= next_poll)
-                        ):
-                            wait = next_poll - time.monotonic() if sending < self.concurrency else None
-                            self._changed.wait(wait)
-                        finished, self._finished = self._finished, []
-                        woken, self._woken = self._woken, False
-                        stopping = self._stopping
-                    sending -= len(finished)
-                    free = 0 if stopping else self.concurrency - sending
-                    if free and not (woken or more_due or time.monotonic() >= next_poll):
-                        free = 0  # nothing known to be due: record only
-                    if free:
-                        next_poll = time.monotonic() + self.poll_interval
-                    if finished or free:
-                        claims = self._record_and_claim(finished, free)
-                        if free:
-                            more_due = len(claims) == free
-                        sending += len(claims)
-                        for claim in claims:
-                            pool.submit(self._attempt, claim)
-                    if stopping and sending == 0:
+            while True:
+                with self._changed:
+                    while not (
+                        self._finished
+                        or (self._stopping and not (released_all and outstanding))
+                        or (
+                            not self._stopping
+                            and len(outstanding) < room
+                            and (self._woken or more_due or time.monotonic() >= next_poll)
+                        )
+                    ):
+                        idle = not self._stopping and len(outstanding) < room
+                        self._changed.wait(next_poll - time.monotonic() if idle else None)
+                    finished, self._finished = self._finished, []
+                    woken, self._woken = self._woken, False
+                    stopping = self._stopping
+                for claim, _ in finished:
+                    del outstanding[claim.delivery_id]
+                sent = [(claim, outcome) for claim, outcome in finished if outcome is not None]
+                if stopping:
+                    # Claims no sender has started are handed back now rather than left for their lease
+                    # to expire.
+                    released = [claim for claim, future in outstanding.values() if future.cancel()]
+                    for claim in released:
+                        del outstanding[claim.delivery_id]
+                    released_all = True
+                    if sent or released:
+                        self._record_and_claim(sent, 0, released)
+                    if not outstanding:
                         return
+                    continue
+                limit = room - len(outstanding)
+                if not (woken or more_due or time.monotonic() >= next_poll):
+                    limit = 0  # nothing known to be due: record only
+                if limit:
+                    next_poll = time.monotonic() + self.poll_interval
+                if sent or limit:
+                    claims, disabled = self._record_and_claim(sent, limit)
+                    self._gone.difference_update(c.endpoint_id for c, o in sent if o.status_code == 410)
+                    # Disabling cancelled the endpoint's pending deliveries, those in line here too
+                    # (a 410 means stop now): drop the ones no sender has started.
+                    for claim, future in list(outstanding.values()):
+                        if claim.endpoint_id in disabled and future.cancel():
+                            del outstanding[claim.delivery_id]
+                    if limit:
+                        more_due = len(claims) == limit
+                    for claim in claims:
+                        outstanding[claim.delivery_id] = (claim, pool.submit(self._attempt, claim))
         finally:
+            pool.shutdown(wait=True)
             unsubscribe()
+
+    def _listen(self) -> None:
+        """PostgreSQL: wake on every commit that scheduled deliveries, in any process (LISTEN/NOTIFY), so
+        that a worker does not wait for its next poll. Polling goes on regardless: this only makes it fast.
+        """
+        while not self._stopping:
+            try:
+                pooled = self.engine.raw_connection()
+                connection = pooled.driver_connection
+                pooled.detach()  # its own connection, closed at the end, never handed back to the pool
+                try:
+                    connection.rollback()
+                    connection.autocommit = True
+                    connection.execute(f"LISTEN {events.DELIVERIES_CHANNEL}")
+                    self._wake()  # anything scheduled before the LISTEN took effect
+                    while not self._stopping:
+                        for _ in connection.notifies(timeout=min(self.poll_interval, 1.0), stop_after=1):
+                            self._wake()
+                finally:
+                    pooled.close()
+            except Exception:
+                logger.warning("not listening for new webhook deliveries; polling only", exc_info=True)
+                with self._changed:
+                    self._changed.wait_for(lambda: self._stopping, timeout=max(self.poll_interval, 5.0))
 
     def start(self) -> None:
         self._stopping = False
@@ -328,15 +398,21 @@ class Dispatcher:
         # A daemon, so that a process that never calls stop() can still exit (at least once covers it).
         self._thread = threading.Thread(target=self._serve, name="webhook-dispatcher", daemon=True)
         self._thread.start()
+        if self.engine.dialect.name == "postgresql":
+            self._listener = threading.Thread(target=self._listen, name="webhook-listener", daemon=True)
+            self._listener.start()
 
     def stop(self) -> None:
         """Stop claiming, wait for the sends under way to be recorded, release the HTTP client."""
         with self._changed:
             self._stopping = True
-            self._changed.notify()
+            self._changed.notify_all()
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+        if self._listener is not None:
+            self._listener.join()
+            self._listener = None
         if self._deadlines is not None:
             self._deadlines.stop()
             self._deadlines = None
