@@ -288,7 +288,7 @@ def serve(
 
 @cli.command()
 def worker(
-    concurrency: Annotated[int, typer.Option(min=1, max=100, help="Deliveries sent at once")] = 10,
+    concurrency: Annotated[int, typer.Option(min=1, max=100, help="Deliveries sent at once")] = 20,
     poll_interval: Annotated[
         float, typer.Option(min=0.05, help="Seconds between checks for due deliveries")
     ] = 1.0,

@@ -342,7 +342,7 @@ def main() -> None:
         help="dispatcher threads in this process (as `hep serve`), or `hep worker` processes",
     )
     parser.add_argument("--dispatchers", type=int, default=1)
-    parser.add_argument("--concurrency", type=int, default=10, help="sends at once per dispatcher")
+    parser.add_argument("--concurrency", type=int, default=20, help="sends at once per dispatcher")
     parser.add_argument("--poll-interval", type=float, default=0.5)
     parser.add_argument("--phases", default="steady,burst", help="steady, burst, or both")
     parser.add_argument("--receiver", type=int, help=argparse.SUPPRESS)  # internal: run the receiver

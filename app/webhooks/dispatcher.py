@@ -158,7 +158,7 @@ class Dispatcher:
         *,
         allow_private: bool,
         policy: DeliveryPolicy | None = None,
-        concurrency: int = 10,
+        concurrency: int = 20,
         poll_interval: float = 0.5,
     ) -> None:
         self.engine = engine
