@@ -36,8 +36,9 @@ class Settings(BaseSettings):
     # The event feed holds back events this young, so that late-committing transactions are not skipped.
     event_feed_settle_seconds: float = Field(5.0, ge=0, le=300)
     max_body_bytes: int = Field(1_048_576, ge=1024)
-    # Requests inside the app at once (0: no limit). Unset: 1 on SQLite (one writer; see
-    # ConcurrencyLimitMiddleware), no limit on PostgreSQL.
+    # Requests inside the app at once, per process (0: no limit). Unset: 1 on SQLite (one writer; see
+    # ConcurrencyLimitMiddleware), 8 on PostgreSQL (enough to overlap database waits; more only makes the
+    # threads take turns at the interpreter: docs/performance.md).
     max_concurrent_requests: int | None = Field(None, ge=0, le=1000)
 
     # When set, GET /metrics needs `Authorization: Bearer <this token>`; unset, /metrics is open (keep it
@@ -67,7 +68,7 @@ class Settings(BaseSettings):
     def concurrent_requests(self) -> int:
         if self.max_concurrent_requests is not None:
             return self.max_concurrent_requests
-        return 1 if self.is_sqlite else 0
+        return 1 if self.is_sqlite else 8
 
 
 @lru_cache

@@ -71,7 +71,8 @@ class ConcurrencyLimitMiddleware:
     SQLite has one writer, and every request takes the write lock at its first statement (see app/db.py).
     Unbounded, a burst fills the thread pool with requests blocked on that lock while the request holding
     it waits for a free thread to go on: the server stalls until busy_timeout. Queuing before the thread
-    pool means the lock holder always finds a thread.
+    pool means the lock holder always finds a thread. On PostgreSQL a handful at once overlap their
+    database waits; dozens only take turns at the interpreter, and every one of them pays for it.
     """
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
