@@ -18,7 +18,8 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import bindparam
+from sqlalchemy import Row, bindparam
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, func, select
 
 from app.db import utcnow
@@ -98,7 +99,7 @@ def _current_items(session: Session, programme: Programme) -> list[ProgrammeItem
     )
 
 
-def _dose_done(item: ProgrammeItem, log: SessionLog) -> bool:
+def _dose_done(item: ProgrammeItem, log: SessionLog | Row[Any]) -> bool:
     """The prescribed dose was done. Values the app did not report are not held against the patient."""
     if item.sets is not None and log.sets_done < item.sets:
         return False
@@ -124,22 +125,34 @@ def _phase(session: Session, programme: Programme, position: int) -> ProgrammePh
     return session.get(ProgrammePhase, (programme.id, position))
 
 
+_LOGS = SessionLog.__table__.c  # type: ignore[attr-defined]
+# The item's latest logs at its current dose, with what the rule reads from them (built once: it runs
+# after every log).
+_RECENT_AT_DOSE = (
+    sa_select(_LOGS.id, _LOGS.colour, _LOGS.sets_done, _LOGS.reps_done, _LOGS.hold_s, _LOGS.duration_s)
+    .where(
+        _LOGS.clinic_id == bindparam("clinic_id"),
+        _LOGS.item_id == bindparam("item_id"),
+        _LOGS.revision >= bindparam("dose_revision"),
+    )
+    .order_by(_LOGS.performed_at.desc(), _LOGS.id.desc())
+    .limit(bindparam("n"))
+)
+
+
 def _progress_item(
     session: Session, programme: Programme, item: ProgrammeItem
 ) -> list[ProgressionSuggestion]:
     if item.progression_rule is None or item.phase_position != programme.current_phase:
         return []
     rule = ProgressionRule.model_validate(item.progression_rule)
-    recent = session.exec(
-        select(SessionLog)
-        .where(
-            SessionLog.clinic_id == programme.clinic_id,
-            SessionLog.item_id == item.id,
-            SessionLog.revision >= item.dose_revision,
-        )
-        .order_by(SessionLog.performed_at.desc(), SessionLog.id.desc())
-        .limit(rule.sessions_needed)
-    ).all()
+    params = {
+        "clinic_id": programme.clinic_id,
+        "item_id": item.id,
+        "dose_revision": item.dose_revision,
+        "n": rule.sessions_needed,
+    }
+    recent = session.connection().execute(_RECENT_AT_DOSE, params).all()
     if len(recent) < rule.sessions_needed or any(
         log.colour != "green" or not _dose_done(item, log) for log in recent
     ):

@@ -13,9 +13,10 @@ import hashlib
 import json
 import uuid
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam
+from sqlalchemy import Row, bindparam
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -43,7 +44,11 @@ RED_PAIN_DURING = 5
 RED_STREAK = "two_red_sessions_in_a_row"
 
 
-def colour(data: SessionLogIn, previous: SessionLog | None) -> Colour:
+# The previous log of the same item: a SessionLog, or just its id, colour and leg_symptoms.
+Previous = SessionLog | Row[Any]
+
+
+def colour(data: SessionLogIn, previous: Previous | None) -> Colour:
     spread = previous is not None and LEG_RANK[data.leg_symptoms] > LEG_RANK[previous.leg_symptoms]
     if data.new_numbness_or_weakness or data.pain_during > RED_PAIN_DURING or spread:
         return "red"
@@ -62,14 +67,16 @@ def public(log: SessionLog) -> SessionLogPublic:
     return SessionLogPublic.model_validate(log, from_attributes=True)
 
 
+_LOGS = SessionLog.__table__.c  # type: ignore[attr-defined]
+# The same item's log before this one: what a log's colour and a red streak compare with.
 _PREVIOUS = (
-    select(SessionLog)
+    sa_select(_LOGS.id, _LOGS.colour, _LOGS.leg_symptoms)
     .where(
-        SessionLog.clinic_id == bindparam("clinic_id"),
-        SessionLog.item_id == bindparam("item_id"),
-        SessionLog.performed_at < bindparam("before"),
+        _LOGS.clinic_id == bindparam("clinic_id"),
+        _LOGS.item_id == bindparam("item_id"),
+        _LOGS.performed_at < bindparam("before"),
     )
-    .order_by(SessionLog.performed_at.desc(), SessionLog.id.desc())  # type: ignore[attr-defined]
+    .order_by(_LOGS.performed_at.desc(), _LOGS.id.desc())
     .limit(1)
 )
 _STORED = sa_select(SessionLog.__table__.c.id).where(SessionLog.__table__.c.id == bindparam("id"))  # type: ignore[attr-defined]
@@ -101,10 +108,10 @@ _ITEM = select(ProgrammeItem).where(
 
 def _previous(
     session: Session, log_clinic: uuid.UUID, item_id: uuid.UUID, before: datetime
-) -> SessionLog | None:
+) -> Previous | None:
     # Statements built once (see programmes.get_programme): every log runs these.
     params = {"clinic_id": log_clinic, "item_id": item_id, "before": before}
-    return session.execute(_PREVIOUS, params).scalars().first()
+    return session.connection().execute(_PREVIOUS, params).first()
 
 
 class _Context:
@@ -203,7 +210,7 @@ def _store(context: _Context, data: SessionLogIn) -> tuple[SessionLog, bool]:
     return log, True
 
 
-def _alert_red(session: Session, actor: Actor, log: SessionLog, previous: SessionLog | None) -> None:
+def _alert_red(session: Session, actor: Actor, log: SessionLog, previous: Previous | None) -> None:
     streak = previous is not None and previous.colour == "red"
     reasons = ["red_response", *([RED_STREAK] if streak else [])]
     evidence = [*([str(previous.id)] if streak and previous else []), str(log.id)]
