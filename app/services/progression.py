@@ -252,9 +252,10 @@ def _exercise_change(exercise: Exercise, target: Exercise, item: ProgrammeItem) 
     }
 
 
-_PHASE_AND_NEXT = select(ProgrammePhase).where(
-    ProgrammePhase.programme_id == bindparam("programme_id"),
-    ProgrammePhase.position.between(bindparam("position"), bindparam("next_position")),  # type: ignore[attr-defined]
+_PHASES = ProgrammePhase.__table__  # type: ignore[attr-defined]
+_PHASE_AND_NEXT = sa_select(_PHASES).where(
+    _PHASES.c.programme_id == bindparam("programme_id"),
+    _PHASES.c.position.between(bindparam("position"), bindparam("next_position")),
 )
 
 
@@ -265,7 +266,7 @@ def _advance_phase(session: Session, programme: Programme) -> list[ProgressionSu
         "position": programme.current_phase,
         "next_position": programme.current_phase + 1,
     }
-    phases = {phase.position: phase for phase in session.execute(_PHASE_AND_NEXT, params).scalars()}
+    phases = {phase.position: phase for phase in session.connection().execute(_PHASE_AND_NEXT, params)}
     phase, following = phases.get(programme.current_phase), phases.get(programme.current_phase + 1)
     criteria = ("min_days", "min_sessions", "min_adherence_pct", "max_pain", "green_streak")
     if phase is None or following is None or all(getattr(phase, c) is None for c in criteria):
