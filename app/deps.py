@@ -12,7 +12,7 @@ from sqlmodel import Session
 from app.config import Settings, get_settings
 from app.db import P, R, get_session, in_db, new_session
 from app.errors import Forbidden, Unauthorized
-from app.models.common import Actor
+from app.models.common import Actor, QueryInt
 from app.models.exercise import Exercise
 from app.models.patient import Patient
 from app.models.programme import Programme, Template
@@ -175,7 +175,7 @@ AsPatient = Annotated[PatientWork, Depends(_patient_work)]
 
 
 async def _page_params(
-    limit: Annotated[int | None, Query(description="Page size; clamped to 1–200.")] = None,
+    limit: Annotated[QueryInt | None, Query(description="Page size; clamped to 1–200.")] = None,
     cursor: Annotated[
         str | None, Query(max_length=64, description="next_cursor of the previous page")
     ] = None,

@@ -2,7 +2,8 @@
 document, as every kind of caller, and checks each answer.
 
 What must hold for every request, valid or not: no 5xx; every error is problem+json with a stable code;
-status codes, content types, headers and bodies conform to the published schema.
+status codes, content types, headers and bodies conform to the published schema; and a request that
+breaks the schema (a wrong type, a value out of bounds, an unknown field) is refused, never served.
 
 Each operation is a test of its own. It runs as each caller the operation admits (found by asking once
 with each: one that answers 403 is left out, the tenancy matrix covers those), with generated path ids
@@ -69,10 +70,10 @@ def problem_json(ctx, response, case) -> None:
     assert body["status"] == response.status_code, body
 
 
-# Not `negative_data_rejection`: request bodies are validated in Pydantic's lax mode, which takes a
-# JSON number for a boolean or a Unix time for a date-time although the schema documents only the
-# canonical type. Every bound, enum, length and unknown field is still refused (the negative cases
-# below are sent all the same, so they must never cause a 5xx or a non-problem answer).
+# `negative_data_rejection`: a request the schema does not admit must be refused (4xx), not served.
+# Request bodies are validated strictly (app.models.common.INPUT: no "5" for an integer, no 1 for a
+# boolean, no Unix time for a date-time), date parameters and fields refuse anything but an ISO 8601
+# string within the service's calendar, and boolean query parameters take only `true` and `false`.
 CHECKS = [
     not_a_server_error,
     negative_data_rejection,

@@ -241,3 +241,25 @@ def test_internal_callers_still_pass_python_values(session, world):
         response="same",
     )
     assert log.performed_at.tzinfo is not None
+
+
+@pytest.mark.parametrize("value", ["1.0", "+1", " 1", "1_0", "1e1", "9" * 19])
+def test_integer_parameters_are_written_in_digits(client, world, value):
+    """Found by the fuzzer: `limit=0.0` was taken as 0. Lax parsing also takes "+1", " 1" and "1_0"."""
+    headers = world.a.headers["physio"]
+    programme = client.post(
+        f"/v1/patients/{world.a.patient.id}/programmes", json=programme_body(), headers=headers
+    ).json()
+    revision = client.get(f"/v1/programmes/{programme['id']}/revisions/{value}", headers=headers)
+    assert_problem(revision, 422, "validation_error")
+    search = client.get(
+        "/fhir/r4/CarePlan", params={"patient": str(world.a.patient.id), "_count": value}, headers=headers
+    )
+    assert search.status_code == 400 and search.json()["resourceType"] == "OperationOutcome"
+    assert client.get(f"/v1/programmes/{programme['id']}/revisions/1", headers=headers).status_code == 200
+
+
+@pytest.mark.parametrize("value", ["0.0", "+1", "1_0"])
+def test_page_size_is_written_in_digits(client, world, value):
+    response = client.get("/v1/patients", params={"limit": value}, headers=world.a.headers["physio"])
+    assert_problem(response, 422, "validation_error")

@@ -70,6 +70,7 @@ def date_in_calendar(value: date) -> date:
 INPUT = ConfigDict(extra="forbid", strict=True)
 
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_INTEGER = re.compile(r"-?[0-9]{1,18}")
 _ISO_DATETIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}")
 
 
@@ -97,6 +98,14 @@ def _uuid_text(value: Any) -> Any:
     return value
 
 
+def _integer_text(value: Any) -> Any:
+    # A query or path integer is written in digits: not "1.0", "+1", " 1" or "1_000", which lax parsing
+    # would take, nor so many that it overflows a database integer.
+    if isinstance(value, int) or (isinstance(value, str) and _INTEGER.fullmatch(value)):
+        return value
+    raise PydanticCustomError("int_parsing", "Input should be a whole number of at most 18 digits")
+
+
 def _boolean_text(value: Any) -> Any:
     # A boolean query parameter is serialised as `true` or `false`; "1", "yes" or "on" are not published.
     if isinstance(value, bool) or value in ("true", "false"):
@@ -111,6 +120,7 @@ IsoUUID = Annotated[uuid.UUID, Strict(False), BeforeValidator(_uuid_text)]
 # otherwise reach date arithmetic that overflows (a window's day after 9999-12-31).
 CalendarDate = Annotated[IsoDate, AfterValidator(date_in_calendar)]
 QueryBool = Annotated[bool, BeforeValidator(_boolean_text)]
+QueryInt = Annotated[int, BeforeValidator(_integer_text)]
 
 
 T = TypeVar("T")

@@ -18,6 +18,7 @@ from fastapi.routing import APIRoute
 from app import fhir
 from app.deps import ClinicActor, FhirExerciseDep, ProgrammeDep, SessionDep
 from app.errors import InvalidInput, NotFound
+from app.models.common import QueryInt
 from app.services import fhir_reads
 from app.services.pagination import PageParams
 
@@ -114,7 +115,9 @@ def search_care_plans(
     session: SessionDep,
     actor: ClinicActor,
     patient: Annotated[str, Query(max_length=100, description="The patient's id, or `Patient/{id}`")],
-    count: Annotated[int | None, Query(alias="_count", description="Page size; clamped to 1–200.")] = None,
+    count: Annotated[
+        QueryInt | None, Query(alias="_count", description="Page size; clamped to 1–200.")
+    ] = None,
     cursor: Annotated[
         str | None, Query(alias="_cursor", max_length=64, description="Set by the Bundle's `next` link")
     ] = None,

@@ -98,8 +98,12 @@ async def log_sessions(body: SessionBatchIn, work: AsPatient):
 async def my_sessions(
     work: AsPatient,
     page: PageDep,
-    start: Annotated[CalendarDate | None, Query(alias="from")] = None,
-    end: Annotated[CalendarDate | None, Query(alias="to")] = None,
+    start: Annotated[
+        CalendarDate | None, Query(alias="from", description="First local date (your timezone), 1900–2199")
+    ] = None,
+    end: Annotated[
+        CalendarDate | None, Query(alias="to", description="Last local date, inclusive, 1900–2199")
+    ] = None,
 ):
     return await work(lambda session, actor: sessions.list_logs(session, actor, actor.id, start, end, page))
 

@@ -16,7 +16,7 @@ from app.deps import (
     TemplateDep,
 )
 from app.errors import InvalidInput, PreconditionRequired
-from app.models.common import Page
+from app.models.common import Page, QueryInt
 from app.models.programme import (
     ProgrammeCreate,
     ProgrammeDocument,
@@ -155,7 +155,11 @@ def list_revisions(
 
 @router.get("/v1/programmes/{programme_id}/revisions/{number}", response_model=RevisionPublic)
 def get_revision(
-    programme_id: uuid.UUID, number: int, programme: ProgrammeDep, session: SessionDep, actor: ClinicActor
+    programme_id: uuid.UUID,
+    number: QueryInt,
+    programme: ProgrammeDep,
+    session: SessionDep,
+    actor: ClinicActor,
 ):
     result = programmes.get_revision(session, actor, programme, number)
     session.commit()
