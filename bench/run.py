@@ -220,7 +220,7 @@ def main() -> None:
     parser.add_argument("--patients", type=int)
     parser.add_argument("--logs", type=int)
     parser.add_argument("--duration", type=int, default=10, help="seconds of load per endpoint")
-    parser.add_argument("--warmup", type=int, default=2, help="seconds of unmeasured load before each")
+    parser.add_argument("--warmup", type=int, default=5, help="seconds of unmeasured load before each")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--regenerate", action="store_true", help="rebuild the data even if it exists")
     parser.add_argument(

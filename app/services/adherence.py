@@ -61,7 +61,7 @@ def due_on(schedule: dict[str, Any], day: date) -> dict[str, int]:
 class _History:
     """The schedules of one programme's revisions in order, to find the one in force at a moment."""
 
-    def __init__(self, revisions: list[ProgrammeRevision]) -> None:
+    def __init__(self, revisions: list[Any]) -> None:
         self.moments = [revision.created_at for revision in revisions]
         self.schedules = [revision.schedule for revision in revisions]
 
@@ -71,18 +71,18 @@ class _History:
 
 
 def _histories(session: Session, clinic_id: uuid.UUID, patient_id: uuid.UUID) -> dict[uuid.UUID, _History]:
+    # The patient's programmes first (an IN subquery): as a join, SQLite's planner walked every revision of
+    # the clinic and looked each one's programme up (adherence took 1.6x as long at 10,000 patients as at
+    # 100). Only the columns the history needs: a snapshot is the largest value in the row.
+    mine = select(Programme.id).where(
+        Programme.clinic_id == clinic_id, Programme.patient_id == patient_id, Programme.status != "draft"
+    )
     rows = session.exec(
-        select(ProgrammeRevision)
-        .join(Programme, Programme.id == ProgrammeRevision.programme_id)
-        .where(
-            ProgrammeRevision.clinic_id == clinic_id,
-            Programme.clinic_id == clinic_id,
-            Programme.patient_id == patient_id,
-            Programme.status != "draft",
-        )
+        select(ProgrammeRevision.programme_id, ProgrammeRevision.created_at, ProgrammeRevision.schedule)
+        .where(ProgrammeRevision.clinic_id == clinic_id, ProgrammeRevision.programme_id.in_(mine))  # type: ignore[attr-defined]
         .order_by(ProgrammeRevision.programme_id, ProgrammeRevision.number)
     ).all()
-    grouped: dict[uuid.UUID, list[ProgrammeRevision]] = defaultdict(list)
+    grouped: dict[uuid.UUID, list[Any]] = defaultdict(list)
     for row in rows:
         grouped[row.programme_id].append(row)
     return {programme_id: _History(revisions) for programme_id, revisions in grouped.items()}
