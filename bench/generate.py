@@ -11,6 +11,8 @@ import argparse
 import json
 import os
 import random
+import signal
+import subprocess
 import sys
 import time
 import uuid
@@ -55,6 +57,17 @@ def bench_environment(database_url: str) -> dict[str, str]:
         "HEP_ARGON2_PROFILE": "cheapest",
         "HEP_DEMO": "0",
     }
+
+
+def stop_process(process: subprocess.Popen, timeout: float = 15) -> None:
+    """Stop a process the benchmark started (by its pid): SIGTERM, then SIGKILL after `timeout`."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def data_dir(name: str) -> Path:

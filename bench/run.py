@@ -12,7 +12,6 @@ import argparse
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -22,7 +21,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.generate import BENCH_DIR, SIZES, bench_environment, data_dir, database_url_for, generate
+from bench.generate import (
+    BENCH_DIR,
+    SIZES,
+    bench_environment,
+    data_dir,
+    database_url_for,
+    generate,
+    stop_process,
+)
 
 ROOT = BENCH_DIR.parent
 BIN = Path(sys.executable).parent
@@ -79,16 +86,6 @@ def _start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Pop
         return subprocess.Popen(
             ["taskset", "-c", "0", *command], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT
         )
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def _peak_rss_mib(pid: int) -> float | None:
@@ -285,7 +282,7 @@ def main() -> None:
         api = load(API_PORT, env, args.duration, args.warmup, args.connections)
         peak_rss = _peak_rss_mib(api_process.pid)
     finally:
-        _stop(api_process)
+        stop_process(api_process)
 
     print("bare FastAPI app (same bytes from memory, core 0):")
     bare_command = [str(BIN / "python"), "-m", "uvicorn", "bench.bare_app:create_app", "--factory"]
@@ -303,7 +300,7 @@ def main() -> None:
         _wait_ready(BARE_PORT, bare_process, "/docs")
         bare = load(BARE_PORT, env, args.duration, args.warmup, args.connections)
     finally:
-        _stop(bare_process)
+        stop_process(bare_process)
 
     sqlite = meta["dialect"].startswith("sqlite")
     rendered = table(api, bare, sqlite)

@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.generate import BENCH_DIR, _recreate, bench_environment, database_url_for
+from bench.generate import BENCH_DIR, _recreate, bench_environment, database_url_for, stop_process
 
 ROOT = BENCH_DIR.parent
 BIN = Path(sys.executable).parent
@@ -132,16 +132,6 @@ def _free_port() -> int:
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def _percentile(values: list[float], share: float) -> float:
@@ -431,7 +421,7 @@ def main() -> None:
         for dispatcher in dispatchers:
             dispatcher.stop()
         for process in reversed(processes):
-            _stop(process)
+            stop_process(process, timeout=30)
     summary = _database_summary()
     print(f"  database: {summary}; refused signatures: {refused}")
 
