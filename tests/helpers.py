@@ -1,6 +1,10 @@
 """Assertions shared by the test modules."""
 
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 
@@ -25,3 +29,19 @@ def wait_until(predicate, timeout: float = 20, interval: float = 0.02):
             return result
         assert time.monotonic() < deadline, "timed out waiting"
         time.sleep(interval)
+
+
+REPO = Path(__file__).resolve().parents[1]
+HEP = str(Path(sys.executable).parent / "hep")
+
+
+def start_worker(*options: str) -> subprocess.Popen:
+    """A real `hep worker` process on the test database, its output captured as text; stop it by pid."""
+    return subprocess.Popen(
+        [HEP, "worker", *options],
+        cwd=REPO,
+        env=os.environ.copy(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )

@@ -3,14 +3,10 @@
 import io
 import json
 import logging
-import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 import uuid
-from pathlib import Path
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -21,10 +17,7 @@ from app.deps import current_settings
 from app.observability import JsonFormatter
 from app.webhooks.dispatcher import Dispatcher
 from tests.factories import make_test_delivery, make_webhook_endpoint
-from tests.helpers import assert_problem
-
-REPO = Path(__file__).resolve().parents[1]
-HEP = str(Path(sys.executable).parent / "hep")
+from tests.helpers import assert_problem, start_worker
 
 
 def _samples(text: str) -> dict[tuple[str, frozenset], float]:
@@ -136,14 +129,7 @@ def _free_port() -> int:
 
 def test_worker_serves_its_metrics_and_logs_json(world):
     port = _free_port()
-    process = subprocess.Popen(
-        [HEP, "worker", "--poll-interval", "0.05", "--metrics-port", str(port)],
-        cwd=REPO,
-        env=os.environ.copy(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = start_worker("--poll-interval", "0.05", "--metrics-port", str(port))
     try:
         deadline = time.monotonic() + 30
         while True:

@@ -38,10 +38,8 @@ from app.models.webhook import Delivery, DeliveryAttempt, Event, WebhookEndpoint
 from app.services import events
 from app.webhooks.dispatcher import Dispatcher
 from app.webhooks.policy import DeliveryPolicy
-from tests.helpers import wait_until
+from tests.helpers import REPO, start_worker, wait_until
 
-REPO = Path(__file__).resolve().parents[1]
-HEP = str(Path(sys.executable).parent / "hep")
 ENDPOINTS = "/v1/webhook-endpoints"
 
 FAST = DeliveryPolicy(
@@ -432,14 +430,7 @@ def test_the_api_process_delivers_by_default(world, receiver):
 
 
 def _worker(*options: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [HEP, "worker", "--poll-interval", "0.05", *options],
-        cwd=REPO,
-        env=os.environ.copy(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    return start_worker("--poll-interval", "0.05", *options)
 
 
 def _stop(process: subprocess.Popen) -> str:
@@ -602,14 +593,8 @@ def test_stopping_hands_back_the_claims_no_sender_has_started(client, world, rec
 @pytest.mark.skipif(get_settings().is_sqlite, reason="PostgreSQL's NOTIFY wakes workers in other processes")
 def test_a_commit_wakes_a_worker_in_another_process_at_once(client, world, receiver):
     endpoint = _subscribe(client, world.a.headers["admin"], receiver, "notified")
-    worker = subprocess.Popen(  # polls only every 60 s: a prompt delivery is the notification's doing
-        [HEP, "worker", "--poll-interval", "60"],
-        cwd=REPO,
-        env=os.environ.copy(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    # Polls only every 60 s: a prompt delivery is the notification's doing.
+    worker = start_worker("--poll-interval", "60")
     try:
         time.sleep(3)  # started, first poll done, listening
         for _ in range(3):
