@@ -94,9 +94,10 @@ class PatientWork:
     """A patient-app request's database work, done in one trip: open a session, authenticate the caller,
     check it is a patient, run the service, commit once, close.
 
-    The same checks as PatientActor, in the order it makes them, but with one dependency instead of a
-    chain of them (session, settings, actor, loader): the patient app's routes carry most of the traffic,
-    and each dependency FastAPI solves, and each trip to a database thread, costs more than the queries.
+    The same checks as PatientActor, with one dependency instead of a chain of them (session, settings,
+    actor, loader): the patient app's routes carry most of the traffic, and each dependency FastAPI
+    solves, and each trip to a database thread, costs more than the queries. Who may call is settled
+    before the body is read (see _patient_work); that the patient still exists, with the work.
     """
 
     __slots__ = ("settings", "token")
@@ -120,8 +121,8 @@ def _check_not_patient(settings: Settings, token: str) -> None:
         _require_patient(auth.authenticate(session, settings, token))
 
 
-async def _patient_work(credentials: Credentials) -> PatientWork:
-    settings, token = get_settings(), _bearer_token(credentials)
+async def _patient_work(settings: SettingsDep, credentials: Credentials) -> PatientWork:
+    token = _bearer_token(credentials)
     # Who may call is settled before the request body is read, as with PatientActor: a patient token by
     # its verified claims here (the patient's row is checked with the work), anything else by the full
     # check, which answers 401 or 403 exactly as PatientActor would.
