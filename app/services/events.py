@@ -52,6 +52,22 @@ _SUBSCRIBERS = select(_ENDPOINT.c.id, _ENDPOINT.c.event_types).where(
 )
 
 
+def _new_delivery(
+    clinic_id: uuid.UUID, event_id: uuid.UUID, endpoint_id: uuid.UUID, now: datetime
+) -> dict[str, Any]:
+    """A delivery due now, as column values."""
+    return {
+        "id": new_id(),
+        "clinic_id": clinic_id,
+        "event_id": event_id,
+        "endpoint_id": endpoint_id,
+        "status": "pending",
+        "attempt_count": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
+
+
 def emit(session: Session, clinic_id: uuid.UUID, type: EventType, data: dict[str, Any]) -> Event:
     """Write the event and one delivery per enabled endpoint subscribed to its type; the caller commits.
 
@@ -64,16 +80,7 @@ def emit(session: Session, clinic_id: uuid.UUID, type: EventType, data: dict[str
     connection = session.connection()
     connection.execute(_INSERT_EVENT, {column.name: getattr(event, column.name) for column in _EVENT.columns})
     deliveries = [
-        {
-            "id": new_id(),
-            "clinic_id": clinic_id,
-            "event_id": event.id,
-            "endpoint_id": endpoint.id,
-            "status": "pending",
-            "attempt_count": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-        }
+        _new_delivery(clinic_id, event.id, endpoint.id, now)
         for endpoint in connection.execute(_SUBSCRIBERS, {"clinic_id": clinic_id})
         if not endpoint.event_types or type in endpoint.event_types
     ]
@@ -85,9 +92,7 @@ def emit(session: Session, clinic_id: uuid.UUID, type: EventType, data: dict[str
 
 def schedule(session: Session, event_id: uuid.UUID, endpoint: WebhookEndpoint) -> Delivery:
     """A new delivery of the event to the endpoint, due now."""
-    delivery = Delivery(
-        clinic_id=endpoint.clinic_id, event_id=event_id, endpoint_id=endpoint.id, next_attempt_at=utcnow()
-    )
+    delivery = Delivery(**_new_delivery(endpoint.clinic_id, event_id, endpoint.id, utcnow()))
     session.add(delivery)
     session.info[_SCHEDULED_KEY] = True
     return delivery

@@ -123,17 +123,18 @@ def scoped(actor: Actor):
     return statement
 
 
-# The patient app's reads of the patient's own programmes: scoped() for a patient, built once with bound
-# parameters, reading only the columns the app's hot paths need (building a statement costs more than
-# running it, and these run on nearly every request).
+# scoped() built once with bound parameters, for the statements that run on nearly every request (the
+# patient app's reads, every session log): building a statement costs more than running it.
 _COLUMNS = Programme.__table__.c  # type: ignore[attr-defined]
-_MINE = sa_select(_COLUMNS.id, _COLUMNS.clinic_id, _COLUMNS.revision, _COLUMNS.status).where(
-    _COLUMNS.clinic_id == bindparam("clinic_id"),
-    _COLUMNS.patient_id == bindparam("patient_id"),
-    _COLUMNS.status != "draft",
-)
-_MINE_BY_ID = _MINE.where(_COLUMNS.id == bindparam("programme_id"))
+_CLINIC_SCOPE = (_COLUMNS.clinic_id == bindparam("clinic_id"),)
+_PATIENT_SCOPE = (*_CLINIC_SCOPE, _COLUMNS.patient_id == bindparam("patient_id"), _COLUMNS.status != "draft")
+_BY_ID = _COLUMNS.id == bindparam("programme_id")
+# The patient app's own reads take only the columns its hot paths need.
+_MINE = sa_select(_COLUMNS.id, _COLUMNS.clinic_id, _COLUMNS.revision, _COLUMNS.status).where(*_PATIENT_SCOPE)
+_MINE_BY_ID = _MINE.where(_BY_ID)
 _MINE_CURRENT = _MINE.where(_COLUMNS.status.in_(CURRENT_STATUSES))
+_CLINIC_GET = select(Programme).where(*_CLINIC_SCOPE, _BY_ID)
+_PATIENT_GET = select(Programme).where(*_PATIENT_SCOPE, _BY_ID)
 
 
 def my_programme(session: Session, actor: Actor, programme_id: uuid.UUID) -> Row[Any]:
@@ -157,14 +158,6 @@ def my_current_programme(session: Session, actor: Actor) -> Row[Any] | None:
         .execute(_MINE_CURRENT, {"clinic_id": actor.clinic_id, "patient_id": actor.id})
         .first()
     )
-
-
-# get_programme's statements: scoped() built once with bound parameters (it runs on every programme
-# request and every session log, and building a statement costs more than running it).
-_CLINIC_GET = select(Programme).where(
-    Programme.clinic_id == bindparam("clinic_id"), Programme.id == bindparam("programme_id")
-)
-_PATIENT_GET = _CLINIC_GET.where(Programme.patient_id == bindparam("patient_id"), Programme.status != "draft")
 
 
 def get_programme(session: Session, actor: Actor, programme_id: uuid.UUID) -> Programme:

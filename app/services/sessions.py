@@ -23,7 +23,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
 
 from app.db import utcnow
-from app.errors import Conflict, DomainError, InvalidInput, NotFound
+from app.errors import Conflict, DomainError, InvalidInput
 from app.models.common import Actor, Page
 from app.models.programme import Programme, ProgrammeItem
 from app.models.safety import SafetyAlert
@@ -120,21 +120,13 @@ class _Context:
     def __init__(self, session: Session, actor: Actor) -> None:
         self.session, self.actor = session, actor
         self.timezone = ZoneInfo(actor.timezone or "UTC")
-        self.programmes: dict[uuid.UUID, Programme | None] = {}
+        self.programmes: dict[uuid.UUID, Programme] = {}
         self.items: dict[uuid.UUID, ProgrammeItem | None] = {}
 
     def programme(self, programme_id: uuid.UUID) -> Programme:
         if programme_id not in self.programmes:
-            try:
-                self.programmes[programme_id] = programmes.get_programme(
-                    self.session, self.actor, programme_id
-                )
-            except NotFound:
-                self.programmes[programme_id] = None
-        found = self.programmes[programme_id]
-        if found is None:
-            raise NotFound("No such programme for this patient.")
-        return found
+            self.programmes[programme_id] = programmes.get_programme(self.session, self.actor, programme_id)
+        return self.programmes[programme_id]
 
     def item(self, programme: Programme, item_id: uuid.UUID) -> ProgrammeItem:
         if item_id not in self.items:
