@@ -21,12 +21,12 @@ from app.models.safety import SafetyAlert
 from app.models.user import User
 from app.models.webhook import Delivery, WebhookEndpoint
 from app.services import (
+    alerts,
     auth,
     exercises,
     patients,
     programmes,
     progression,
-    safety,
     users,
     webhook_endpoints,
 )
@@ -71,6 +71,13 @@ async def _clinic_actor(actor: CurrentActor) -> Actor:
     """Clinic staff or the clinic's EHR (API key): everything but the patient app."""
     if actor.kind not in ("staff", "api_key"):
         raise Forbidden("This endpoint is for clinic staff and integrations.", code="staff_only")
+    return actor
+
+
+async def _clinician_actor(actor: CurrentActor) -> Actor:
+    """A signed-in clinician, for the safety decisions an integration's API key may never make."""
+    if actor.kind != "staff":
+        raise Forbidden("Only a signed-in clinician can do this.", code="clinician_required")
     return actor
 
 
@@ -170,6 +177,7 @@ MetricsReader = Depends(_metrics_reader)
 ClinicActor = Annotated[Actor, Depends(_clinic_actor)]
 IntegrationActor = Annotated[Actor, Depends(_integration_actor)]
 StaffActor = Annotated[Actor, Depends(_staff_actor)]
+ClinicianActor = Annotated[Actor, Depends(_clinician_actor)]
 AdminActor = Annotated[Actor, Depends(require_role("admin"))]
 PatientActor = Annotated[Actor, Depends(_patient_actor)]
 AsPatient = Annotated[PatientWork, Depends(_patient_work)]
@@ -238,7 +246,7 @@ async def _load_template(template_id: uuid.UUID, session: SessionDep, actor: Cli
 
 
 async def _load_alert(alert_id: uuid.UUID, session: SessionDep, actor: ClinicActor) -> SafetyAlert:
-    return await in_db(safety.get_alert, session, actor, alert_id)
+    return await in_db(alerts.get_alert, session, actor, alert_id)
 
 
 async def _load_suggestion_to_decide(

@@ -158,6 +158,10 @@ def care_plan(
                 ],
                 "code": {"text": item.exercise_name},
                 "status": _activity_status(programme.status, phase.position, programme.current_phase),
+                # Stopped after a red session until a clinician reviews it (docs/clinical-rules.md).
+                "statusReason": {"text": "Stopped after a red session: " + ", ".join(item.suspension.reasons)}
+                if item.suspension is not None
+                else None,
                 "scheduledTiming": {
                     "repeat": {
                         "frequency": item.times_per_day,
@@ -170,6 +174,8 @@ def care_plan(
                 "quantity": _quantity(dose),
                 "description": item.notes or None,
             }
+            if item.suspension is not None and detail["status"] == "in-progress":
+                detail["status"] = "on-hold"
             # The item id survives edits, so an EHR can follow one prescription line across revisions.
             activities.append({"id": str(item.id), "detail": _drop_none(detail)})
     period = {"start": programme.start_date.isoformat()}

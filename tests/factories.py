@@ -214,6 +214,11 @@ def make_resources(session: Session, tenant: Tenant) -> dict[str, str]:
         "endpoint_id": str(endpoint.id),
         "delivery_id": str(delivery.id),
         "programme_id": str(programme.id),
+        "item_id": str(
+            programmes.latest_revision(session, programme).snapshot["programme"]["phases"][0]["items"][0][
+                "id"
+            ]
+        ),
         "template_id": str(template.id),
         "number": "1",
         "alert_id": str(alert.id),

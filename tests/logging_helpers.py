@@ -9,7 +9,7 @@ from sqlmodel import Session
 from app.models.programme import ProgrammeRevision
 
 
-def active_programme(client, tenant, items=None, start_date="2026-11-02", backdate: datetime | None = None):
+def draft_programme(client, tenant, items=None, start_date="2026-11-02"):
     items = items or [
         {
             "exercise": "double-leg-bridge",
@@ -25,9 +25,12 @@ def active_programme(client, tenant, items=None, start_date="2026-11-02", backda
         f"/v1/patients/{tenant.patient.id}/programmes", json=body, headers=tenant.headers["physio"]
     )
     assert created.status_code == 201, created.text
-    programme = client.post(
-        f"/v1/programmes/{created.json()['id']}/activate", headers=tenant.headers["physio"]
-    ).json()
+    return created.json()
+
+
+def active_programme(client, tenant, items=None, start_date="2026-11-02", backdate: datetime | None = None):
+    draft = draft_programme(client, tenant, items, start_date)
+    programme = client.post(f"/v1/programmes/{draft['id']}/activate", headers=tenant.headers["physio"]).json()
     if backdate is not None:
         from app.db import get_engine
 

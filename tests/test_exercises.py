@@ -247,7 +247,7 @@ def test_own_exercise_joins_a_catalogue_ladder_for_its_clinic_only(client, world
         step=2,
         category="strength",
         progression="marching-bridge",
-        regression="banded-bridge",
+        regression="double-leg-bridge",
         alternatives={"easier": ["posterior-pelvic-tilt"], "harder": []},
     )
     ladder = client.get(f"/v1/exercises/{own['slug']}/chain", headers=world.a.headers["physio"]).json()
@@ -406,6 +406,39 @@ def test_links_must_name_a_fitting_exercise(client, reader, fields, field):
     response = client.post("/v1/exercises", json=exercise_body(**fields), headers=reader)
     body = assert_problem(response, 400, "invalid_exercise")
     assert [error["loc"] for error in body["errors"]] == [["body", field]]
+
+
+REGRESSIONS_THAT_ARE_NOT_A_STEP_BACK = [
+    pytest.param(
+        {"chain": "extension", "step": 7, "regression": "prone-press-up-overpressure"},
+        "clinician_locked",
+        id="locked",
+    ),
+    pytest.param({"chain": "bridge", "step": 2, "regression": "banded-bridge"}, "not_easier", id="same-step"),
+    pytest.param(
+        {"chain": "bridge", "step": 2, "regression": "marching-bridge"}, "not_easier", id="higher-step"
+    ),
+]
+
+
+@pytest.mark.parametrize(("fields", "kind"), REGRESSIONS_THAT_ARE_NOT_A_STEP_BACK)
+def test_a_regression_must_be_an_easier_unlocked_step(client, reader, fields, kind):
+    response = client.post("/v1/exercises", json=exercise_body(**fields), headers=reader)
+    body = assert_problem(response, 400, "invalid_exercise")
+    assert [(error["loc"], error["type"]) for error in body["errors"]] == [(["body", "regression"], kind)]
+
+
+def test_a_regression_may_skip_steps_without_being_pointed_back_at(client, world):
+    headers = world.a.headers["physio"]
+    own = create(client, headers, chain="extension", step=7, regression="prone-press-up")
+    assert own["regression_slug"] == "prone-press-up"
+    # A PATCH is checked on the whole exercise: moving it down to its regression's step is refused.
+    body = assert_problem(
+        client.patch(f"/v1/exercises/{own['id']}", json={"step": 4}, headers=headers), 400, "invalid_exercise"
+    )
+    assert [(error["loc"], error["type"]) for error in body["errors"]] == [
+        (["body", "regression"], "not_easier")
+    ]
 
 
 def test_links_to_another_clinics_exercise_are_unknown(client, world):

@@ -511,7 +511,7 @@ def test_patient_sees_own_non_draft_programmes_in_their_language(client, world):
     assert plank["locale"] == "en"  # no Spanish text for planks: English fallback
     assert bridge["stop_rules"] and all(rule["text"] for rule in bridge["stop_rules"])
     assert bridge["media"][0]["url"].startswith("https://")
-    assert "urgencias" in view["safety"]["emergency_warning"]
+    assert "urgencias" in " ".join(view["safety"]["emergency_warning"])
     assert "notes" in view["phases"][0]["items"][0]
 
     assert_problem(

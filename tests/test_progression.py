@@ -83,17 +83,27 @@ def test_steady_progress_climbs_the_chain_and_advances_the_phase(session):
     assert [line.number for line in lines] == list(range(1, len(lines) + 1))
 
 
-def test_a_red_streak_regresses_and_freezes_progression(session):
+def test_a_red_session_stops_the_item_offers_a_step_back_and_freezes_progression(session):
     def flare(day, slug, n):
         return simulation.RED if day in (6, 7) else simulation.GREEN
 
     programme, lines = play(session, bridge_programme(rule={**REPS_RULE, "regression_step": 4}), flare, 14)
     regressions = [line for line in lines if line.reason == "regression"]
-    assert regressions and regressions[0].day == 6
-    [change] = regressions[0].changes
-    name, _, values = change.partition(": reps ")
-    before, after = map(int, values.split(" → "))
-    assert name in ("double-leg-bridge", "banded-bridge") and after == max(1, before - 4)
+    # The first red session stops the exercise (one revision); the engine never applies a step back itself.
+    [stop] = regressions
+    assert stop.day == 6
+    [change] = stop.changes
+    assert change.endswith("stopped (pain_above_5, leg_symptoms_spread)")
+    name = change.split(" stopped")[0]
+    [offer] = session.exec(
+        select(ProgressionSuggestion).where(
+            ProgressionSuggestion.programme_id == programme.id, ProgressionSuggestion.direction == "regress"
+        )
+    ).all()
+    session.commit()
+    assert offer.status == "pending" and offer.kind == "dose"
+    assert offer.change["to"] == max(1, offer.change["from"] - 4)
+    assert name in ("double-leg-bridge", "banded-bridge")
     # The red sessions raised an alert nobody has closed: nothing progresses after them.
     assert all(line.reason != "progression" for line in lines if line.day >= 6)
 

@@ -15,7 +15,13 @@ from typer.testing import CliRunner
 
 from app.cli import cli
 from app.db import make_engine
-from app.models.catalogue_files import CATALOGUE_DIR, ChainFile, load_catalogue
+from app.models.catalogue_files import (
+    CATALOGUE_DIR,
+    CatalogueError,
+    ChainFile,
+    exercises_by_slug,
+    load_catalogue,
+)
 from app.models.common import Actor
 from app.models.exercise import Exercise, ExerciseText
 from app.services import exercises
@@ -149,5 +155,114 @@ def test_seed_command_refuses_invalid_files_naming_file_exercise_and_field(tmp_p
     )
     assert "error: exercises/bridge.yaml: exercise 'double-leg-bridge' field title: unknown key" in errors
     assert result.stdout == ""
+    assert session.exec(select(func.max(Exercise.updated_at))).one() == before
+    session.rollback()
+
+
+# --- ladder safety (issue 13 item 5, clinical review H4) ----------------------------------------
+
+
+def _broken_copy(tmp_path, chain: str, links: dict[str, dict[str, str | None]]):
+    """A copy of the real catalogue with some ladder links of one chain file rewritten."""
+    directory = tmp_path / "exercises"
+    shutil.copytree(CATALOGUE_DIR, directory)
+    path = directory / f"{chain}.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for item in data["exercises"]:
+        item.update(links.get(item["slug"], {}))
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return directory
+
+
+def _load_errors(directory) -> list[str]:
+    with pytest.raises(CatalogueError) as raised:
+        load_catalogue(directory)
+    return raised.value.errors
+
+
+def test_real_catalogue_steps_back_only_to_easier_unlocked_exercises():
+    specs = {slug: spec for slug, (_, spec) in exercises_by_slug(load_catalogue(CATALOGUE_DIR)).items()}
+    for spec in specs.values():
+        if spec.regression is not None:
+            target = specs[spec.regression]
+            assert target.step < spec.step and not target.requires_clinician_unlock, spec.slug
+        if spec.requires_clinician_unlock and spec.progression is not None:
+            assert specs[spec.progression].requires_clinician_unlock, spec.slug
+    standing = specs["standing-extension"]
+    assert (standing.regression, standing.progression) == ("prone-press-up", None)
+    assert not specs["prone-press-up"].requires_clinician_unlock
+    assert standing.alternatives.easier == []
+    assert specs["prone-press-up-overpressure"].progression is None
+
+
+def test_a_regression_into_a_locked_step_is_refused(tmp_path):
+    directory = _broken_copy(
+        tmp_path, "extension", {"standing-extension": {"regression": "prone-press-up-overpressure"}}
+    )
+
+    assert _load_errors(directory) == [
+        "exercises/extension.yaml: exercise 'standing-extension' field regression: "
+        "'prone-press-up-overpressure' needs a clinician unlock, so it cannot be a regression "
+        "(stepping back must never unlock an exercise)"
+    ]
+
+
+def test_a_regression_to_a_higher_step_is_refused(tmp_path):
+    # half-kneeling-hip-flexor-stretch steps back to step 6, so this link makes no cycle: one error.
+    directory = _broken_copy(
+        tmp_path,
+        "mobility-stretch",
+        {"figure-four-stretch": {"regression": "half-kneeling-hip-flexor-stretch"}},
+    )
+
+    assert _load_errors(directory) == [
+        "exercises/mobility-stretch.yaml: exercise 'figure-four-stretch' field regression: "
+        "'half-kneeling-hip-flexor-stretch' is at step 7; a regression must be at a lower step than 2"
+    ]
+
+
+def test_a_regression_cycle_is_refused_and_named_whole(tmp_path):
+    # A cycle needs at least one link that does not go down, so the step rule fires as well; the cycle
+    # check is reported on its own and names the whole loop.
+    directory = _broken_copy(tmp_path, "bridge", {"double-leg-bridge": {"regression": "single-leg-bridge"}})
+
+    errors = _load_errors(directory)
+
+    assert sorted(errors) == [
+        "exercises/bridge.yaml: exercise 'double-leg-bridge' field regression: "
+        "'single-leg-bridge' is at step 4; a regression must be at a lower step than 1",
+        "exercises/bridge.yaml: exercise 'double-leg-bridge' field regression: regression links form a "
+        "cycle: double-leg-bridge → single-leg-bridge → marching-bridge → banded-bridge → double-leg-bridge",
+    ]
+
+
+def test_an_exercise_reachable_only_through_a_locked_step_is_refused_at_seed_time(tmp_path, session):
+    # The extension chain as it was before the fix: standing extension after the locked overpressure step.
+    directory = _broken_copy(
+        tmp_path,
+        "extension",
+        {
+            "prone-press-up-overpressure": {"progression": "standing-extension"},
+            "standing-extension": {"regression": "prone-press-up-overpressure"},
+        },
+    )
+    reachable_only_through_the_lock = (
+        "exercises/extension.yaml: exercise 'prone-press-up-overpressure' field progression: "
+        "'standing-extension' needs no clinician unlock but is reachable only through this locked step; "
+        "end the ladder here (null) or lock 'standing-extension' too"
+    )
+    locked_regression = (
+        "exercises/extension.yaml: exercise 'standing-extension' field regression: "
+        "'prone-press-up-overpressure' needs a clinician unlock, so it cannot be a regression "
+        "(stepping back must never unlock an exercise)"
+    )
+
+    assert sorted(_load_errors(directory)) == [reachable_only_through_the_lock, locked_regression]
+
+    before = session.exec(select(func.max(Exercise.updated_at))).one()
+    session.rollback()
+    result = runner.invoke(cli, ["seed", "--directory", str(directory)])
+    assert result.exit_code == 1
+    assert f"error: {reachable_only_through_the_lock}" in result.stderr.splitlines()
     assert session.exec(select(func.max(Exercise.updated_at))).one() == before
     session.rollback()

@@ -191,7 +191,7 @@ def test_red_logs_raise_one_alert_and_a_streak_escalates_it(client, world, sessi
     two = post(
         client,
         world.a,
-        log_body(programme, first, (start + timedelta(hours=1)).isoformat(), new_numbness_or_weakness=True),
+        log_body(programme, first, (start + timedelta(hours=1)).isoformat(), pain_during=9),
     ).json()
     alerts = client.get(
         "/v1/alerts", params={"patient_id": str(world.a.patient.id)}, headers=world.a.headers["physio"]
@@ -252,10 +252,20 @@ def test_alert_queue_moves(client, world):
     assert_problem(
         client.post(f"{url}/acknowledge", headers=world.a.headers["physio"]), 409, "invalid_transition"
     )
-    resolved = client.post(f"{url}/resolve", headers=world.a.headers["admin"]).json()
+    note = {"note": "Called the patient: pain settles with rest."}
+    assert_problem(client.post(f"{url}/resolve", headers=world.a.headers["admin"]), 422)
+    assert_problem(
+        client.post(f"{url}/resolve", json=note, headers=world.a.headers["api_key"]),
+        403,
+        "clinician_required",
+    )
+    resolved = client.post(f"{url}/resolve", json=note, headers=world.a.headers["admin"]).json()
     assert resolved["status"] == "resolved" and resolved["resolved_by"] == str(world.a.admin.id)
-    assert_problem(client.post(f"{url}/resolve", headers=world.a.headers["admin"]), 409, "invalid_transition")
-    assert_problem(client.post(f"{url}/resolve", headers=world.b.headers["admin"]), 404)
+    assert resolved["resolution_note"] == note["note"]
+    assert_problem(
+        client.post(f"{url}/resolve", json=note, headers=world.a.headers["admin"]), 409, "invalid_transition"
+    )
+    assert_problem(client.post(f"{url}/resolve", json=note, headers=world.b.headers["admin"]), 404)
     opened = client.get(
         "/v1/alerts",
         params={"status": "open", "patient_id": str(world.a.patient.id)},

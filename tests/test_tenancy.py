@@ -101,6 +101,7 @@ ROLE_RULES: list[tuple[str, str, set[str]]] = [
     (r".*", r"/v1/(webhook-endpoints|deliveries|events)\b.*", {ADMIN, KEY}),
     (r"POST|PATCH|DELETE", r"/v1/exercises\b.*", {ADMIN, PHYSIO}),
     (r"POST", r"/v1/(alerts|suggestions)/{\w+}/\w+", {ADMIN, PHYSIO}),
+    (r"POST", r"/v1/programmes/{\w+}/items/{\w+}/reinstate", {ADMIN, PHYSIO}),
     (r".*", r"/v1/me\b.*", {PATIENT}),
     (r".*", r"/v1/(patients|exercises|templates|programmes|alerts)\b.*", CLINIC),
     (r"GET", r"/fhir/r4/.*", CLINIC),
@@ -129,6 +130,15 @@ def test_each_role_gets_exactly_the_routes_it_is_meant_to(app, client, world, se
                 assert response.status_code not in (401, 403), (method, path, who, response.text)
             else:
                 body = assert_problem(response, 403)
-                assert body["code"] in {"staff_only", "patient_only", "role_required"}, (method, path, who)
+                assert body["code"] in {
+                    "staff_only",
+                    "patient_only",
+                    "role_required",
+                    "clinician_required",
+                }, (
+                    method,
+                    path,
+                    who,
+                )
             checked += 1
     assert checked >= 4 * 50

@@ -1,7 +1,7 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Index, String
+from sqlalchemy import Index, String, Text
 from sqlmodel import Field, SQLModel
 
 from app.models.common import ActorKind, clinic_fk, id_field, utc_field
@@ -15,6 +15,8 @@ class AuditEventBase(SQLModel):
     resource_id: uuid.UUID | None = None
     patient_id: uuid.UUID | None = None
     request_id: str | None = Field(default=None, max_length=64)
+    # What a clinician wrote when the action needs a reason (e.g. resolving a safety alert).
+    detail: str | None = Field(default=None, sa_type=Text)
     occurred_at: datetime = utc_field(default_now=True)
 
 

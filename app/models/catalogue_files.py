@@ -5,6 +5,13 @@ This module validates those files and nothing else: it knows no FastAPI and no d
 seed, the CLI and the tests can all use it. Clinical basis: ``clinical-content.md`` §1 (catalogue),
 §2.3 (progression) and §3.3 (stop rules).
 
+Ladder links stay within a chain. A ``progression`` is the next step (step + 1), and that step's
+``regression`` points back. A ``regression`` may be any lower step (a "side exit" that is not pointed
+back at, such as standing extension stepping back to the plain press-up) but never an exercise that
+needs a clinician unlock: stepping back must never unlock anything. Regression links may not form a
+cycle, and a locked step may not lead on to an unlocked one (that exercise would be reachable only
+through the lock).
+
 Every problem is reported as ``<dir>/<file>.yaml: exercise '<slug>' field <path>: <message>`` and
 all problems found are raised together in one :class:`CatalogueError`.
 """
@@ -424,12 +431,85 @@ def _check_file(file_label: str, stem: str, chain: ChainFile) -> list[str]:
     return errors
 
 
-# (field, step difference to the target, the target's field that must point back)
-LADDER_LINKS = (("progression", 1, "regression"), ("regression", -1, "progression"))
+def _ladder_target(
+    index: dict[str, tuple[str, ChainFile, ExerciseSpec]], chain: ChainFile, target_slug: str, where: str
+) -> tuple[ExerciseSpec | None, list[str]]:
+    """The exercise a ladder link names, or None and the error if it is unknown or in another chain."""
+    if target_slug not in index:
+        return None, [f"{where}: unknown exercise '{target_slug}'"]
+    target_file, target_chain, target = index[target_slug]
+    if target_chain.chain != chain.chain:
+        return None, [
+            f"{where}: '{target_slug}' is in chain '{target_chain.chain}' ({target_file}); "
+            "ladder links stay within a chain (use alternatives for other chains)"
+        ]
+    return target, []
+
+
+def _progression_errors(where: str, exercise: ExerciseSpec, target: ExerciseSpec) -> list[str]:
+    """The next step up: step + 1, pointing back, and never an open exercise behind a locked one."""
+    errors = []
+    if target.step != exercise.step + 1:
+        errors.append(f"{where}: '{target.slug}' is at step {target.step}; expected {exercise.step + 1}")
+    if target.regression != exercise.slug:
+        errors.append(
+            f"{where}: '{target.slug}' has regression {target.regression!r}; expected '{exercise.slug}'"
+        )
+    if exercise.requires_clinician_unlock and not target.requires_clinician_unlock:
+        errors.append(
+            f"{where}: '{target.slug}' needs no clinician unlock but is reachable only through this locked "
+            f"step; end the ladder here (null) or lock '{target.slug}' too"
+        )
+    return errors
+
+
+def _regression_errors(where: str, exercise: ExerciseSpec, target: ExerciseSpec) -> list[str]:
+    """A step back: any lower step of the chain that needs no unlock. It need not point back (a side exit)."""
+    errors = []
+    if target.requires_clinician_unlock:
+        errors.append(
+            f"{where}: '{target.slug}' needs a clinician unlock, so it cannot be a regression "
+            "(stepping back must never unlock an exercise)"
+        )
+    if target.step >= exercise.step:
+        errors.append(
+            f"{where}: '{target.slug}' is at step {target.step}; a regression must be at a lower step "
+            f"than {exercise.step}"
+        )
+    return errors
+
+
+# Ladder link field → the rules its target must meet.
+LADDER_LINKS = {"progression": _progression_errors, "regression": _regression_errors}
+
+
+def _regression_cycles(
+    chains: list[tuple[str, ChainFile]], index: dict[str, tuple[str, ChainFile, ExerciseSpec]]
+) -> list[str]:
+    """Each cycle of regression links, reported once at the exercise where the walk first meets it.
+
+    The lower-step rule already rules cycles out; this walk keeps "step back" finite even if that rule
+    is ever relaxed, and names the whole loop rather than one link of it.
+    """
+    errors = []
+    walked: set[str] = set()
+    for _, chain in chains:
+        for exercise in chain.exercises:
+            path: list[str] = []
+            slug: str | None = exercise.slug
+            while slug is not None and slug in index and slug not in walked and slug not in path:
+                path.append(slug)
+                slug = index[slug][2].regression
+            if slug is not None and slug in path:
+                loop = path[path.index(slug) :]
+                where = _where(index[slug][0], slug, field="regression")
+                errors.append(f"{where}: regression links form a cycle: {' → '.join([*loop, slug])}")
+            walked.update(path)
+    return errors
 
 
 def _check_links(chains: list[tuple[str, ChainFile]], unverifiable: set[str]) -> list[str]:
-    """Cross-file invariants: unique slugs, symmetric in-chain ladder links, existing alternatives."""
+    """Cross-file invariants: unique slugs, in-chain ladder links, locks, existing alternatives."""
     errors = []
     index: dict[str, tuple[str, ChainFile, ExerciseSpec]] = {}
     for file_label, chain in chains:
@@ -444,31 +524,15 @@ def _check_links(chains: list[tuple[str, ChainFile]], unverifiable: set[str]) ->
         for exercise in chain.exercises:
             if index[exercise.slug][2] is not exercise:  # the duplicate was reported above
                 continue
-            for field, step_offset, inverse in LADDER_LINKS:
+            for field, link_errors in LADDER_LINKS.items():
                 target_slug = getattr(exercise, field)
                 if target_slug is None or target_slug in unverifiable:
                     continue
                 where = _where(file_label, exercise.slug, field=field)
-                if target_slug not in index:
-                    errors.append(f"{where}: unknown exercise '{target_slug}'")
-                    continue
-                target_file, target_chain, target = index[target_slug]
-                if target_chain.chain != chain.chain:
-                    errors.append(
-                        f"{where}: '{target_slug}' is in chain '{target_chain.chain}' ({target_file}); "
-                        "ladder links stay within a chain (use alternatives for other chains)"
-                    )
-                    continue
-                expected_step = exercise.step + step_offset
-                if target.step != expected_step:
-                    errors.append(
-                        f"{where}: '{target_slug}' is at step {target.step}; expected {expected_step}"
-                    )
-                back_link = getattr(target, inverse)
-                if back_link != exercise.slug:
-                    errors.append(
-                        f"{where}: '{target_slug}' has {inverse} {back_link!r}; expected '{exercise.slug}'"
-                    )
+                target, target_errors = _ladder_target(index, chain, target_slug, where)
+                errors.extend(target_errors)
+                if target is not None:
+                    errors.extend(link_errors(where, exercise, target))
 
             for direction in ("easier", "harder"):
                 for position, target_slug in enumerate(getattr(exercise.alternatives, direction)):
@@ -481,16 +545,8 @@ def _check_links(chains: list[tuple[str, ChainFile]], unverifiable: set[str]) ->
                         errors.append(
                             f"{where}: '{target_slug}' needs a clinician unlock, so it is not an alternative"
                         )
+    errors.extend(_regression_cycles(chains, index))
     return errors
-
-
-def load_chain_file(path: Path, file_label: str | None = None) -> ChainFile:
-    """Load and validate one chain file on its own (no cross-file checks)."""
-    label = file_label or f"{path.parent.name}/{path.name}"
-    chain, _raw, errors = _load_one(path, label)
-    if errors or chain is None:
-        raise CatalogueError(errors)
-    return chain
 
 
 def _load_one(path: Path, label: str) -> tuple[ChainFile | None, Any, list[str]]:

@@ -26,6 +26,19 @@ class PatientBase(SQLModel):
     stenosis_features: bool | None = None
     red_flags_screened_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     startback_risk: StartBackRisk | None = Field(default=None, sa_type=String(8))
+    # History the clinician screened (not asked again at every check-in): it combines with new signs a
+    # patient reports (cancer + a new neurological sign → emergency), never raises an alert on its own.
+    history_cancer: bool | None = Field(default=None, description="Has, or has had, cancer")
+    history_immunosuppression: bool | None = Field(
+        default=None,
+        description="Weakened immunity: steroids, biologics, chemotherapy, HIV, injecting drug use, past TB",
+    )
+    history_fracture_risk: bool | None = Field(
+        default=None, description="Osteoporosis or long-term steroid use"
+    )
+    history_major_trauma: bool | None = Field(
+        default=None, description="The back pain began after major trauma (a bad fall, crash or blow)"
+    )
 
 
 class Patient(PatientBase, table=True):
@@ -99,6 +112,10 @@ class PatientUpdate(_PatientInputRules):
     stenosis_features: bool | None = None
     red_flags_screened_at: IsoDateTime | None = None
     startback_risk: StartBackRisk | None = None
+    history_cancer: bool | None = None
+    history_immunosuppression: bool | None = None
+    history_fracture_risk: bool | None = None
+    history_major_trauma: bool | None = None
 
 
 class PatientPublic(PatientBase):

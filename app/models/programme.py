@@ -306,6 +306,9 @@ class Programme(SQLModel, table=True):
     revision: int = 1
     # When the current phase began (activation, or the last phase advance): phase criteria count from here.
     phase_started_at: datetime | None = utc_field(nullable=True)
+    # Set while the patient has an open emergency or urgent alert (a SafetyHold as JSON): shown to the
+    # patient. Whether a programme may be resumed is decided from the alerts themselves.
+    safety_hold: dict[str, Any] | None = SQLField(default=None, sa_type=JSON)
     created_by: uuid.UUID | None = None
     created_at: datetime = utc_field(default_now=True)
     updated_at: datetime = utc_field(default_now=True)
@@ -373,6 +376,9 @@ class ProgrammeItem(SQLModel, table=True):
     # its next progression, and a red session against an older dose does not regress it again.
     dose_revision: int = SQLField(default=1, sa_column_kwargs={"server_default": "1"})
     removed_at: datetime | None = utc_field(nullable=True)
+    # Set after a red session (an ItemSuspension as JSON): the item is not done or due until a clinician
+    # reinstates it or replaces it.
+    suspension: dict[str, Any] | None = SQLField(default=None, sa_type=JSON)
 
 
 class ProgrammeRevision(SQLModel, table=True):
@@ -407,7 +413,27 @@ def mask_to_days(mask: int) -> list[int]:
     return [day for day in range(1, 8) if mask & (1 << (day - 1))]
 
 
+class ReinstateIn(BaseModel):
+    model_config = INPUT
+
+    note: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)] = Field(
+        description="Why the exercise is safe to do again (kept in the audit trail)"
+    )
+
+
 # --- responses --------------------------------------------------------------------------------------
+
+
+class SafetyHold(BaseModel):
+    tier: Literal["emergency", "urgent"]
+    alert_id: uuid.UUID
+    since: datetime
+
+
+class ItemSuspension(BaseModel):
+    since: datetime
+    reasons: list[str] = Field(description="Why the session was red, e.g. leg_symptoms_spread")
+    log_id: uuid.UUID = Field(description="The session log that stopped the item")
 
 
 class ItemPublic(ItemDose):
@@ -423,6 +449,9 @@ class ItemPublic(ItemDose):
     clinician_unlocked: bool
     notes: str | None
     progression_rule: ProgressionRule | None
+    suspension: ItemSuspension | None = Field(
+        default=None, description="Stopped after a red session until a clinician reinstates it"
+    )
 
 
 class PhasePublic(BaseModel):
@@ -444,6 +473,9 @@ class ProgrammeSummary(BaseModel):
     auto_progress: AutoProgress
     current_phase: int
     revision: int
+    safety_hold: SafetyHold | None = Field(
+        default=None, description="Set while the patient has an open emergency or urgent alert"
+    )
     created_at: datetime
     updated_at: datetime
 

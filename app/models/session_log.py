@@ -14,6 +14,7 @@ from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
 from app.models.common import INPUT, IsoDateTime, IsoUUID, clinic_fk, in_calendar, utc_field
+from app.models.safety import SafetyNotice
 
 LegSymptoms = Literal["none", "buttock", "thigh", "below_knee", "foot"]
 # How far down the leg symptoms reach: a larger rank is further from the spine.
@@ -139,6 +140,10 @@ class SessionLogPublic(BaseModel):
     note: str | None
     colour: Colour = Field(description="Symptom response: green (easing), yellow (no change), red (stop)")
     received_at: datetime
+    safety: SafetyNotice | None = Field(
+        default=None,
+        description="Only in the answer to logging a red session: what the patient must do now (show it)",
+    )
 
 
 class BatchResult(BaseModel):
@@ -215,6 +220,20 @@ class PlanItem(BaseModel):
     sessions_remaining: int
 
 
+class StoppedItem(BaseModel):
+    item_id: uuid.UUID
+    exercise_name: str
+    since: datetime
+    reasons: list[str] = Field(description="The stop rules the red session broke")
+    message: list[str] = Field(description="What the patient is told, in their language")
+
+
+class HoldNotice(BaseModel):
+    tier: Literal["emergency", "urgent"]
+    since: datetime
+    instruction: list[str] = Field(description="The programme is on hold, and what to do, in short lines")
+
+
 class Plan(BaseModel):
     date: date
     timezone: str
@@ -224,3 +243,10 @@ class Plan(BaseModel):
     phase: int | None
     items: list[PlanItem]
     next_item_id: uuid.UUID | None = Field(description="The first exercise with a session still to do today")
+    stopped: list[StoppedItem] = Field(
+        default_factory=list,
+        description="Exercises stopped after a red session, until the physio reviews them",
+    )
+    safety_hold: HoldNotice | None = Field(
+        default=None, description="Set while an emergency or urgent alert is open: do no exercises"
+    )

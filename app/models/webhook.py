@@ -25,6 +25,7 @@ EventType = Literal[
     "session.logged",
     "adherence.low",
     "safety.alert_raised",
+    "safety.alert_resolved",
     "outcome.recorded",
 ]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)

@@ -5,12 +5,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from app.deps import AlertDep, ClinicActor, PageDep, PatientDep, SessionDep, StaffActor
+from app.deps import AlertDep, ClinicActor, ClinicianActor, PageDep, PatientDep, SessionDep, StaffActor
 from app.models.common import CalendarDate, Page
 from app.models.outcome import Instrument, OutcomePublic
-from app.models.safety import AlertStatus, SafetyAlertPublic
+from app.models.safety import AlertPage, AlertResolveIn, AlertStatus, SafetyAlertPublic, Tier
 from app.models.session_log import AdherenceReport, SessionLogPublic
-from app.services import adherence, outcomes, safety, sessions
+from app.services import adherence, alerts, outcomes, safety, sessions
 
 router = APIRouter(tags=["clinical"])
 
@@ -63,28 +63,33 @@ def patient_outcomes(
     return result
 
 
-@router.get("/v1/alerts", response_model=Page[SafetyAlertPublic])
+@router.get("/v1/alerts", response_model=AlertPage)
 def list_alerts(
     session: SessionDep,
     actor: ClinicActor,
     page: PageDep,
     status: Annotated[AlertStatus | None, Query()] = None,
+    tier: Annotated[Tier | None, Query()] = None,
     patient_id: Annotated[uuid.UUID | None, Query()] = None,
 ):
-    result = safety.list_alerts(session, actor, page, status, patient_id)
+    result = alerts.list_alerts(session, actor, page, status, tier, patient_id)
     session.commit()
     return result
 
 
 @router.post("/v1/alerts/{alert_id}/acknowledge", response_model=SafetyAlertPublic)
 def acknowledge_alert(alert_id: uuid.UUID, alert: AlertDep, session: SessionDep, actor: StaffActor):
-    safety.move_alert(session, actor, alert, "acknowledge")
+    safety.acknowledge(session, actor, alert)
     session.commit()
     return SafetyAlertPublic.model_validate(alert, from_attributes=True)
 
 
 @router.post("/v1/alerts/{alert_id}/resolve", response_model=SafetyAlertPublic)
-def resolve_alert(alert_id: uuid.UUID, alert: AlertDep, session: SessionDep, actor: StaffActor):
-    safety.move_alert(session, actor, alert, "resolve")
+def resolve_alert(
+    alert_id: uuid.UUID, body: AlertResolveIn, alert: AlertDep, session: SessionDep, actor: ClinicianActor
+):
+    """Close an alert with a note. Resolving the last open emergency or urgent alert lifts the safety hold;
+    the programme stays paused until a clinician resumes it."""
+    safety.resolve(session, actor, alert, body.note)
     session.commit()
     return SafetyAlertPublic.model_validate(alert, from_attributes=True)

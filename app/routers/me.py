@@ -11,7 +11,7 @@ from app.models.common import CalendarDate, Page
 from app.models.outcome import Instrument, OutcomeIn, OutcomePublic
 from app.models.patient import PatientPublic
 from app.models.programme import ProgrammeSummary
-from app.models.safety import SymptomCheckIn, SymptomCheckResult
+from app.models.safety import RedFlagQuestion, SymptomCheckIn, SymptomCheckResult
 from app.models.session_log import (
     BatchResponse,
     Plan,
@@ -118,10 +118,14 @@ def symptom_check(body: SymptomCheckIn, session: SessionDep, actor: PatientActor
     except Exception:  # noqa: BLE001 — the instruction must reach the patient even if storing fails
         session.rollback()
         logger.exception("symptom check-in commit failed")
-        result = result.model_copy(
-            update={"id": None, "recorded": False, "programme_paused": False, "alert_raised": False}
-        )
+        result = safety.unrecorded(result, locale)
     return result
+
+
+@router.get("/red-flag-questions", response_model=list[RedFlagQuestion])
+def red_flag_questions(actor: PatientActor):
+    """The symptom check-in's questions, worded for the patient in their language, in the order to ask."""
+    return safety.questions(patient_app.patient_locale(actor))
 
 
 @router.post("/outcomes", response_model=OutcomePublic, status_code=status.HTTP_201_CREATED)

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Header, Query, Response, status
 
 from app.deps import (
     ClinicActor,
+    ClinicianActor,
     PageDep,
     PatientDep,
     ProgrammeDep,
@@ -23,6 +24,7 @@ from app.models.programme import (
     ProgrammePublic,
     ProgrammeStatus,
     ProgrammeSummary,
+    ReinstateIn,
     RevisionPublic,
     RevisionSummary,
     TemplateIn,
@@ -142,6 +144,25 @@ def _transition_route(action: str) -> None:
 
 for _action in programmes.TRANSITIONS:
     _transition_route(_action)
+
+
+@router.post("/v1/programmes/{programme_id}/items/{item_id}/reinstate", response_model=ProgrammePublic)
+def reinstate_item(
+    programme_id: uuid.UUID,
+    item_id: uuid.UUID,
+    body: ReinstateIn,
+    programme: ProgrammeDep,
+    session: SessionDep,
+    actor: ClinicianActor,
+    response: Response,
+    if_match: IfMatch = None,
+):
+    """A clinician reviewed an exercise stopped after a red session and lets the patient do it again."""
+    expected = parse_revision_tag(if_match) if if_match is not None else None
+    programmes.reinstate_item(session, actor, programme, item_id, body.note, expected)
+    view = programmes.read_programme(session, actor, programme)
+    session.commit()
+    return _with_etag(response, view)
 
 
 @router.get("/v1/programmes/{programme_id}/revisions", response_model=Page[RevisionSummary])

@@ -21,6 +21,7 @@ def record(
     resource_type: str,
     resource_id: uuid.UUID | None = None,
     patient_id: uuid.UUID | None = None,
+    detail: str | None = None,
 ) -> None:
     # A plain INSERT on the request's transaction rather than an ORM object to flush: every patient
     # request writes one of these, and the unit of work costs several times the statement.
@@ -36,6 +37,7 @@ def record(
             "resource_id": resource_id,
             "patient_id": patient_id,
             "request_id": request_id_var.get(),
+            "detail": detail,
             "occurred_at": utcnow(),
         },
     )

@@ -346,7 +346,11 @@ def _link_error(field: str, message: str, kind: str) -> dict[str, Any]:
 
 
 def _check_links(session: Session, actor: Actor, spec: ExerciseCreate) -> None:
-    """Ladder links name an exercise of the same chain; alternatives name one that needs no unlock."""
+    """Ladder links name an exercise of the same chain; alternatives name one that needs no unlock.
+
+    A regression is also a lower step that needs no unlock, as in the catalogue files: stepping back
+    must never unlock an exercise or lead to a harder one.
+    """
     links = {"progression": spec.progression, "regression": spec.regression}
     alternatives = {
         f"alternatives.{direction}[{index}]": slug
@@ -372,6 +376,14 @@ def _check_links(session: Session, actor: Actor, spec: ExerciseCreate) -> None:
         elif field in alternatives and target.requires_clinician_unlock:
             message = f"'{slug}' needs a clinician unlock, so it is not an alternative"
             errors.append(_link_error(field, message, "clinician_locked"))
+        elif field == "regression" and target.requires_clinician_unlock:
+            message = f"'{slug}' needs a clinician unlock; stepping back must never unlock an exercise"
+            errors.append(_link_error(field, message, "clinician_locked"))
+        elif field == "regression" and target.step >= spec.step:
+            message = (
+                f"'{slug}' is at step {target.step}; a regression must be at a lower step than {spec.step}"
+            )
+            errors.append(_link_error(field, message, "not_easier"))
     if errors:
         raise InvalidInput("Some linked exercises are not valid.", code="invalid_exercise", errors=errors)
 

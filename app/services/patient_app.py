@@ -21,9 +21,9 @@ from app.models.catalogue_files import DEFAULT_LOCALE
 from app.models.common import Actor
 from app.models.patient import Patient
 from app.models.programme import Programme, ProgrammeSummary
-from app.models.safety import EMERGENCY_WARNING, STOP_RULES_INTRO, localised
-from app.models.session_log import Plan, PlanItem, ProgressReport, SessionLog
-from app.services import adherence, audit, patients, programmes
+from app.models.safety_text import STOP_RULES_INTRO, emergency_warning, lines, localised
+from app.models.session_log import Plan, PlanItem, ProgressReport, SessionLog, StoppedItem
+from app.services import adherence, audit, patients, programmes, red_flags
 
 _CACHE_SIZE = 2048
 PROGRAMME_FIELDS = ("id", "title", "status", "start_date", "end_date", "current_phase", "revision")
@@ -94,9 +94,10 @@ def render(snapshot: dict[str, Any], locale: str) -> dict[str, Any]:
         },
         "locale": locale,
         "safety": {
-            "emergency_warning": localised(EMERGENCY_WARNING, locale),
+            "emergency_warning": emergency_warning(locale),
             "stop_rules_intro": localised(STOP_RULES_INTRO, locale),
         },
+        "safety_hold": _hold_view(programme.get("safety_hold"), locale),
         "phases": [
             {
                 "position": phase["position"],
@@ -123,6 +124,7 @@ def render(snapshot: dict[str, Any], locale: str) -> dict[str, Any]:
                             )
                         },
                         "exercise": exercise_view(str(item["exercise_id"])),
+                        "stopped": _stopped_view(item.get("suspension"), locale),
                     }
                     for item in phase["items"]
                 ],
@@ -131,6 +133,28 @@ def render(snapshot: dict[str, Any], locale: str) -> dict[str, Any]:
         ],
     }
     return body
+
+
+def _hold_view(hold: dict[str, Any] | None, locale: str) -> dict[str, Any] | None:
+    """A programme on a safety hold says so, and repeats what the patient was told to do."""
+    if hold is None:
+        return None
+    return {
+        "tier": hold["tier"],
+        "since": hold["since"],
+        "instruction": red_flags.hold_lines(hold["tier"], locale),
+    }
+
+
+def _stopped_view(suspension: dict[str, Any] | None, locale: str) -> dict[str, Any] | None:
+    """An exercise stopped after a red session: since when, why, and what happens next."""
+    if suspension is None:
+        return None
+    return {
+        "since": suspension["since"],
+        "reasons": suspension["reasons"],
+        "message": lines(["exercise_stopped", "exercise_stopped_why"], locale),
+    }
 
 
 def _view(session: Session, programme: Row[Any], locale: str) -> tuple[dict[str, Any], bytes]:
@@ -200,8 +224,13 @@ def plan(session: Session, actor: Actor, day: date | None) -> Plan:
             {"clinic_id": actor.clinic_id, "patient_id": actor.id, "programme_id": programme.id, "day": day},
         )
     )
-    items = []
+    items, stopped = [], []
     for item in view["phases"][view["current_phase"]]["items"]:
+        if item["stopped"] is not None:
+            stopped.append(
+                StoppedItem(item_id=item["id"], exercise_name=item["exercise"]["name"], **item["stopped"])
+            )
+            continue
         sessions_due = due.get(item["id"], 0)
         sessions_done = min(logged.get(uuid.UUID(item["id"]), 0), sessions_due)
         items.append(
@@ -223,4 +252,6 @@ def plan(session: Session, actor: Actor, day: date | None) -> Plan:
         phase=view["current_phase"],
         items=items,
         next_item_id=next((item.item_id for item in items if item.sessions_remaining > 0), None),
+        stopped=stopped,
+        safety_hold=view["safety_hold"],
     )

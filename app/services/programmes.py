@@ -41,7 +41,7 @@ from app.models.programme import (
     mask_to_days,
 )
 from app.models.webhook import EventType
-from app.services import audit, events, exercises
+from app.services import audit, events, exercises, holds
 from app.services.pagination import PageParams, paginate
 
 # action → (statuses it may start from, status it leads to, the event it emits)
@@ -327,8 +327,10 @@ def _write_structure(
     phases: list[PhaseIn],
     found: dict[str, Exercise],
     existing: dict[uuid.UUID, ProgrammeItem],
+    by_clinician: bool = False,
 ) -> None:
-    """Make the phase and item rows match the document; items left out are marked removed, not deleted."""
+    """Make the phase and item rows match the document; items left out are marked removed, not deleted.
+    A stopped item stays stopped unless a clinician gives it another exercise (that is their review)."""
     session.execute(
         delete(ProgrammePhase).where(
             ProgrammePhase.clinic_id == programme.clinic_id, ProgrammePhase.programme_id == programme.id
@@ -360,6 +362,8 @@ def _write_structure(
             before = (row.exercise_id, *(getattr(row, field) for field in DOSE_FIELDS))
             row.phase_position, row.position = position, item_position
             row.exercise_id = found[item.exercise].id
+            if by_clinician and row.exercise_id != before[0]:
+                row.suspension = None
             row.clinician_unlocked = item.clinician_unlocked
             for field in DOSE_FIELDS:
                 setattr(row, field, getattr(item, field))
@@ -411,6 +415,7 @@ def _snapshot(session: Session, programme: Programme) -> dict[str, Any]:
             "days_of_week": mask_to_days(item.days_mask),
             "notes": item.notes,
             "progression_rule": item.progression_rule,
+            "suspension": item.suspension,
         }
 
     view = ProgrammePublic.model_validate(
@@ -454,6 +459,7 @@ def _schedule(view: dict[str, Any]) -> dict[str, Any]:
             }
             for phase in view["phases"]
             for item in phase["items"]
+            if item["suspension"] is None  # a stopped exercise is not due
         ],
     }
 
@@ -584,7 +590,7 @@ def replace_programme(
         document.end_date,
     )
     programme.auto_progress, programme.current_phase = document.auto_progress, document.current_phase
-    _write_structure(session, programme, document.phases, found, existing)
+    _write_structure(session, programme, document.phases, found, existing, actor.kind == "staff")
     _record_revision(session, actor, programme, "edit")
     audit.record(session, actor, "programme.update", "programme", programme.id, programme.patient_id)
     emit_programme_event(session, programme, "programme.revised")
@@ -600,6 +606,8 @@ def transition(
             f"Cannot {action} a {programme.status} programme (only from {', '.join(allowed_from)}).",
             code="invalid_transition",
         )
+    if target == "active":
+        holds.ensure_no_hold(session, actor, programme)
     if target in CURRENT_STATUSES and programme.status not in CURRENT_STATUSES:
         _ensure_no_other_current(session, programme)
     _bump_revision(session, programme, programme.revision if if_match is None else if_match)
@@ -645,6 +653,61 @@ def advance_phase(
     programme.phase_started_at = utcnow()
     _record_revision(session, actor, programme, "progression")
     audit.record(session, actor, "programme.progression", "programme", programme.id, programme.patient_id)
+
+
+def set_safety_hold(
+    session: Session, actor: Actor, programme: Programme, hold: dict[str, Any] | None
+) -> bool:
+    """Show (or clear) a safety hold on the programme, as a new revision; an active programme is paused.
+    Returns True if it was paused. Lifting the hold leaves it paused: a clinician resumes it."""
+    programme.safety_hold = hold
+    if hold is not None and programme.status == "active":
+        transition(session, actor, programme, "pause", None)
+        return True
+    _bump_revision(session, programme, programme.revision)
+    _record_revision(session, actor, programme, "status")
+    action = "programme.hold" if hold is not None else "programme.hold_lifted"
+    audit.record(session, actor, action, "programme", programme.id, programme.patient_id)
+    return False
+
+
+def suspend_item(
+    session: Session, actor: Actor, programme: Programme, item: ProgrammeItem, suspension: dict[str, Any]
+) -> None:
+    """Stop one exercise after a red session, as a new revision: not due, not progressed, until reinstated."""
+    _bump_revision(session, programme, programme.revision)
+    item.suspension = suspension
+    session.add(item)
+    _record_revision(session, actor, programme, "regression")
+    audit.record(session, actor, "programme.item_suspended", "programme", programme.id, programme.patient_id)
+
+
+def reinstate_item(
+    session: Session, actor: Actor, programme: Programme, item_id: uuid.UUID, note: str, if_match: int | None
+) -> Programme:
+    """A clinician reviewed a stopped exercise and lets the patient do it again."""
+    if programme.status not in EDITABLE:
+        raise Conflict(f"A {programme.status} programme can no longer be changed.", code="programme_closed")
+    item = _current_items(session, programme).get(item_id)
+    if item is None:
+        raise NotFound("No such item in this programme.")
+    if item.suspension is None:
+        raise Conflict("This exercise is not stopped.", code="item_not_suspended")
+    _bump_revision(session, programme, programme.revision if if_match is None else if_match)
+    item.suspension = None
+    session.add(item)
+    _record_revision(session, actor, programme, "edit")
+    audit.record(
+        session,
+        actor,
+        "programme.item_reinstated",
+        "programme",
+        programme.id,
+        programme.patient_id,
+        detail=note,
+    )
+    emit_programme_event(session, programme, "programme.revised")
+    return programme
 
 
 def _already_current() -> Conflict:

@@ -6,8 +6,11 @@ Rules (DESIGN §5, clinical-content.md §2.3–2.4):
   sessions since its dose last changed were all green with the prescribed dose done, the last 7 days'
   adherence meets the phase's threshold (default 80 %), the patient has no open alert, and the programme
   is active. Never into a clinician-locked exercise: that is always a suggestion for a physio.
-- Regress on a red session against the current dose: cut the dose by the rule's `regression_step`, or
-  else go back one exercise of the chain. Regression does not wait for alerts (the red session raised one).
+- A red session stops the item (app.services.sessions suspends it until a clinician reviews it). Then a
+  step back may be offered, as a suggestion only, never applied by the engine: a dose cut by the rule's
+  `regression_step`, or else the exercise's regression if it is unlocked and at a lower step. Never for
+  directional-preference and nerve-glide exercises, where less of the same provoking direction is not the
+  answer: the clinician decides.
 - Advance the phase when every advance criterion set on the current phase holds.
 - One change per revision. `auto_progress`: `off` does nothing, `suggest` proposes to the physio, `auto`
   applies at once; both emit events. A rejected proposal is never made again for the same logs.
@@ -44,6 +47,9 @@ ADHERENCE_DAYS = 7
 EVIDENCE_LIMIT = 20
 # Dose fields an exercise's default dose can set when an item moves to another exercise of its chain.
 STARTING_DOSE_FIELDS = ("sets", "reps", "reps_max", "hold_s", "rest_s", "duration_s")
+# Exercises that load one direction (McKenzie chains) or the nerve: after a red session, doing less of the
+# same is not offered by default (clinical review H3).
+DIRECTION_SPECIFIC = ("directional_preference", "neurodynamics")
 
 
 def system_actor(programme: Programme) -> Actor:
@@ -62,7 +68,7 @@ def on_log(session: Session, log: SessionLog) -> None:
         return
     if log.colour == "red":
         if log.revision >= item.dose_revision:
-            _regress(session, programme, item, log)
+            _offer_regression(session, programme, item, log)
         return
     _progress_item(session, programme, item)
     _advance_phase(session, programme)
@@ -143,7 +149,11 @@ _RECENT_AT_DOSE = (
 def _progress_item(
     session: Session, programme: Programme, item: ProgrammeItem
 ) -> list[ProgressionSuggestion]:
-    if item.progression_rule is None or item.phase_position != programme.current_phase:
+    if (
+        item.progression_rule is None
+        or item.phase_position != programme.current_phase
+        or item.suspension is not None
+    ):
         return []
     rule = ProgressionRule.model_validate(item.progression_rule)
     params = {
@@ -191,7 +201,10 @@ def _progress_item(
     )
 
 
-def _regress(session: Session, programme: Programme, item: ProgrammeItem, log: SessionLog) -> None:
+def _offer_regression(session: Session, programme: Programme, item: ProgrammeItem, log: SessionLog) -> None:
+    exercise = session.get(Exercise, item.exercise_id)
+    if exercise is None or exercise.category in DIRECTION_SPECIFIC:
+        return
     rule = ProgressionRule.model_validate(item.progression_rule) if item.progression_rule else None
     if rule is not None and rule.regression_step is not None:
         current = getattr(item, rule.variable)
@@ -202,21 +215,13 @@ def _regress(session: Session, programme: Programme, item: ProgrammeItem, log: S
                 "from": current,
                 "to": max(lowest, current - rule.regression_step),
             }
-            _propose(session, programme, item, "dose", "regress", change, [str(log.id)])
+            _propose(session, programme, item, "dose", "regress", change, [str(log.id)], force_suggest=True)
         return
-    exercise = session.get(Exercise, item.exercise_id)
-    target = _neighbour(session, programme, exercise.regression_slug if exercise else None, exercise)
-    if target is not None:
-        _propose(
-            session,
-            programme,
-            item,
-            "exercise",
-            "regress",
-            _exercise_change(exercise, target, item),
-            [str(log.id)],
-            force_suggest=target.requires_clinician_unlock,
-        )
+    target = _neighbour(session, programme, exercise.regression_slug, exercise)
+    if target is None or target.requires_clinician_unlock or target.step >= exercise.step:
+        return  # never a step back into a locked or harder exercise
+    change = _exercise_change(exercise, target, item)
+    _propose(session, programme, item, "exercise", "regress", change, [str(log.id)], force_suggest=True)
 
 
 def _neighbour(
@@ -398,6 +403,8 @@ def _apply(
             if str(item.exercise_id) != change["exercise_from_id"]:
                 raise _stale()
             changes = _exercise_item_changes(item, change, unlocked_by_clinician=actor.kind == "staff")
+        if suggestion.direction == "regress" and actor.kind == "staff":
+            changes["suspension"] = None  # the clinician reviewed the stopped item and chose the step back
         programmes.apply_item_change(session, actor, programme, item, changes, reason, expected_revision)
     suggestion.status = status  # type: ignore[assignment]
     suggestion.applied_revision = programme.revision

@@ -1,7 +1,10 @@
-"""Red-flag check-ins and the clinician's alert queue.
+"""Symptom check-ins, safety alerts and the safety hold.
 
-Tiers follow clinical-content.md §3.1: escalate, never reassure. The assessment is a pure function so the
-patient gets the instruction even if storing the check-in, pausing the programme or alerting fails.
+A check-in is assessed first (app.services.red_flags, pure), then stored, alerted and held in a savepoint,
+so a failure there never hides the advice; the instruction only claims what actually happened. An open
+emergency or urgent alert puts the patient's programmes on a safety hold: they are paused, cannot be
+resumed or activated (app.services.programmes refuses), and show the patient why, until a clinician
+resolves the alert with a note.
 """
 
 import logging
@@ -10,70 +13,30 @@ import uuid
 from sqlmodel import Session, select
 
 from app.db import utcnow
-from app.errors import Conflict, NotFound
-from app.models.common import Actor, Page
-from app.models.programme import Programme
+from app.errors import Conflict
+from app.models.common import Actor
+from app.models.patient import Patient
+from app.models.programme import CURRENT_STATUSES, Programme
 from app.models.safety import (
-    TIER_INSTRUCTIONS,
-    AlertStatus,
+    HOLDING_TIERS,
     RedFlagAnswers,
+    RedFlagQuestion,
     SafetyAlert,
-    SafetyAlertPublic,
     SymptomCheck,
     SymptomCheckResult,
     Tier,
-    localised,
 )
-from app.services import audit, events, programmes
-from app.services.pagination import PageParams, paginate
+from app.models.safety_text import RED_FLAG_QUESTIONS, localised
+from app.services import audit, events, holds, programmes, red_flags
+from app.services.red_flags import Assessment, Outcome
 
 logger = logging.getLogger("hep.safety")
 
-CES_SIGNS = ("saddle_numbness", "bladder_change", "bowel_change", "sexual_dysfunction", "both_legs")
-MSCC_SIGNS = (
-    "severe_or_worsening_pain",
-    "new_nerve_pain",
-    "walking_difficulty",
-    "leg_weakness_worsening",
-    "bladder_change",
-    "bowel_change",
-)
-URGENT_SIGNS = {
-    "leg_weakness_worsening": "progressive_neurological_deficit",
-    "fever_or_unwell": "possible_infection",
-    "infection_risk": "possible_infection",
-    "weight_loss": "possible_malignancy",
-    "night_pain": "possible_malignancy",
-    "no_improvement_month": "possible_malignancy",
-    "cancer_history": "possible_malignancy",
-    "fracture_risk": "possible_fracture",
-}
-ROUTINE_SIGNS = {
-    "morning_stiffness": "possible_inflammatory_pain",
-    "symptoms_spreading": "persistent_peripheralisation",
-}
-PAUSING_TIERS = ("emergency", "urgent")
 
-
-def assess(answers: RedFlagAnswers) -> tuple[Tier | None, list[str]]:
-    """The highest tier the answers reach, and every reason found (most serious first)."""
-    said = {name for name, value in answers.model_dump().items() if value}
-    emergency = []
-    if said & set(CES_SIGNS):
-        emergency.append("suspected_cauda_equina")
-    if "cancer_history" in said and said & set(MSCC_SIGNS):
-        emergency.append("suspected_spinal_cord_compression")
-    if "major_trauma" in said:
-        emergency.append("major_trauma")
-    urgent = sorted({reason for sign, reason in URGENT_SIGNS.items() if sign in said})
-    routine = sorted({reason for sign, reason in ROUTINE_SIGNS.items() if sign in said})
-    reasons = emergency + urgent + routine
-    tier: Tier | None = "emergency" if emergency else "urgent" if urgent else "routine" if routine else None
-    return tier, reasons
-
-
-def instruction(tier: Tier | None, locale: str) -> str:
-    return localised(TIER_INSTRUCTIONS[tier or "clear"], locale)
+def questions(locale: str) -> list[RedFlagQuestion]:
+    return [
+        RedFlagQuestion(key=key, text=localised(texts, locale)) for key, texts in RED_FLAG_QUESTIONS.items()
+    ]
 
 
 def raise_alert(
@@ -87,6 +50,7 @@ def raise_alert(
     programme_id: uuid.UUID | None = None,
     item_id: uuid.UUID | None = None,
 ) -> SafetyAlert:
+    """A new alert for the clinician's queue; an emergency or urgent one also puts a safety hold on."""
     alert = SafetyAlert(
         clinic_id=actor.clinic_id,
         patient_id=patient_id,
@@ -118,110 +82,159 @@ def alert_raised(session: Session, alert: SafetyAlert) -> None:
     )
 
 
-def check_in(session: Session, actor: Actor, answers: RedFlagAnswers, locale: str) -> SymptomCheckResult:
-    """Assess first; then store, pause and alert in a savepoint so a failure there never hides the advice."""
-    tier, reasons = assess(answers)
-    result = SymptomCheckResult(
-        id=None,
-        tier=tier,
-        reasons=reasons,
-        instruction=instruction(tier, locale),
-        programme_paused=False,
-        alert_raised=False,
-        recorded=False,
+def extend_alert(session: Session, alert: SafetyAlert, reasons: list[str], evidence: list[str]) -> None:
+    alert.reasons = list(dict.fromkeys([*alert.reasons, *reasons]))
+    alert.evidence = list(dict.fromkeys([*alert.evidence, *evidence]))
+    alert.updated_at = utcnow()
+    session.add(alert)
+
+
+# --- check-ins -------------------------------------------------------------------------------------------
+
+
+def _history(session: Session, actor: Actor) -> frozenset[str]:
+    patient = session.get(Patient, actor.id)
+    if patient is None or patient.clinic_id != actor.clinic_id:
+        return frozenset()
+    return frozenset(name for name in red_flags.HISTORY if getattr(patient, name))
+
+
+def present(
+    check_id: uuid.UUID | None, assessment: Assessment, outcome: Outcome, locale: str
+) -> SymptomCheckResult:
+    return SymptomCheckResult(
+        id=check_id if outcome.recorded else None,
+        tier=assessment.tier,
+        reasons=assessment.reasons,
+        complete=assessment.complete,
+        not_assessed=assessment.not_assessed,
+        instruction=red_flags.instruction(assessment, outcome, locale),
+        programme_paused=outcome.recorded and outcome.programme_paused,
+        alert_raised=outcome.recorded and outcome.alert_raised,
+        recorded=outcome.recorded,
     )
+
+
+def unrecorded(result: SymptomCheckResult, locale: str) -> SymptomCheckResult:
+    """The same advice when storing it failed after all (e.g. at commit): nothing is claimed as done."""
+    assessment = Assessment(result.tier, result.reasons, result.not_assessed)
+    return present(None, assessment, Outcome(), locale)
+
+
+def check_in(session: Session, actor: Actor, answers: RedFlagAnswers, locale: str) -> SymptomCheckResult:  # type: ignore[valid-type]
+    """Assess first; then store, alert and hold in a savepoint so a failure there never hides the advice."""
+    try:
+        history = _history(session, actor)
+    except Exception:  # noqa: BLE001 — assess on the answers alone rather than not at all
+        logger.exception("screening history could not be read")
+        history = frozenset()
+    assessment = red_flags.assess(answers, history)
+    outcome, check_id = Outcome(), None
     try:
         with session.begin_nested():
             check = SymptomCheck(
                 clinic_id=actor.clinic_id,
                 patient_id=actor.id,
-                answers=answers.model_dump(),
-                tier=tier,
-                reasons=reasons,
+                answers=answers.model_dump(),  # type: ignore[attr-defined]
+                tier=assessment.tier,
+                reasons=assessment.reasons,
             )
             session.add(check)
             session.flush()
-            paused: Programme | None = None
-            if tier in PAUSING_TIERS:
-                paused = _pause_current(session, actor)
-            if tier is not None:
-                raise_alert(
+            paused = False
+            if assessment.tier is not None:
+                current = _current_programme(session, actor.clinic_id, actor.id)
+                alert = raise_alert(
                     session,
                     actor,
                     actor.id,
-                    tier,
-                    reasons,
+                    assessment.tier,
+                    assessment.reasons,
                     [str(check.id)],
                     "symptom_check",
-                    programme_id=paused.id if paused else None,
+                    programme_id=current.id if current else None,
                 )
+                paused = hold(session, actor, alert)
             audit.record(session, actor, "symptom_check.create", "symptom_check", check.id, actor.id)
-        result.id, result.recorded = check.id, True
-        result.programme_paused, result.alert_raised = paused is not None, tier is not None
+        outcome = Outcome(recorded=True, programme_paused=paused, alert_raised=assessment.tier is not None)
+        check_id = check.id
     except Exception:  # noqa: BLE001 — the advice must reach the patient whatever failed here
-        logger.exception("symptom check-in could not be stored", extra={"tier": tier})
-    return result
+        logger.exception("symptom check-in could not be stored", extra={"tier": assessment.tier})
+    return present(check_id, assessment, outcome, locale)
 
 
-def _pause_current(session: Session, actor: Actor) -> Programme | None:
-    programme = session.exec(
+# --- the safety hold -------------------------------------------------------------------------------------
+
+
+def _current_programme(session: Session, clinic_id: uuid.UUID, patient_id: uuid.UUID) -> Programme | None:
+    return session.exec(
         select(Programme).where(
-            Programme.clinic_id == actor.clinic_id,
-            Programme.patient_id == actor.id,
-            Programme.status == "active",
+            Programme.clinic_id == clinic_id,
+            Programme.patient_id == patient_id,
+            Programme.status.in_(CURRENT_STATUSES),
         )
     ).first()
-    if programme is None:
-        return None
-    programmes.transition(session, actor, programme, "pause", None)
-    return programme
 
 
-# --- the clinician's queue ---------------------------------------------------------------------------
-
-
-def _alerts(actor: Actor):
-    return select(SafetyAlert).where(SafetyAlert.clinic_id == actor.clinic_id)
-
-
-def list_alerts(
-    session: Session,
-    actor: Actor,
-    params: PageParams,
-    status: AlertStatus | None,
-    patient_id: uuid.UUID | None,
-) -> Page[SafetyAlertPublic]:
-    statement = _alerts(actor)
-    if status is not None:
-        statement = statement.where(SafetyAlert.status == status)
-    if patient_id is not None:
-        statement = statement.where(SafetyAlert.patient_id == patient_id)
-    page = paginate(session, statement, SafetyAlert.id, params)
-    audit.record(session, actor, "alert.list", "alert", patient_id=patient_id)
-    return page.mapped(lambda rows: [SafetyAlertPublic.model_validate(a, from_attributes=True) for a in rows])
-
-
-def get_alert(session: Session, actor: Actor, alert_id: uuid.UUID) -> SafetyAlert:
-    alert = session.exec(_alerts(actor).where(SafetyAlert.id == alert_id)).first()
+def _hold_of(alert: SafetyAlert | None) -> dict[str, str] | None:
     if alert is None:
-        raise NotFound("No such alert.")
+        return None
+    return {"tier": alert.tier, "alert_id": str(alert.id), "since": alert.created_at.isoformat()}
+
+
+def hold(session: Session, actor: Actor, alert: SafetyAlert) -> bool:
+    """Put the patient's current programme on hold for a new emergency or urgent alert; True if that paused
+    it. A routine alert holds nothing."""
+    if alert.tier not in HOLDING_TIERS:
+        return False
+    return _sync_hold(session, actor, alert.clinic_id, alert.patient_id)
+
+
+def _sync_hold(session: Session, actor: Actor, clinic_id: uuid.UUID, patient_id: uuid.UUID) -> bool:
+    programme = _current_programme(session, clinic_id, patient_id)
+    wanted = _hold_of(holds.holding_alert(session, clinic_id, patient_id))
+    if programme is None or programme.safety_hold == wanted:
+        return False
+    return programmes.set_safety_hold(session, actor, programme, wanted)
+
+
+# --- a clinician works an alert ---------------------------------------------------------------------------
+
+
+def acknowledge(session: Session, actor: Actor, alert: SafetyAlert) -> SafetyAlert:
+    if alert.status != "open":
+        raise Conflict(f"The alert is {alert.status} already.", code="invalid_transition")
+    now = utcnow()
+    alert.status, alert.acknowledged_by, alert.acknowledged_at, alert.updated_at = (
+        "acknowledged",
+        actor.id,
+        now,
+        now,
+    )
+    session.add(alert)
+    session.flush()
+    audit.record(session, actor, "alert.acknowledge", "alert", alert.id, alert.patient_id)
     return alert
 
 
-def move_alert(session: Session, actor: Actor, alert: SafetyAlert, action: str) -> SafetyAlert:
+def resolve(session: Session, actor: Actor, alert: SafetyAlert, note: str) -> SafetyAlert:
+    """A clinician closes an alert with a note (kept on the alert and in the audit trail). When no emergency
+    or urgent alert is left, the hold comes off the programme; it stays paused until a clinician resumes."""
+    if alert.status == "resolved":
+        raise Conflict("The alert is resolved already.", code="invalid_transition")
     now = utcnow()
-    if action == "acknowledge":
-        if alert.status != "open":
-            raise Conflict(f"The alert is {alert.status} already.", code="invalid_transition")
-        alert.status, alert.acknowledged_by, alert.acknowledged_at = "acknowledged", actor.id, now
-    else:
-        if alert.status == "resolved":
-            raise Conflict("The alert is resolved already.", code="invalid_transition")
-        alert.status, alert.resolved_by, alert.resolved_at = "resolved", actor.id, now
-    alert.updated_at = now
+    alert.status, alert.resolved_by, alert.resolved_at, alert.updated_at = "resolved", actor.id, now, now
+    alert.resolution_note = note
     session.add(alert)
     session.flush()
-    audit.record(session, actor, f"alert.{action}", "alert", alert.id, alert.patient_id)
+    audit.record(session, actor, "alert.resolve", "alert", alert.id, alert.patient_id, detail=note)
+    events.emit(
+        session,
+        alert.clinic_id,
+        "safety.alert_resolved",
+        {"alert_id": alert.id, "patient_id": alert.patient_id, "tier": alert.tier},
+    )
+    _sync_hold(session, actor, alert.clinic_id, alert.patient_id)
     return alert
 
 
@@ -236,10 +249,3 @@ def has_open_alert(session: Session, clinic_id: uuid.UUID, patient_id: uuid.UUID
         ).first()
         is not None
     )
-
-
-def extend_alert(session: Session, alert: SafetyAlert, reasons: list[str], evidence: list[str]) -> None:
-    alert.reasons = list(dict.fromkeys([*alert.reasons, *reasons]))
-    alert.evidence = list(dict.fromkeys([*alert.evidence, *evidence]))
-    alert.updated_at = utcnow()
-    session.add(alert)

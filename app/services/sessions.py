@@ -5,8 +5,11 @@ Symptom response (clinical-content.md §2.2 and DESIGN §5):
   than in the previous session of the same exercise (peripheralisation);
 - green: symptoms better, or leg symptoms retreating toward the spine;
 - yellow: no change.
-A red log raises a routine alert for the physio (or adds to the open one for that item); a second red in a
-row for the same item marks the alert as a red streak, with both logs as evidence.
+A red log stops that exercise (the item is suspended until a clinician reviews it) and the answer tells the
+patient so. New numbness or weakness takes the urgent path, as in a check-in: an urgent alert, the safety
+hold (the programme is paused) and the urgent instruction. Any other red raises a routine alert for the
+physio (or adds to the open one for that item); a second red in a row for the same item marks the alert as
+a red streak, with both logs as evidence.
 """
 
 import hashlib
@@ -24,9 +27,11 @@ from sqlmodel import Session, select
 
 from app.db import utcnow
 from app.errors import Conflict, DomainError, InvalidInput
+from app.models.catalogue_files import DEFAULT_LOCALE
 from app.models.common import Actor, Page
 from app.models.programme import Programme, ProgrammeItem
-from app.models.safety import SafetyAlert
+from app.models.safety import SafetyAlert, SafetyNotice, Tier
+from app.models.safety_text import lines
 from app.models.session_log import (
     LEG_RANK,
     BatchResult,
@@ -35,22 +40,36 @@ from app.models.session_log import (
     SessionLogIn,
     SessionLogPublic,
 )
-from app.services import audit, events, programmes, progression, safety
+from app.services import audit, events, programmes, progression, red_flags, safety
 from app.services.pagination import PageParams, paginate
 
 # Phones' clocks drift; a log a little in the future is a clock, further is a mistake.
 CLOCK_SKEW = timedelta(minutes=10)
 RED_PAIN_DURING = 5
 RED_STREAK = "two_red_sessions_in_a_row"
+URGENT_LOG_REASON = "new_numbness_or_weakness"
 
 
 # The previous log of the same item: a SessionLog, or just its id, colour and leg_symptoms.
 Previous = SessionLog | Row[Any]
 
 
-def colour(data: SessionLogIn, previous: Previous | None) -> Colour:
+def red_reasons(data: SessionLogIn | SessionLog, previous: Previous | None) -> list[str]:
+    """Why a session is red (the stop rules it broke); empty when it is not."""
     spread = previous is not None and LEG_RANK[data.leg_symptoms] > LEG_RANK[previous.leg_symptoms]
-    if data.new_numbness_or_weakness or data.pain_during > RED_PAIN_DURING or spread:
+    return [
+        reason
+        for reason, broken in (
+            ("new_numbness_or_weakness", data.new_numbness_or_weakness),
+            ("pain_above_5", data.pain_during > RED_PAIN_DURING),
+            ("leg_symptoms_spread", spread),
+        )
+        if broken
+    ]
+
+
+def colour(data: SessionLogIn, previous: Previous | None) -> Colour:
+    if red_reasons(data, previous):
         return "red"
     retreated = previous is not None and LEG_RANK[data.leg_symptoms] < LEG_RANK[previous.leg_symptoms]
     if data.response == "better" or retreated:
@@ -63,8 +82,10 @@ def body_hash(data: SessionLogIn) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def public(log: SessionLog) -> SessionLogPublic:
-    return SessionLogPublic.model_validate(log, from_attributes=True)
+def public(log: SessionLog, notice: SafetyNotice | None = None) -> SessionLogPublic:
+    view = SessionLogPublic.model_validate(log, from_attributes=True)
+    view.safety = notice
+    return view
 
 
 _LOGS = SessionLog.__table__.c  # type: ignore[attr-defined]
@@ -150,13 +171,14 @@ def _existing(session: Session, actor: Actor, data: SessionLogIn, digest: str) -
     return stored
 
 
-def _store(context: _Context, data: SessionLogIn) -> tuple[SessionLog, bool]:
-    """Store one log; returns (log, created). A replay of a stored log returns it unchanged."""
+def _store(context: _Context, data: SessionLogIn) -> tuple[SessionLog, bool, SafetyNotice | None]:
+    """Store one log; returns (log, created, what the patient must be told). A replay of a stored log
+    returns it unchanged, with the notice again (the first answer may never have reached the app)."""
     session, actor = context.session, context.actor
     digest = body_hash(data)
     stored = _existing(session, actor, data, digest)
     if stored is not None:
-        return stored, False
+        return stored, False, _replayed_notice(context, stored)
     programme = context.programme(data.programme_id)
     item = context.item(programme, data.item_id)
     if data.revision > programme.revision:
@@ -182,7 +204,7 @@ def _store(context: _Context, data: SessionLogIn) -> tuple[SessionLog, bool]:
         stored = _existing(session, actor, data, digest)
         if stored is None:
             raise Conflict("This log id is being stored by another request; retry.", code="log_id_conflict")
-        return stored, False
+        return stored, False, _replayed_notice(context, stored)
     audit.record(session, actor, "session_log.create", "session_log", log.id, actor.id)
     events.emit(
         session,
@@ -196,10 +218,77 @@ def _store(context: _Context, data: SessionLogIn) -> tuple[SessionLog, bool]:
             "colour": log.colour,
         },
     )
-    if log.colour == "red":
-        _alert_red(session, actor, log, previous)
+    notice = _on_red(context, programme, item, log, previous) if log.colour == "red" else None
     progression.on_log(session, log)
-    return log, True
+    return log, True, notice
+
+
+def _on_red(
+    context: _Context, programme: Programme, item: ProgrammeItem, log: SessionLog, previous: Previous | None
+) -> SafetyNotice:
+    """Stop the exercise; alert (urgent, with the safety hold, for new numbness or weakness)."""
+    session, actor = context.session, context.actor
+    reasons = red_reasons(log, previous)
+    if "new_numbness_or_weakness" in reasons:
+        safety.hold(session, actor, _alert_urgent(session, actor, log))
+    else:
+        _alert_red(session, actor, log, previous)
+    if item.suspension is None:
+        suspension = {"since": utcnow().isoformat(), "reasons": reasons, "log_id": str(log.id)}
+        programmes.suspend_item(session, progression.system_actor(programme), programme, item, suspension)
+    return _notice(context, programme, item, reasons)
+
+
+def _notice(context: _Context, programme: Programme, item: ProgrammeItem, reasons: list[str]) -> SafetyNotice:
+    paused = programme.status == "paused"
+    if "new_numbness_or_weakness" in reasons:
+        tier: Tier = "urgent"
+        keys = [*red_flags.tier_lines("urgent", []), *(["programme_paused"] if paused else []), "clinic_told"]
+    else:
+        tier, keys = "routine", ["exercise_stopped", "physio_told"]
+    return SafetyNotice(
+        tier=tier,
+        reasons=reasons,
+        instruction=lines(keys, context.actor.locale or DEFAULT_LOCALE),
+        programme_paused=paused,
+        item_suspended=item.suspension is not None,
+    )
+
+
+def _replayed_notice(context: _Context, log: SessionLog) -> SafetyNotice | None:
+    if log.colour != "red":
+        return None
+    programme = context.programme(log.programme_id)
+    # Spread is judged against the session before, so a red log that broke neither other rule spread.
+    reasons = red_reasons(log, None) or ["leg_symptoms_spread"]
+    return _notice(context, programme, context.item(programme, log.item_id), reasons)
+
+
+def _alert_urgent(session: Session, actor: Actor, log: SessionLog) -> SafetyAlert:
+    """One urgent alert per patient for new numbness or weakness in logs, extended while it is open."""
+    open_alert = session.exec(
+        select(SafetyAlert).where(
+            SafetyAlert.clinic_id == actor.clinic_id,
+            SafetyAlert.patient_id == actor.id,
+            SafetyAlert.source == "session_log",
+            SafetyAlert.tier == "urgent",
+            SafetyAlert.status == "open",
+        )
+    ).first()
+    if open_alert is not None:
+        safety.extend_alert(session, open_alert, [URGENT_LOG_REASON], [str(log.id)])
+        return open_alert
+    return safety.raise_alert(
+        session,
+        actor,
+        actor.id,
+        "urgent",
+        [URGENT_LOG_REASON],
+        [str(log.id)],
+        "session_log",
+        programme_id=log.programme_id,
+        item_id=log.item_id,
+    )
 
 
 def _alert_red(session: Session, actor: Actor, log: SessionLog, previous: Previous | None) -> None:
@@ -236,8 +325,8 @@ def _alert_red(session: Session, actor: Actor, log: SessionLog, previous: Previo
 
 
 def log_one(session: Session, actor: Actor, data: SessionLogIn) -> tuple[SessionLogPublic, bool]:
-    log, created = _store(_Context(session, actor), data)
-    return public(log), created
+    log, created, notice = _store(_Context(session, actor), data)
+    return public(log, notice), created
 
 
 def log_batch(session: Session, actor: Actor, logs: list[SessionLogIn]) -> list[BatchResult]:
@@ -249,8 +338,8 @@ def log_batch(session: Session, actor: Actor, logs: list[SessionLogIn]) -> list[
         data = logs[index]
         try:
             with session.begin_nested():
-                log, created = _store(context, data)
-            results[index] = BatchResult(id=data.id, status=201 if created else 200, log=public(log))
+                log, created, notice = _store(context, data)
+            results[index] = BatchResult(id=data.id, status=201 if created else 200, log=public(log, notice))
         except DomainError as exc:
             results[index] = BatchResult(id=data.id, status=exc.status, code=exc.code, detail=exc.detail)
     return [results[index] for index in range(len(logs))]

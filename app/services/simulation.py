@@ -225,6 +225,11 @@ def describe(before: dict[str, Any] | None, after: dict[str, Any]) -> list[str]:
             for key in DOSE_KEYS:
                 if old[key] != item[key] and old["exercise_slug"] == item["exercise_slug"]:
                     changes.append(f"{item['exercise_slug']}: {key} {old[key]} → {item[key]}")
+            stopped, was_stopped = item.get("suspension"), old.get("suspension")
+            if stopped and not was_stopped:
+                changes.append(f"{item['exercise_slug']} stopped ({', '.join(stopped['reasons'])})")
+            elif was_stopped and not stopped:
+                changes.append(f"{item['exercise_slug']} reinstated")
     return changes
 
 

@@ -1,0 +1,242 @@
+"""Everything a patient reads about safety, in every catalogue locale (clinical-content.md §3).
+
+Short lines in plain words, one idea each: the app shows them as bullets. English is required and is the
+fallback for any other locale; tests/test_safety_text.py checks every text exists in every locale the
+exercise catalogue declares and keeps the English emergency and urgent texts at or below reading grade 6.
+A line that says something happened (paused, told) is only ever shown when it did: the services choose
+the lines from what they actually did.
+"""
+
+Texts = dict[str, str]
+
+# The red-flag questions of a symptom check-in, in the order the app asks them. Each asks about something
+# new or worse, so a patient with stable, already assessed symptoms can answer "no" every time; history
+# (cancer, weak immunity, fracture risk, past trauma) is on the clinician's screening record instead.
+RED_FLAG_QUESTIONS: dict[str, Texts] = {
+    "saddle_numbness": {
+        "en": "Is there new numbness or tingling between your legs, in your buttocks, or around your bottom "
+        "or genitals? Or does it feel different when you wipe?",
+        "es": "¿Notas algo nuevo de entumecimiento u hormigueo entre las piernas, en las nalgas, o alrededor "
+        "del ano o de los genitales? ¿O notas algo distinto al limpiarte?",
+    },
+    "bladder_change": {
+        "en": "Do you have new trouble peeing, or leaking? Or can you not feel when you pee, or when your "
+        "bladder is full?",
+        "es": "¿Tienes problemas nuevos para orinar, o escapes de orina? ¿O no notas cuándo sale la orina, o "
+        "si la vejiga está llena?",
+    },
+    "bowel_change": {
+        "en": "Have you lost control of your bowels, or can you not feel when you poo?",
+        "es": "¿Has perdido el control de las heces, o no notas cuándo haces de vientre?",
+    },
+    "sexual_dysfunction": {
+        "en": "Do you have new problems with sex, such as numb genitals or trouble with erections?",
+        "es": "¿Tienes problemas sexuales nuevos, como genitales dormidos o problemas de erección?",
+    },
+    "both_legs": {
+        "en": "Do you have pain, numbness or weakness in both legs that is new or getting worse?",
+        "es": "¿Tienes dolor, entumecimiento o debilidad en las dos piernas que es nuevo o va a peor?",
+    },
+    "major_trauma": {
+        "en": "Since your last check, have you had a bad fall, a crash, or a hard blow to your back?",
+        "es": "Desde la última revisión, ¿has tenido una caída fuerte, un accidente o un golpe fuerte en la "
+        "espalda?",
+    },
+    "leg_weakness_worsening": {
+        "en": "Is a leg or foot getting weaker? For example, do your toes catch or your foot slap when you "
+        "walk? Or is numbness spreading fast?",
+        "es": "¿Se te está debilitando una pierna o un pie? Por ejemplo, ¿tropiezas con los dedos o el pie "
+        "golpea el suelo al andar? ¿O el entumecimiento se extiende deprisa?",
+    },
+    "walking_difficulty": {
+        "en": "Is walking newly hard for you, or do you feel unsteady on your feet?",
+        "es": "¿Te cuesta andar más que antes, o te notas inestable al estar de pie?",
+    },
+    "severe_or_worsening_pain": {
+        "en": "Is your back pain new and very bad, or getting much worse?",
+        "es": "¿Tienes un dolor de espalda nuevo y muy fuerte, o mucho peor que antes?",
+    },
+    "upper_back_pain": {
+        "en": "Do you have new pain in your upper or middle back?",
+        "es": "¿Tienes dolor nuevo en la parte alta o media de la espalda?",
+    },
+    "fever_or_unwell": {
+        "en": "Do you have a fever or chills, or feel unwell all over?",
+        "es": "¿Tienes fiebre o escalofríos, o te encuentras mal en general?",
+    },
+    "weight_loss": {
+        "en": "Have you lost weight without trying?",
+        "es": "¿Has perdido peso sin proponértelo?",
+    },
+    "night_pain": {
+        "en": "Is the pain there all the time, or at night, even when you rest or change position?",
+        "es": "¿El dolor está ahí todo el tiempo, o por la noche, aunque descanses o cambies de postura?",
+    },
+    "no_improvement_month": {
+        "en": "Has your pain not got any better after about 4 weeks?",
+        "es": "¿Tu dolor no ha mejorado nada después de unas 4 semanas?",
+    },
+    "new_nerve_pain": {
+        "en": "Do you have new pain that shoots down a leg?",
+        "es": "¿Tienes un dolor nuevo que baja como una descarga por una pierna?",
+    },
+    "morning_stiffness": {
+        "en": "Is your back stiff for more than 30 minutes after you get up?",
+        "es": "¿Tienes la espalda rígida más de 30 minutos después de levantarte?",
+    },
+    "symptoms_spreading": {
+        "en": "Does pain or tingling keep spreading further down your leg?",
+        "es": "¿El dolor o el hormigueo sigue bajando cada vez más por la pierna?",
+    },
+    "not_easing_three_days": {
+        "en": "Has a flare-up of pain not started to ease after 3 days?",
+        "es": "¿Una crisis de dolor no ha empezado a aliviarse después de 3 días?",
+    },
+}
+
+# The standing cauda equina warning, in every programme the app holds offline and on every handout page:
+# a lead line, the signs as bullets, and what to do.
+EMERGENCY_WARNING: dict[str, list[str]] = {
+    "en": [
+        "Get help now if you have any of these signs, even if they come and go:",
+        "Numbness or tingling between your legs, in your buttocks, or around your bottom or genitals.",
+        "It feels different when you wipe after using the toilet.",
+        "New trouble peeing, or you cannot feel pee come out, or you cannot tell if your bladder is full.",
+        "You leak pee or poo, or you cannot feel when you poo.",
+        "New problems with sex, such as numb genitals or trouble with erections.",
+        "Pain, numbness or weakness in both legs that is new or getting worse.",
+        "Go to an emergency department now, or call your emergency number. Do not wait for your next "
+        "visit, and do not just send a message to your physio.",
+    ],
+    "es": [
+        "Busca ayuda ahora si notas cualquiera de estas señales, aunque vayan y vengan:",
+        "Entumecimiento u hormigueo entre las piernas, en las nalgas, o alrededor del ano o de los "
+        "genitales.",
+        "Notas algo distinto al limpiarte después de ir al baño.",
+        "Problemas nuevos para orinar, no notas cuándo sale la orina, o no sabes si la vejiga está llena.",
+        "Se te escapa la orina o las heces, o no notas cuándo haces de vientre.",
+        "Problemas sexuales nuevos, como genitales dormidos o problemas de erección.",
+        "Dolor, entumecimiento o debilidad en las dos piernas que es nuevo o va a peor.",
+        "Ve a urgencias ahora o llama al número de emergencias. No esperes a tu próxima cita y no te "
+        "limites a escribir a tu fisioterapeuta.",
+    ],
+}
+
+STOP_RULES_INTRO: Texts = {
+    "en": "Stop the exercise and log how it went if any of the stop signs listed with it happens.",
+    "es": "Deja el ejercicio y anota cómo ha ido si aparece cualquiera de las señales de parada que lo "
+    "acompañan.",
+}
+
+# The lines instructions are made of (app.services.safety chooses them).
+LINES: dict[str, Texts] = {
+    # emergency
+    "go_to_emergency": {
+        "en": "Go to an emergency department now, or call your emergency number.",
+        "es": "Ve a urgencias ahora o llama al número de emergencias.",
+    },
+    "do_not_wait": {
+        "en": "Do not wait to hear from your physio.",
+        "es": "No esperes a que te conteste tu fisioterapeuta.",
+    },
+    "show_this_screen": {
+        "en": "Show this screen to the staff.",
+        "es": "Enseña esta pantalla al personal.",
+    },
+    # urgent
+    "call_clinic_today": {
+        "en": "Call your clinic today.",
+        "es": "Llama hoy a tu clínica.",
+    },
+    "if_no_answer_today": {
+        "en": "If you cannot reach them today, see your doctor or an urgent care service today.",
+        "es": "Si hoy no puedes hablar con ellos, ve hoy a tu médico o a un servicio de urgencias.",
+    },
+    "emergency_signs_go_now": {
+        "en": "If you get any of the emergency signs, go to an emergency department now.",
+        "es": "Si notas alguna de las señales de emergencia, ve a urgencias ahora.",
+    },
+    # emergency and urgent
+    "stop_exercises": {
+        "en": "Do not do your exercises until your physio has checked you.",
+        "es": "No hagas tus ejercicios hasta que te revise tu fisioterapeuta.",
+    },
+    # routine
+    "keep_going_unless_worse": {
+        "en": "You can keep doing your exercises if they do not make things worse.",
+        "es": "Puedes seguir con tus ejercicios si no te hacen empeorar.",
+    },
+    "stop_what_spreads": {
+        "en": "Stop any exercise that makes pain or tingling spread down your leg.",
+        "es": "Deja cualquier ejercicio que haga bajar el dolor o el hormigueo por la pierna.",
+    },
+    "call_your_physio": {
+        "en": "Call your physio to talk about it.",
+        "es": "Llama a tu fisioterapeuta para hablarlo.",
+    },
+    # what happened: only shown when it did
+    "programme_paused": {
+        "en": "Your exercise programme is paused.",
+        "es": "Tu programa de ejercicios está en pausa.",
+    },
+    "clinic_told": {
+        "en": "Your clinic has been told.",
+        "es": "Se ha avisado a tu clínica.",
+    },
+    "physio_told": {
+        "en": "Your physio has been told and will check this with you.",
+        "es": "Se ha avisado a tu fisioterapeuta, que lo revisará contigo.",
+    },
+    "clinic_not_told": {
+        "en": "We could not tell your clinic. Call them now.",
+        "es": "No hemos podido avisar a tu clínica. Llámales ahora.",
+    },
+    # answers left out, or none of the signs
+    "answer_the_rest": {
+        "en": "Please also answer the questions you skipped.",
+        "es": "Responde también a las preguntas que has dejado sin contestar.",
+    },
+    "not_all_answered": {
+        "en": "Some questions have no answer yet, so we cannot check you fully.",
+        "es": "Hay preguntas sin respuesta, así que no podemos revisarte del todo.",
+    },
+    "answer_every_question": {
+        "en": "Please answer every question.",
+        "es": "Responde a todas las preguntas, por favor.",
+    },
+    "none_reported": {
+        "en": "Thank you. You have none of the warning signs.",
+        "es": "Gracias. No tienes ninguna de las señales de alarma.",
+    },
+    "check_again": {
+        "en": "Check again straight away if anything changes.",
+        "es": "Vuelve a comprobarlo enseguida si algo cambia.",
+    },
+    # a programme on hold, an exercise stopped after a bad session
+    "on_hold": {
+        "en": "Your programme is on hold until your physio has checked you.",
+        "es": "Tu programa está en espera hasta que te revise tu fisioterapeuta.",
+    },
+    "exercise_stopped": {
+        "en": "Stop doing this exercise for now.",
+        "es": "Deja de hacer este ejercicio por ahora.",
+    },
+    "exercise_stopped_why": {
+        "en": "It is stopped for now because your symptoms got worse with it. Your physio will check it with "
+        "you before you start it again.",
+        "es": "Está parado por ahora porque tus síntomas empeoraron con él. Tu fisioterapeuta lo revisará "
+        "contigo antes de que vuelvas a hacerlo.",
+    },
+}
+
+
+def localised(texts: Texts, locale: str) -> str:
+    return texts.get(locale, texts["en"])
+
+
+def lines(keys: list[str], locale: str) -> list[str]:
+    return [localised(LINES[key], locale) for key in keys]
+
+
+def emergency_warning(locale: str) -> list[str]:
+    return EMERGENCY_WARNING.get(locale, EMERGENCY_WARNING["en"])

@@ -1,0 +1,43 @@
+"""Whether a patient is on a safety hold: any unresolved emergency or urgent alert (DESIGN §5).
+
+Its own small module so that both the programme lifecycle (which refuses to resume or activate) and the
+safety service (which places and lifts holds) can ask, without importing each other.
+"""
+
+import uuid
+
+from sqlmodel import Session, select
+
+from app.errors import Conflict, Forbidden
+from app.models.common import Actor
+from app.models.programme import Programme
+from app.models.safety import HOLDING_TIERS, TIER_ORDER, SafetyAlert
+
+
+def holding_alert(session: Session, clinic_id: uuid.UUID, patient_id: uuid.UUID) -> SafetyAlert | None:
+    """The most serious, then oldest, unresolved emergency or urgent alert of the patient."""
+    alerts = session.exec(
+        select(SafetyAlert).where(
+            SafetyAlert.clinic_id == clinic_id,
+            SafetyAlert.patient_id == patient_id,
+            SafetyAlert.tier.in_(HOLDING_TIERS),
+            SafetyAlert.status != "resolved",
+        )
+    ).all()
+    return min(alerts, key=lambda a: (TIER_ORDER.index(a.tier), a.created_at), default=None)
+
+
+def ensure_no_hold(session: Session, actor: Actor, programme: Programme) -> None:
+    """Resuming or activating waits for a clinician to resolve every emergency and urgent alert."""
+    if holding_alert(session, programme.clinic_id, programme.patient_id) is None:
+        return
+    if actor.kind != "staff":
+        raise Forbidden(
+            "Only a signed-in clinician can lift a safety hold, by resolving the alert with a note.",
+            code="clinician_required",
+        )
+    raise Conflict(
+        "The patient has an open emergency or urgent alert: resolve it with a note first (POST "
+        "/v1/alerts/{id}/resolve), then resume.",
+        code="safety_hold",
+    )

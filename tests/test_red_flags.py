@@ -1,0 +1,209 @@
+"""Red-flag triage as a table: every question alone and the key combinations, the escalate-never-reassure
+property, and the patient wording (every locale, plain English at reading grade 6 or below)."""
+
+import re
+from pathlib import Path
+
+import pytest
+import textstat
+from hypothesis import given
+from hypothesis import strategies as st
+
+from app.models.catalogue_files import load_catalogue
+from app.models.safety import RedFlagAnswers
+from app.models.safety_text import EMERGENCY_WARNING, LINES, RED_FLAG_QUESTIONS, emergency_warning, lines
+from app.services import red_flags
+from app.services.red_flags import RULES, Outcome
+
+QUESTIONS = list(RED_FLAG_QUESTIONS)
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "clinical-rules.md"
+DONE = Outcome(recorded=True, programme_paused=True, alert_raised=True)
+
+
+def all_no(**yes: bool) -> RedFlagAnswers:  # type: ignore[valid-type]
+    return RedFlagAnswers(**{key: False for key in QUESTIONS} | yes)
+
+
+# Every question answered "yes" alone (all others "no"), with no history on record.
+ALONE = {
+    "saddle_numbness": ("emergency", "suspected_cauda_equina"),
+    "bladder_change": ("emergency", "suspected_cauda_equina"),
+    "bowel_change": ("emergency", "suspected_cauda_equina"),
+    "sexual_dysfunction": ("emergency", "suspected_cauda_equina"),
+    "both_legs": ("emergency", "suspected_cauda_equina"),
+    "major_trauma": ("emergency", "major_trauma"),
+    "leg_weakness_worsening": ("urgent", "progressive_neurological_deficit"),
+    "walking_difficulty": ("urgent", "progressive_neurological_deficit"),
+    "severe_or_worsening_pain": ("urgent", "severe_or_thoracic_pain"),
+    "upper_back_pain": ("urgent", "severe_or_thoracic_pain"),
+    "fever_or_unwell": ("urgent", "possible_infection"),
+    "weight_loss": ("urgent", "possible_malignancy"),
+    "night_pain": ("routine", "night_pain_review"),
+    "no_improvement_month": ("routine", "no_improvement_review"),
+    "new_nerve_pain": ("routine", "new_nerve_root_pain"),
+    "morning_stiffness": ("routine", "possible_inflammatory_pain"),
+    "symptoms_spreading": ("routine", "persistent_peripheralisation"),
+    "not_easing_three_days": ("routine", "symptoms_not_easing"),
+}
+
+# (yes answers, history on the screening record) → (tier, the first reason)
+COMBINATIONS = [
+    (("walking_difficulty",), ("history_cancer",), "emergency", "suspected_spinal_cord_compression"),
+    (("new_nerve_pain",), ("history_cancer",), "emergency", "suspected_spinal_cord_compression"),
+    (("upper_back_pain",), ("history_cancer",), "emergency", "suspected_spinal_cord_compression"),
+    (("leg_weakness_worsening",), ("history_cancer",), "emergency", "suspected_spinal_cord_compression"),
+    (("night_pain",), ("history_cancer",), "urgent", "possible_malignancy"),
+    (("no_improvement_month",), ("history_cancer",), "urgent", "possible_malignancy"),
+    (("night_pain", "weight_loss"), (), "urgent", "possible_malignancy"),
+    (("no_improvement_month", "fever_or_unwell"), (), "urgent", "possible_infection"),
+    (("severe_or_worsening_pain",), ("history_fracture_risk",), "urgent", "severe_or_thoracic_pain"),
+    (("severe_or_worsening_pain",), ("history_immunosuppression",), "urgent", "severe_or_thoracic_pain"),
+    (("saddle_numbness", "morning_stiffness"), (), "emergency", "suspected_cauda_equina"),
+    # History alone never raises anything: it waits for a new sign.
+    ((), ("history_cancer", "history_immunosuppression", "history_fracture_risk", "history_major_trauma"),
+     None, None),
+]  # fmt: skip
+
+
+def test_every_question_has_a_row_in_this_table():
+    assert set(ALONE) == set(QUESTIONS)
+
+
+@pytest.mark.parametrize("locale", ["en", "es"])
+@pytest.mark.parametrize("question", QUESTIONS)
+def test_every_question_alone_reaches_its_tier_and_instruction(question, locale):
+    tier, reason = ALONE[question]
+    assessment = red_flags.assess(all_no(**{question: True}))
+    assert (assessment.tier, assessment.reasons[0]) == (tier, reason)
+    assert assessment.complete
+    told = red_flags.instruction(assessment, DONE, locale)
+    first = {"emergency": "go_to_emergency", "urgent": "call_clinic_today"}.get(tier)
+    if first:
+        assert told[0] == lines([first], locale)[0]
+        assert lines(["stop_exercises", "programme_paused", "clinic_told"], locale) == [
+            line
+            for line in told
+            if line in lines(["stop_exercises", "programme_paused", "clinic_told"], locale)
+        ]
+    else:
+        assert lines(["physio_told"], locale)[0] in told
+    assert lines(["none_reported"], locale)[0] not in told
+
+
+@pytest.mark.parametrize(("yes", "history", "tier", "reason"), COMBINATIONS)
+def test_combinations_with_the_screened_history(yes, history, tier, reason):
+    assessment = red_flags.assess(all_no(**dict.fromkeys(yes, True)), frozenset(history))
+    assert assessment.tier == tier
+    assert (assessment.reasons[0] if assessment.reasons else None) == reason
+
+
+def test_spreading_symptoms_are_never_told_to_carry_on():
+    assessment = red_flags.assess(all_no(symptoms_spreading=True))
+    for locale in ("en", "es"):
+        told = red_flags.instruction(assessment, DONE, locale)
+        assert lines(["stop_what_spreads"], locale)[0] in told
+        assert lines(["keep_going_unless_worse"], locale)[0] not in told
+    not_easing = red_flags.instruction(red_flags.assess(all_no(not_easing_three_days=True)), DONE, "en")
+    assert "Call your physio to talk about it." in not_easing
+
+
+def test_unanswered_questions_are_not_assessed_and_never_the_all_clear():
+    assessment = red_flags.assess(RedFlagAnswers(saddle_numbness=False))
+    assert assessment.tier is None and not assessment.complete
+    assert assessment.not_assessed == QUESTIONS[1:]
+    told = red_flags.instruction(assessment, Outcome(), "en")
+    assert told == lines(["not_all_answered", "answer_every_question"], "en")
+    partial = red_flags.assess(RedFlagAnswers(bowel_change=True))
+    told = red_flags.instruction(partial, DONE, "en")
+    assert partial.tier == "emergency" and told[-1] == lines(["answer_the_rest"], "en")[0]
+
+
+def test_the_all_clear_needs_every_answer_no():
+    assessment = red_flags.assess(all_no())
+    assert assessment.tier is None and assessment.complete
+    assert red_flags.instruction(assessment, Outcome(), "en") == lines(["none_reported", "check_again"], "en")
+
+
+@given(
+    st.fixed_dictionaries({}, optional={key: st.one_of(st.none(), st.booleans()) for key in QUESTIONS}),
+    st.sets(st.sampled_from(red_flags.HISTORY)),
+)
+def test_any_yes_reaches_a_tier_and_never_the_all_clear(answers, history):
+    assessment = red_flags.assess(RedFlagAnswers(**answers), frozenset(history))
+    told = red_flags.instruction(assessment, Outcome(), "en")
+    if any(value is True for value in answers.values()):
+        assert assessment.tier is not None and assessment.reasons
+        assert lines(["clinic_not_told"], "en")[0] in told  # nothing stored: never "told" or "paused"
+        assert not set(told) & set(lines(["clinic_told", "physio_told", "programme_paused"], "en"))
+    if lines(["none_reported"], "en")[0] in told:
+        assert all(answers.get(key) is False for key in QUESTIONS)
+
+
+def test_the_instruction_only_claims_what_happened():
+    assessment = red_flags.assess(all_no(fever_or_unwell=True))
+    stored_not_paused = red_flags.instruction(assessment, Outcome(recorded=True, alert_raised=True), "en")
+    assert "Your exercise programme is paused." not in stored_not_paused
+    assert "Your clinic has been told." in stored_not_paused
+    failed = red_flags.instruction(assessment, Outcome(), "en")
+    assert "We could not tell your clinic. Call them now." in failed
+    assert "Your clinic has been told." not in failed
+
+
+def catalogue_locales() -> set[str]:
+    return {locale for chain in load_catalogue() for exercise in chain.exercises for locale in exercise.text}
+
+
+def test_every_safety_text_exists_in_every_catalogue_locale():
+    locales = catalogue_locales()
+    assert {"en", "es"} <= locales
+    for key, texts in [*RED_FLAG_QUESTIONS.items(), *LINES.items()]:
+        assert locales <= set(texts), key
+    assert locales <= set(EMERGENCY_WARNING)
+    assert {len(EMERGENCY_WARNING[locale]) for locale in locales} == {len(EMERGENCY_WARNING["en"])}
+
+
+def told(question: str, outcome: Outcome = DONE) -> list[str]:
+    return red_flags.instruction(red_flags.assess(all_no(**{question: True})), outcome, "en")
+
+
+def grade(text_lines: list[str]) -> float:
+    return textstat.flesch_kincaid_grade(
+        " ".join(line if line.endswith((".", "?", ":")) else f"{line}." for line in text_lines)
+    )
+
+
+@pytest.mark.parametrize(
+    "text_lines",
+    [
+        pytest.param(emergency_warning("en"), id="emergency-warning"),
+        pytest.param(told("bladder_change"), id="emergency"),
+        pytest.param(told("bladder_change", Outcome()), id="emergency-unrecorded"),
+        pytest.param(told("walking_difficulty"), id="urgent"),
+        pytest.param(told("walking_difficulty", Outcome()), id="urgent-unrecorded"),
+        pytest.param(red_flags.hold_lines("emergency", "en"), id="hold-emergency"),
+        pytest.param(red_flags.hold_lines("urgent", "en"), id="hold-urgent"),
+        pytest.param([RED_FLAG_QUESTIONS[key]["en"] for key in QUESTIONS], id="questions"),
+    ],
+)  # fmt: skip
+def test_english_safety_text_reads_at_grade_6_or_below(text_lines):
+    assert grade(text_lines) <= 6, (grade(text_lines), text_lines)
+
+
+def test_the_emergency_warning_says_new_or_worse_and_come_and_go():
+    text = " ".join(emergency_warning("en"))
+    assert "new or getting worse" in text and "come and go" in text and "buttocks" in text
+    assert "emergency" in text
+
+
+def test_docs_table_lists_every_rule():
+    docs = DOCS.read_text(encoding="utf-8")
+    table = docs[docs.index("### Red-flag rules") :]
+    for rule in RULES:
+        rows = [
+            line for line in table.splitlines() if f"`{rule.reason}`" in line and f"| {rule.tier} |" in line
+        ]
+        row = next(
+            (row for row in rows if all(f"`{sign}`" in row for sign in rule.any_of | rule.with_any)), None
+        )
+        assert row is not None, f"no row in docs/clinical-rules.md for {rule}"
+        assert re.search(r"\| [^|]*[A-Za-z][^|]* \|\s*$", row), f"{rule.reason}: the row needs its source"
