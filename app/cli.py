@@ -135,8 +135,10 @@ def simulate(
                         days,
                         start,
                         on_day=lambda _day, _programme: bar.update(1),
+                        mornings=simulation.PATTERNS[pattern][2],
                     )
                     proposals = simulation.waiting(session, result)
+                    raised = simulation.alerts(session, result, start)
                 except DomainError as exc:
                     typer.secho(f"error: {exc.detail}", fg=typer.colors.RED, err=True)
                     for error in exc.errors or []:
@@ -152,6 +154,8 @@ def simulate(
     )
     for proposal in proposals:
         typer.echo(f"Waiting for a clinician: {proposal}")
+    for alert in raised:
+        typer.echo(f"Alert for the clinician: {alert}")
 
 
 @cli.command("create-clinic")

@@ -221,6 +221,7 @@ def make_resources(session: Session, tenant: Tenant) -> dict[str, str]:
         ),
         "template_id": str(template.id),
         "number": "1",
+        "day": (date.today() - timedelta(days=1)).isoformat(),  # the next-morning answer for yesterday
         "alert_id": str(alert.id),
         "suggestion_id": str(suggestion.id),
     }

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from sqlalchemy import update
 from sqlmodel import Session
 
-from app.models.programme import ProgrammeRevision
+from app.models.programme import Programme, ProgrammeRevision
 
 
 def draft_programme(client, tenant, items=None, start_date="2026-11-02"):
@@ -35,13 +35,20 @@ def active_programme(client, tenant, items=None, start_date="2026-11-02", backda
         from app.db import get_engine
 
         with Session(get_engine()) as session:
-            session.execute(
-                update(ProgrammeRevision)
-                .where(ProgrammeRevision.programme_id == uuid.UUID(programme["id"]))
-                .values(created_at=backdate)
-            )
+            backdate_activation(session, programme, backdate)
             session.commit()
     return programme
+
+
+def backdate_activation(session: Session, programme, moment: datetime) -> None:
+    """Make a programme look active since `moment`: its revisions and its activation."""
+    programme_id = uuid.UUID(programme["id"])
+    session.execute(
+        update(ProgrammeRevision)
+        .where(ProgrammeRevision.programme_id == programme_id)
+        .values(created_at=moment)
+    )
+    session.execute(update(Programme).where(Programme.id == programme_id).values(activated_at=moment))
 
 
 def item_ids(programme) -> list[str]:

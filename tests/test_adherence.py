@@ -177,7 +177,7 @@ def test_plan_for_a_day(client, world):
     client.patch(
         f"/v1/patients/{world.a.patient.id}", json={"locale": "es"}, headers=world.a.headers["physio"]
     )
-    programme = active_programme(client, world.a)
+    programme = active_programme(client, world.a, backdate=BEFORE_START)
     bridge, cat = item_ids(programme)
     _log(client, world.a, programme, bridge, "2026-11-04T09:00:00+00:00")
     wednesday = client.get(
@@ -260,3 +260,35 @@ def test_low_adherence_is_emitted_once_a_week(client, world, session):
     assert [e.data["programme_id"] for e in emitted] == [programme["id"]]  # once, not twice
     assert emitted[0].data["done"] == 0 and emitted[0].data["due"] > 0
     assert emitted[0].data["threshold_percent"] == 60
+
+
+def test_plan_and_adherence_agree_on_the_activation_day_and_the_day_before(client, world):
+    client.patch(
+        f"/v1/patients/{world.a.patient.id}",
+        json={"timezone": "Pacific/Auckland"},
+        headers=world.a.headers["physio"],
+    )
+    # Activated at 09:00 on Wednesday 4 November in Auckland (20:00 UTC on the 3rd); dated from 2 November.
+    programme = active_programme(
+        client,
+        world.a,
+        items=[{"exercise": "cat-camel", "reps": 6, "times_per_day": 1}],
+        backdate=datetime(2026, 11, 3, 20, tzinfo=UTC),
+    )
+    [cat] = item_ids(programme)
+    early = log_body(programme, cat, "2026-11-03T19:00:00+00:00")  # 08:00 on the 4th: before activation
+    refused = client.post("/v1/me/sessions", json=early, headers=world.a.headers["patient"])
+    assert_problem(refused, 409, "before_activation")
+    _log(client, world.a, programme, cat, "2026-11-03T22:00:00+00:00")  # 11:00 on the 4th
+
+    def plan(day: str) -> list[tuple[int, int]]:
+        answer = client.get("/v1/me/plan", params={"date": day}, headers=world.a.headers["patient"]).json()
+        return [(item["sessions_due"], item["sessions_done"]) for item in answer["items"]]
+
+    report = client.get(
+        f"/v1/patients/{world.a.patient.id}/adherence",
+        params={"from": "2026-11-03", "to": "2026-11-04"},
+        headers=world.a.headers["physio"],
+    ).json()
+    assert [(day["due"], day["done"]) for day in report["by_day"]] == [(0, 0), (1, 1)]
+    assert [plan("2026-11-03"), plan("2026-11-04")] == [[(0, 0)], [(1, 1)]]

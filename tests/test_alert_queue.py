@@ -1,4 +1,5 @@
-"""The triaged alert queue: most serious tier first, longest waiting first, counts per tier, stable pages."""
+"""The triaged alert queue: unresolved alerts unless asked otherwise, most serious tier first, longest
+waiting first, counts per tier, stable pages."""
 
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -62,7 +63,8 @@ def test_longest_waiting_first_within_a_tier(client, world, session):
     older = raise_alert(session, world.a, "urgent", NOON - timedelta(hours=3))
     same_time = [raise_alert(session, world.a, "urgent", NOON - timedelta(hours=1)) for _ in range(2)]
     routine_oldest = raise_alert(session, world.a, "routine", NOON - timedelta(days=30))
-    assert ids(queue(client, world.a)) == [older, *same_time, recent, routine_oldest]
+    # A tie on time: the id decides (ids made in the same millisecond are not in creation order).
+    assert ids(queue(client, world.a)) == [older, *sorted(same_time), recent, routine_oldest]
 
 
 def test_filters_by_tier_status_and_patient(client, world, session):
@@ -81,6 +83,26 @@ def test_filters_by_tier_status_and_patient(client, world, session):
     assert ids(queue(client, world.a, patient_id=str(other_patient.id))) == [others_routine]
     both = queue(client, world.a, tier="routine", status="open", patient_id=str(world.a.patient.id))
     assert ids(both) == [routine]
+
+
+def test_without_a_status_the_queue_holds_only_what_still_needs_work(client, world, session):
+    waiting = raise_alert(session, world.a, "routine", NOON - timedelta(hours=1))
+    acknowledged = raise_alert(session, world.a, "urgent", NOON - timedelta(hours=2))
+    done = raise_alert(session, world.a, "emergency", NOON - timedelta(hours=3))
+    headers = world.a.headers["physio"]
+    assert client.post(f"/v1/alerts/{acknowledged}/acknowledge", headers=headers).status_code == 200
+    note = "Seen the same day: no red flag found."
+    resolved = client.post(f"/v1/alerts/{done}/resolve", json={"note": note}, headers=headers)
+    assert resolved.status_code == 200, resolved.text
+
+    page = queue(client, world.a)
+    assert ids(page) == [acknowledged, waiting]
+    assert page["counts"] == {"emergency": 0, "urgent": 1, "routine": 1}
+    assert ids(queue(client, world.a, tier="emergency")) == []
+    assert walk(client, world.a, limit=1) == [acknowledged, waiting]
+    history = queue(client, world.a, status="resolved")
+    assert ids(history) == [done] and history["items"][0]["resolution_note"] == note
+    assert history["counts"] == {"emergency": 1, "urgent": 0, "routine": 0}
 
 
 def test_counts_per_tier_follow_status_and_patient_but_not_tier(client, world, session):

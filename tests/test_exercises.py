@@ -6,15 +6,20 @@ Expected results are computed from the chain files themselves, so these tests fo
 import uuid
 
 import pytest
+from sqlmodel import select
 
 from app.models.catalogue_files import STOP_RULES, ExerciseSpec, load_catalogue
+from app.models.dose_words import fill, without_placeholders
+from app.models.exercise import Exercise
+from app.services import exercises
 from tests.factories import exercise_body, make_clinic, make_user, staff_headers
 from tests.helpers import assert_problem
 
 CATALOGUE = load_catalogue()
 SPECS: dict[str, ExerciseSpec] = {spec.slug: spec for chain in CATALOGUE for spec in chain.exercises}
 CHAIN_OF = {spec.slug: chain.chain for chain in CATALOGUE for spec in chain.exercises}
-LOCKED = {"prone-press-up-overpressure", "sciatic-tensioner", "side-lying-femoral-tensioner"}
+LOCKED = {"prone-press-up-overpressure", "slump-slider", "sciatic-tensioner", "side-lying-femoral-tensioner"}
+NEURO_RULES = ["leg_symptoms_spread", "nerve_glide_symptoms", "leg_pain_above_3"]
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +56,12 @@ def catalogue_search(client, headers, **params) -> set[str]:
 def matches(spec: ExerciseSpec, q: str, locale: str) -> bool:
     text = spec.localised(locale)
     needle = " ".join(q.split()).casefold()
-    haystacks = [text.name.casefold(), text.summary.casefold(), *spec.tags]
+    haystacks = [text.name.casefold(), without_placeholders(text.summary).casefold(), *spec.tags]
     return any(needle in haystack for haystack in haystacks)
+
+
+def filled(spec: ExerciseSpec, line: str, locale: str) -> str:
+    return fill(line, spec.default_dose.model_dump(), locale)
 
 
 # --- reading the catalogue ----------------------------------------------------------------------
@@ -92,7 +101,9 @@ def test_response_shape_and_clinician_lock(client, reader):
     assert press_up["progression_slug"] == spec.progression
     assert press_up["regression_slug"] == spec.regression
     assert press_up["default_dose"] == spec.default_dose.model_dump()
-    assert press_up["steps"] == spec.text["en"].steps
+    assert press_up["steps"] == [filled(spec, step, "en") for step in spec.text["en"].steps]
+    assert press_up["contraindications"] == spec.contraindications
+    assert "pregnancy" in press_up["contraindications"] and press_up["side_required"] is False
     assert press_up["available_locales"] == ["en", "es"]
     assert press_up["stop_rules"] == [{"code": c, "text": STOP_RULES[c]["en"]} for c in spec.stop_rules]
     assert press_up["media"][0]["alt"] == spec.media[0].alt["en"]
@@ -131,7 +142,11 @@ QUERIES = [
     pytest.param("mcgill", "en", id="tag"),
     pytest.param("puente", "es", id="spanish-name"),
     pytest.param("puente", "en", id="spanish-word-in-english"),
-    pytest.param("ÚSALO", "es", id="non-ascii-case-folding"),
+    pytest.param("EXTENSIÓN", "es", id="non-ascii-case-folding"),
+    pytest.param("plancha", "es", id="spanish-planks"),
+    pytest.param("nervio", "es", id="spanish-nerve-glides"),
+    pytest.param("deslizamiento", "es", id="spanish-glides"),
+    pytest.param("reps", "en", id="placeholders-are-not-searched"),
     pytest.param("bird-dog", "es", id="falls-back-to-english-text"),
     pytest.param("%", "en", id="percent-is-literal"),
     pytest.param("_", "en", id="underscore-is-literal"),
@@ -149,21 +164,90 @@ def test_free_text_search_per_locale(client, reader, q, locale):
 def test_searches_find_what_they_should():
     # Guards the oracle above: these queries are meant to select something.
     assert {slug for slug, spec in SPECS.items() if matches(spec, "puente", "es")} >= {"double-leg-bridge"}
-    assert any(matches(spec, "ÚSALO", "es") for spec in SPECS.values())
-    assert not any(matches(spec, "ÚSALO", "en") for spec in SPECS.values())
+    assert any(matches(spec, "EXTENSIÓN", "es") for spec in SPECS.values())
+    assert not any(matches(spec, "EXTENSIÓN", "en") for spec in SPECS.values())
     assert "bird-dog" in {slug for slug, spec in SPECS.items() if matches(spec, "bird-dog", "es")}
+    assert not any(matches(spec, "reps", "en") for spec in SPECS.values())
+    assert any("{reps}" in spec.text["en"].summary for spec in SPECS.values())
 
 
-def test_spanish_text_and_english_fallback_per_exercise(client, reader):
-    headers = reader | {"Accept-Language": "es-ES,es;q=0.9,en;q=0.5"}
+TENSIONERS = {"sciatic-tensioner", "side-lying-femoral-tensioner"}
+SPANISH_SEARCHES = [
+    pytest.param("plancha", lambda slug: CHAIN_OF[slug] in {"front-plank", "side-plank"}, id="planks"),
+    pytest.param("puente", lambda slug: CHAIN_OF[slug] == "bridge", id="bridges"),
+    pytest.param("nervio", lambda slug: SPECS[slug].category == "neurodynamics", id="nerve-glides"),
+    pytest.param(
+        "deslizamiento",
+        lambda slug: SPECS[slug].category == "neurodynamics" and slug not in TENSIONERS,
+        id="glides-but-not-tensioners",
+    ),
+]
+
+
+@pytest.mark.parametrize(("q", "expected"), SPANISH_SEARCHES)
+def test_spanish_search_finds_planks_bridges_and_nerve_glides(client, reader, q, expected):
+    found = catalogue_search(client, reader, q=q, locale="es")
+    assert found == {slug for slug in SPECS if expected(slug)}
+    assert len(found) >= 4
+
+
+def test_spanish_text_and_english_fallback_per_exercise(client, world):
+    headers = world.a.headers["physio"] | {"Accept-Language": "es-ES,es;q=0.9,en;q=0.5"}
     bridge = client.get("/v1/exercises/double-leg-bridge", headers=headers).json()
     assert (bridge["locale"], bridge["name"]) == ("es", "Puente")
     assert bridge["stop_rules"][0]["text"] == STOP_RULES[bridge["stop_rules"][0]["code"]]["es"]
     assert bridge["media"][0]["alt"] == SPECS["double-leg-bridge"].media[0].alt["es"]
-    bird_dog = client.get("/v1/exercises/bird-dog", headers=headers).json()
-    assert (bird_dog["locale"], bird_dog["name"]) == ("en", SPECS["bird-dog"].text["en"].name)
-    assert bird_dog["stop_rules"][0]["text"] == STOP_RULES[bird_dog["stop_rules"][0]["code"]]["en"]
-    assert bird_dog["available_locales"] == ["en"]
+    own = create(client, world.a.headers["physio"])  # a clinic's own exercise may be English only
+    served = client.get(f"/v1/exercises/{own['id']}", headers=headers).json()
+    assert (served["locale"], served["name"]) == ("en", own["name"])
+    assert served["stop_rules"][0]["text"] == STOP_RULES[served["stop_rules"][0]["code"]]["en"]
+    assert served["available_locales"] == ["en"]
+
+
+def test_every_catalogue_exercise_is_served_in_spanish_with_its_dose_filled(client, reader):
+    items = search(client, reader, include_own=False, locale="es")
+    assert len(items) == len(SPECS) and {item["locale"] for item in items} == {"es"}
+    for item in items:
+        spec = SPECS[item["slug"]]
+        assert item["summary"] == filled(spec, spec.text["es"].summary, "es")
+        assert item["steps"] == [filled(spec, step, "es") for step in spec.text["es"].steps]
+        assert item["cautions"] == [filled(spec, caution, "es") for caution in spec.text["es"].cautions]
+        assert "{" not in " ".join([item["summary"], *item["steps"], *item["cautions"]]), item["slug"]
+        assert (item["contraindications"], item["side_required"]) == (
+            spec.contraindications,
+            spec.side_required,
+        )
+
+
+def test_dose_words_come_from_the_default_dose(client, reader):
+    bridge = client.get("/v1/exercises/double-leg-bridge", headers=reader).json()
+    assert "Do 2 sets of 10, holding each for 3 seconds at the top." in bridge["summary"]
+    assert "Hold for 3 seconds, then lower slowly." in bridge["steps"]
+    spanish = client.get("/v1/exercises/double-leg-bridge", params={"locale": "es"}, headers=reader).json()
+    assert "Haz 2 series de 10, aguantando 3 segundos arriba cada vez." in spanish["summary"]
+    walk = client.get("/v1/exercises/short-walks", headers=reader).json()
+    assert walk["summary"].startswith("Take short walks at an easy pace: 5 minutes at a time, twice a day.")
+
+
+def test_side_and_contraindications_of_the_nerve_glides(client, reader):
+    slump = client.get("/v1/exercises/slump-slider", headers=reader).json()
+    assert slump["side_required"] is True and slump["requires_clinician_unlock"] is True
+    assert set(slump["contraindications"]) == {"flexion_intolerant", "osteoporosis", "recent_spinal_surgery"}
+    assert "the leg your physio chose" in " ".join(slump["steps"])
+    strap = client.get("/v1/exercises/strap-hamstring-stretch", headers=reader).json()
+    assert strap["contraindications"] == ["neurodynamic_sensitivity"] and strap["side_required"] is False
+
+
+def test_snapshots_keep_the_placeholders(session):
+    row = session.exec(
+        select(Exercise).where(Exercise.slug == "double-leg-bridge", Exercise.owner_clinic_id.is_(None))
+    ).one()
+    raw = exercises.present_every_locale(session, [row])[row.id]
+    assert set(raw) == {"en", "es"}
+    assert raw["en"].summary == SPECS["double-leg-bridge"].text["en"].summary
+    assert "{sets} of {reps}" in raw["en"].summary and "{hold}" in " ".join(raw["es"].steps)
+    assert raw["en"].contraindications == ["uncontrolled_hypertension"]
+    assert "{" not in exercises.present(session, row, "en").summary
 
 
 LOCALES = [
@@ -306,6 +390,37 @@ def test_translations_are_added_by_patching_text(client, world):
     assert renamed.json()["name"] == "Renamed" and renamed.json()["available_locales"] == ["en", "es"]
 
 
+def test_own_exercise_carries_contraindications_side_and_dose_words(client, world):
+    headers = world.a.headers["physio"]
+    text = {
+        "name": "Wall sit",
+        "summary": "Hold for {hold}, {per_day}.",
+        "steps": ["Sit back.", "Do {reps}."],
+    }
+    own = create(
+        client,
+        headers,
+        contraindications=["pregnancy", "hip_replacement"],
+        side_required=True,
+        default_dose={"sets": 2, "reps": 8, "hold_s": 20, "times_per_day": 2, "days_per_week": 3},
+        text={"en": text},
+    )
+    assert own["contraindications"] == ["pregnancy", "hip_replacement"] and own["side_required"] is True
+    assert (own["summary"], own["steps"]) == ("Hold for 20 seconds, twice a day.", ["Sit back.", "Do 8."])
+    patched = client.patch(
+        f"/v1/exercises/{own['id']}", json={"contraindications": [], "side_required": False}, headers=headers
+    ).json()
+    assert (patched["contraindications"], patched["side_required"]) == ([], False)
+    assert patched["summary"] == own["summary"]
+    plain = create(client, headers)
+    assert (plain["contraindications"], plain["side_required"]) == ([], False)
+    assert_problem(
+        client.patch(f"/v1/exercises/{own['id']}", json={"contraindications": ["gout"]}, headers=headers),
+        422,
+        "validation_error",
+    )
+
+
 def test_patch_changes_only_what_was_sent(client, world):
     headers = world.a.headers["physio"]
     own = create(client, headers, tags=["one"])
@@ -369,7 +484,19 @@ def test_archived_exercises_stay_readable_but_leave_search(client, world, unique
 INVALID_BODIES = [
     pytest.param({"text": {"es": {"name": "X", "summary": "Y", "steps": ["Z"]}}}, id="english-required"),
     pytest.param({"equipment": ["none", "mat"]}, id="none-stands-alone"),
-    pytest.param({"stop_rules": ["brief_tingling_must_settle"]}, id="nerve-rule-on-strength"),
+    pytest.param({"stop_rules": ["nerve_glide_symptoms"]}, id="nerve-rule-on-strength"),
+    pytest.param(
+        {"category": "neurodynamics", "stop_rules": [*NEURO_RULES, "pain_above_5"]}, id="nerve-5-of-10"
+    ),
+    pytest.param(
+        {"category": "neurodynamics", "stop_rules": ["leg_symptoms_spread"]}, id="nerve-rules-missing"
+    ),
+    pytest.param({"contraindications": ["heart_disease"]}, id="unknown-contraindication"),
+    pytest.param({"contraindications": ["pregnancy", "pregnancy"]}, id="duplicate-contraindication"),
+    pytest.param({"side_required": "left"}, id="side-required-boolean"),
+    pytest.param(
+        {"text": {"en": {"name": "X", "summary": "Do {count}.", "steps": ["Z"]}}}, id="bad-placeholder"
+    ),
     pytest.param({"default_dose": {"times_per_day": 1, "days_per_week": 3}}, id="dose-without-amount"),
     pytest.param({"step": 51}, id="step-range"),
     pytest.param({"category": "yoga"}, id="unknown-category"),
@@ -453,7 +580,7 @@ def test_links_to_another_clinics_exercise_are_unknown(client, world):
 
 def test_patch_is_checked_as_a_whole(client, world):
     headers = world.a.headers["physio"]
-    own = create(client, headers, category="neurodynamics", stop_rules=["brief_tingling_must_settle"])
+    own = create(client, headers, category="neurodynamics", stop_rules=NEURO_RULES)
     url = f"/v1/exercises/{own['id']}"
     # Each field is fine alone; together with the stored stop rules the exercise would break a rule.
     body = assert_problem(

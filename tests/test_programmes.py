@@ -7,6 +7,7 @@ import pytest
 from sqlmodel import func, select
 
 from app.models.programme import ProgrammePhase, ProgrammeRevision
+from app.services import patient_app
 from tests.helpers import assert_problem
 
 
@@ -197,7 +198,7 @@ def test_exercises_must_exist_and_be_visible(client, world, session):
 
 
 def test_locked_exercise_needs_a_clinicians_unlock(client, world):
-    locked = item("sciatic-tensioner", sets=None, reps=5, hold_s=None)
+    locked = item("sciatic-tensioner", sets=None, reps=5, hold_s=None, side="left")
     response = client.post(
         f"/v1/patients/{world.a.patient.id}/programmes",
         json=body([locked]),
@@ -502,13 +503,13 @@ def test_patient_sees_own_non_draft_programmes_in_their_language(client, world):
     }
     response = client.get(f"/v1/me/programmes/{programme['id']}", headers=patient_headers)
     assert response.status_code == 200, response.text
-    assert response.headers["ETag"] == '"2.es"'
+    assert response.headers["ETag"] == f'"2.es.{patient_app.TEXT_VERSION}"'
     assert response.headers["Cache-Control"] == "private, no-cache"
     view = response.json()
     assert view["locale"] == "es" and view["revision"] == 2
     bridge, plank = (i["exercise"] for i in view["phases"][0]["items"])
     assert bridge["locale"] == "es" and bridge["name"] == "Puente" and bridge["steps"]
-    assert plank["locale"] == "en"  # no Spanish text for planks: English fallback
+    assert plank["locale"] == "es"  # every catalogue exercise has Spanish (a clinic's own may fall back)
     assert bridge["stop_rules"] and all(rule["text"] for rule in bridge["stop_rules"])
     assert bridge["media"][0]["url"].startswith("https://")
     assert "urgencias" in " ".join(view["safety"]["emergency_warning"])

@@ -3,6 +3,7 @@
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import select
@@ -113,10 +114,13 @@ def test_low_adherence_holds(session):
     assert [line.reason for line in lines] == ["edit", "status"]
 
 
-def test_a_locked_next_step_stops_and_suggests(session, client, world):
-    document = before_locked_step(reps=10)
-    programme, lines = play(session, document, simulation.PATTERNS["steady"][1], 6)
-    assert changes(lines)[2:] == ["prone-press-up-exhale-sag: reps 10 → 12"]  # never into the locked step
+def test_a_directional_step_and_a_locked_next_step_are_only_suggested(session, client, world):
+    document = before_locked_step(reps=12)  # at the ceiling: the next step is the locked overpressure
+    steady = simulation.PATTERNS["steady"]
+    programme, lines = simulation.run(
+        session, make_clinic(session).id, document, steady[1], 6, START, mornings=steady[2]
+    )
+    assert [line.reason for line in lines] == ["edit", "status"]  # nothing applied by the engine
     pending = session.exec(
         select(ProgressionSuggestion)
         .where(ProgressionSuggestion.programme_id == programme.id)
@@ -188,19 +192,16 @@ def _green_logs(client, tenant, programme, count, start, reps=10):
 
     for i in range(count):
         when = (start + timedelta(hours=i)).isoformat()
-        body = log_body(programme, item_ids(programme)[0], when, response="better", reps_done=[reps, reps])
+        body = log_body(
+            programme, item_ids(programme)[0], when, response="better", reps_done=[reps, reps], effort=4
+        )
         assert client.post("/v1/me/sessions", json=body, headers=tenant.headers["patient"]).status_code == 201
 
 
 def _backdate(session, programme, moment):
-    from sqlalchemy import update
+    from tests.logging_helpers import backdate_activation
 
-    programme_id = uuid.UUID(programme["id"])
-    session.execute(
-        update(ProgrammeRevision)
-        .where(ProgrammeRevision.programme_id == programme_id)
-        .values(created_at=moment)
-    )
+    backdate_activation(session, programme, moment)
     session.commit()
 
 
@@ -262,8 +263,9 @@ def test_suggest_mode_accept_and_reject(client, world, session):
 
 def test_accepting_a_locked_step_is_the_clinicians_unlock(session, client, world):
     document = before_locked_step(reps=12)
+    steady = simulation.PATTERNS["steady"]
     programme, _ = simulation.run(
-        session, world.a.clinic.id, document, simulation.PATTERNS["steady"][1], 4, START
+        session, world.a.clinic.id, document, steady[1], 4, START, mornings=steady[2]
     )
     [pending] = client.get(
         f"/v1/programmes/{programme.id}/suggestions",
@@ -333,3 +335,191 @@ def test_doses_stay_in_bounds_one_change_per_revision_and_no_gaps(session, scrip
                     assert item[rule_now["variable"]] <= rule_now["ceiling"]
     for line in lines[2:]:
         assert len(line.changes) <= 1, line
+
+
+# --- suggestion hygiene: a rejection's window, and what supersedes a pending suggestion -----------------
+
+ITEM_KEYS = (
+    "sets",
+    "reps",
+    "reps_max",
+    "hold_s",
+    "rest_s",
+    "duration_s",
+    "load",
+    "side",
+    "times_per_day",
+    "days_of_week",
+    "notes",
+    "progression_rule",
+    "clinician_unlocked",
+)
+
+
+def _suggestions(client, tenant, programme_id, status="pending"):
+    return client.get(
+        f"/v1/programmes/{programme_id}/suggestions",
+        params={"status": status},
+        headers=tenant.headers["physio"],
+    ).json()["items"]
+
+
+def _edit(client, tenant, programme_id, change):
+    """PUT the programme back as it is, with change(document) applied."""
+    headers = tenant.headers["physio"]
+    current = client.get(f"/v1/programmes/{programme_id}", headers=headers).json()
+    top = ("title", "start_date", "end_date", "auto_progress", "current_phase")
+    document = {
+        **{key: current[key] for key in top},
+        "phases": [
+            {
+                "name": phase["name"],
+                "goal": phase["goal"],
+                "advance_criteria": phase["advance_criteria"],
+                "items": [
+                    {"id": item["id"], "exercise": item["exercise_slug"], **{k: item[k] for k in ITEM_KEYS}}
+                    for item in phase["items"]
+                ],
+            }
+            for phase in current["phases"]
+        ],
+    }
+    change(document)
+    response = client.put(
+        f"/v1/programmes/{programme_id}",
+        json=document,
+        headers={**headers, "If-Match": f'"{current["revision"]}"'},
+    )
+    assert response.status_code == 200, response.text
+
+
+def _with_pending(session, world) -> uuid.UUID:
+    """Three simulated days in suggest mode: a bridge reps step and the phase advance wait for the physio."""
+    document = bridge_programme(auto="suggest", criteria={"min_sessions": 2})
+    programme, _ = simulation.run(
+        session, world.a.clinic.id, document, simulation.PATTERNS["steady"][1], 3, START
+    )
+    return programme.id
+
+
+def test_a_rejected_change_waits_for_its_window_of_new_sessions(client, world, session):
+    programme = _api_programme(client, world.a)  # reps 10 → 12 after 2 green sessions in a row
+    _backdate(session, programme, datetime(2026, 11, 1, tzinfo=UTC))
+    now = datetime.now(UTC)
+    for days_ago in range(7, 0, -1):  # a week of whole days, so adherence is met
+        _green_logs(client, world.a, programme, 1, now - timedelta(days=days_ago))
+    [first] = _suggestions(client, world.a, programme["id"])
+    assert first["change"] == {"variable": "reps", "from": 10, "to": 12}
+    headers = world.a.headers["physio"]
+    url = f"/v1/suggestions/{first['id']}/reject"
+    rejected = client.post(url, json={"reason": "Not yet"}, headers=headers)
+    assert rejected.status_code == 200, rejected.text
+
+    # One more green session: two in a row again, but one of them was judged before the rejection.
+    _green_logs(client, world.a, programme, 1, now - timedelta(hours=2))
+    assert _suggestions(client, world.a, programme["id"]) == []
+    assert client.post(f"/v1/programmes/{programme['id']}/evaluate", headers=headers).json() == []
+    # A second new session: the rule's whole window came after the rejection, so it is proposed again.
+    _green_logs(client, world.a, programme, 1, now - timedelta(hours=1))
+    [again] = _suggestions(client, world.a, programme["id"])
+    assert again["change"] == first["change"] and again["id"] != first["id"]
+    assert not set(again["evidence"]) & set(first["evidence"])
+
+
+def test_a_rejected_phase_advance_waits_for_the_phases_sessions(client, world):
+    headers = world.a.headers["physio"]
+    body = {
+        "title": "Two phases",
+        "start_date": "2026-11-02",
+        "auto_progress": "suggest",
+        "phases": [
+            {
+                "name": "One",
+                "advance_criteria": {"min_sessions": 2},
+                "items": [{"exercise": "cat-camel", "reps": 6}],
+            },
+            {"name": "Two", "items": [{"exercise": "cat-camel", "reps": 8}]},
+        ],
+    }
+    created = client.post(f"/v1/patients/{world.a.patient.id}/programmes", json=body, headers=headers)
+    programme = client.post(f"/v1/programmes/{created.json()['id']}/activate", headers=headers).json()
+
+    def log() -> None:
+        from tests.logging_helpers import item_ids, log_body
+
+        body = log_body(programme, item_ids(programme)[0], datetime.now(UTC).isoformat(), response="better")
+        logged = client.post("/v1/me/sessions", json=body, headers=world.a.headers["patient"])
+        assert logged.status_code == 201, logged.text
+
+    log()
+    log()
+    [advance] = _suggestions(client, world.a, programme["id"])
+    assert advance["kind"] == "phase" and advance["change"] == {"phase_from": 0, "phase_to": 1}
+    client.post(f"/v1/suggestions/{advance['id']}/reject", json={"reason": "Not yet"}, headers=headers)
+    log()  # min_sessions is 2: one session after the rejection is not enough
+    assert _suggestions(client, world.a, programme["id"]) == []
+    log()
+    [again] = _suggestions(client, world.a, programme["id"])
+    assert again["kind"] == "phase" and again["id"] != advance["id"]
+
+
+def test_an_edit_supersedes_the_suggestions_it_makes_moot(session, client, world):
+    programme_id = _with_pending(session, world)
+    pending = {s["kind"]: s for s in _suggestions(client, world.a, programme_id)}
+    assert set(pending) == {"dose", "phase"}
+
+    def retitle(document):
+        document["title"] = "Bridges, renamed"
+
+    _edit(client, world.a, programme_id, retitle)
+    # Any edit may change the phase criteria: the proposed advance goes; the bridge was not touched.
+    assert [s["id"] for s in _suggestions(client, world.a, programme_id)] == [pending["dose"]["id"]]
+    [phase] = _suggestions(client, world.a, programme_id, "superseded")
+    assert phase["id"] == pending["phase"]["id"]
+    assert phase["decided_by"] is None and phase["decided_at"] is not None
+
+    def fewer_reps(document):
+        document["phases"][0]["items"][0]["reps"] = 8
+
+    _edit(client, world.a, programme_id, fewer_reps)
+    assert _suggestions(client, world.a, programme_id) == []
+    superseded = _suggestions(client, world.a, programme_id, "superseded")
+    assert {s["id"] for s in superseded} == {pending["dose"]["id"], pending["phase"]["id"]}
+    headers = world.a.headers["physio"]
+    url = f"/v1/suggestions/{pending['dose']['id']}"
+    assert_problem(client.post(f"{url}/accept", headers=headers), 409, "suggestion_superseded")
+    assert_problem(
+        client.post(f"{url}/reject", json={"reason": "x"}, headers=headers), 409, "suggestion_superseded"
+    )
+    item = client.get(f"/v1/programmes/{programme_id}", headers=headers).json()["phases"][0]["items"][0]
+    assert item["reps"] == 8
+
+
+def test_a_phase_advance_supersedes_the_finished_phases_suggestions(session, client, world):
+    programme_id = _with_pending(session, world)
+    pending = {s["kind"]: s for s in _suggestions(client, world.a, programme_id)}
+    headers = world.a.headers["physio"]
+    accepted = client.post(f"/v1/suggestions/{pending['phase']['id']}/accept", headers=headers)
+    assert accepted.status_code == 200 and accepted.json()["status"] == "accepted", accepted.text
+    [dose] = _suggestions(client, world.a, programme_id, "superseded")
+    assert dose["id"] == pending["dose"]["id"]
+    assert_problem(
+        client.post(f"/v1/suggestions/{dose['id']}/accept", headers=headers), 409, "suggestion_superseded"
+    )
+    programme = client.get(f"/v1/programmes/{programme_id}", headers=headers).json()
+    assert programme["current_phase"] == 1 and programme["phases"][0]["items"][0]["reps"] == 10
+
+
+@pytest.mark.parametrize("action", ["pause", "complete", "cancel"])
+def test_pausing_or_ending_a_programme_supersedes_its_suggestions(session, client, world, action):
+    programme_id = _with_pending(session, world)
+    headers = world.a.headers["physio"]
+    assert client.post(f"/v1/programmes/{programme_id}/{action}", headers=headers).status_code == 200
+    assert _suggestions(client, world.a, programme_id) == []
+    superseded = _suggestions(client, world.a, programme_id, "superseded")
+    assert sorted(s["kind"] for s in superseded) == ["dose", "phase"]
+    assert_problem(
+        client.post(f"/v1/suggestions/{superseded[0]['id']}/accept", headers=headers),
+        409,
+        "suggestion_superseded",
+    )

@@ -1,5 +1,6 @@
 """Red-flag triage as a table: every question alone and the key combinations, the escalate-never-reassure
-property, and the patient wording (every locale, plain English at reading grade 6 or below)."""
+and never-lower properties, and the patient wording (every locale, plain English at reading grade 6 or
+below, line by line)."""
 
 import re
 from pathlib import Path
@@ -10,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.models.catalogue_files import load_catalogue
-from app.models.safety import RedFlagAnswers
+from app.models.safety import TIER_ORDER, RedFlagAnswers
 from app.models.safety_text import EMERGENCY_WARNING, LINES, RED_FLAG_QUESTIONS, emergency_warning, lines
 from app.services import red_flags
 from app.services.red_flags import RULES, Outcome
@@ -32,33 +33,45 @@ ALONE = {
     "sexual_dysfunction": ("emergency", "suspected_cauda_equina"),
     "both_legs": ("emergency", "suspected_cauda_equina"),
     "major_trauma": ("emergency", "major_trauma"),
+    "pulsing_belly_pain": ("emergency", "suspected_aortic_aneurysm"),
     "leg_weakness_worsening": ("urgent", "progressive_neurological_deficit"),
     "walking_difficulty": ("urgent", "progressive_neurological_deficit"),
+    "arm_symptoms": ("urgent", "possible_myelopathy"),
     "severe_or_worsening_pain": ("urgent", "severe_or_thoracic_pain"),
     "upper_back_pain": ("urgent", "severe_or_thoracic_pain"),
     "fever_or_unwell": ("urgent", "possible_infection"),
     "weight_loss": ("urgent", "possible_malignancy"),
     "night_pain": ("routine", "night_pain_review"),
     "no_improvement_month": ("routine", "no_improvement_review"),
+    "minor_fall": ("routine", "fall_review"),
     "new_nerve_pain": ("routine", "new_nerve_root_pain"),
     "morning_stiffness": ("routine", "possible_inflammatory_pain"),
     "symptoms_spreading": ("routine", "persistent_peripheralisation"),
     "not_easing_three_days": ("routine", "symptoms_not_easing"),
 }
 
-# (yes answers, history on the screening record) → (tier, the first reason)
+# (yes answers, history on the screening record) → (tier, the reason only the combination gives)
 COMBINATIONS = [
     (("walking_difficulty",), ("history_cancer",), "emergency", "suspected_spinal_cord_compression"),
     (("new_nerve_pain",), ("history_cancer",), "emergency", "suspected_spinal_cord_compression"),
     (("upper_back_pain",), ("history_cancer",), "emergency", "suspected_spinal_cord_compression"),
+    (("severe_or_worsening_pain",), ("history_cancer",), "emergency", "suspected_spinal_cord_compression"),
     (("leg_weakness_worsening",), ("history_cancer",), "emergency", "suspected_spinal_cord_compression"),
+    (("arm_symptoms",), ("history_cancer",), "emergency", "suspected_spinal_cord_compression"),
+    (("symptoms_spreading",), ("history_cancer",), "emergency", "suspected_spinal_cord_compression"),
     (("night_pain",), ("history_cancer",), "urgent", "possible_malignancy"),
     (("no_improvement_month",), ("history_cancer",), "urgent", "possible_malignancy"),
     (("night_pain", "weight_loss"), (), "urgent", "possible_malignancy"),
-    (("no_improvement_month", "fever_or_unwell"), (), "urgent", "possible_infection"),
-    (("severe_or_worsening_pain",), ("history_fracture_risk",), "urgent", "severe_or_thoracic_pain"),
-    (("severe_or_worsening_pain",), ("history_immunosuppression",), "urgent", "severe_or_thoracic_pain"),
+    (("no_improvement_month", "fever_or_unwell"), (), "urgent", "possible_malignancy"),
+    (("minor_fall",), ("history_fracture_risk",), "urgent", "possible_fracture"),
+    (("severe_or_worsening_pain",), ("history_fracture_risk",), "urgent", "possible_fracture"),
+    (("severe_or_worsening_pain",), ("history_major_trauma",), "urgent", "possible_fracture"),
+    (("severe_or_worsening_pain",), ("history_immunosuppression",), "urgent", "possible_infection"),
+    (("upper_back_pain",), ("history_immunosuppression",), "urgent", "possible_infection"),
+    (("night_pain",), ("history_immunosuppression",), "urgent", "possible_infection"),
     (("saddle_numbness", "morning_stiffness"), (), "emergency", "suspected_cauda_equina"),
+    # A small fall with an old major trauma on record is still a small fall.
+    (("minor_fall",), ("history_major_trauma",), "routine", "fall_review"),
     # History alone never raises anything: it waits for a new sign.
     ((), ("history_cancer", "history_immunosuppression", "history_fracture_risk", "history_major_trauma"),
      None, None),
@@ -94,15 +107,39 @@ def test_every_question_alone_reaches_its_tier_and_instruction(question, locale)
 def test_combinations_with_the_screened_history(yes, history, tier, reason):
     assessment = red_flags.assess(all_no(**dict.fromkeys(yes, True)), frozenset(history))
     assert assessment.tier == tier
-    assert (assessment.reasons[0] if assessment.reasons else None) == reason
+    if reason is None:
+        assert assessment.reasons == []
+    else:
+        assert reason in assessment.reasons, assessment.reasons
 
 
-def test_spreading_symptoms_are_never_told_to_carry_on():
-    assessment = red_flags.assess(all_no(symptoms_spreading=True))
+def test_every_combination_rule_decides_a_row_of_the_table(monkeypatch):
+    """Deleting any rule that needs a second sign or history changes what some combination row expects."""
+
+    def outcomes() -> list[tuple[str | None, set[str]]]:
+        answers = [
+            (all_no(**dict.fromkeys(yes, True)), frozenset(history)) for yes, history, *_ in COMBINATIONS
+        ]
+        return [(a.tier, set(a.reasons)) for a in (red_flags.assess(*row) for row in answers)]
+
+    expected = outcomes()
+    for rule in (rule for rule in RULES if rule.with_any):
+        monkeypatch.setattr(red_flags, "RULES", tuple(other for other in RULES if other is not rule))
+        assert outcomes() != expected, f"no combination row depends on {rule}"
+    monkeypatch.undo()
+
+
+@pytest.mark.parametrize("question", ["symptoms_spreading", "new_nerve_pain"])
+def test_spreading_symptoms_and_new_nerve_pain_are_never_told_to_carry_on(question):
+    assessment = red_flags.assess(all_no(**{question: True}))
+    assert assessment.tier == "routine"
     for locale in ("en", "es"):
         told = red_flags.instruction(assessment, DONE, locale)
-        assert lines(["stop_what_spreads"], locale)[0] in told
+        assert told[0] == lines(["stop_what_spreads"], locale)[0]
         assert lines(["keep_going_unless_worse"], locale)[0] not in told
+
+
+def test_a_flare_up_not_easing_says_call_your_physio():
     not_easing = red_flags.instruction(red_flags.assess(all_no(not_easing_three_days=True)), DONE, "en")
     assert "Call your physio to talk about it." in not_easing
 
@@ -139,11 +176,32 @@ def test_any_yes_reaches_a_tier_and_never_the_all_clear(answers, history):
         assert all(answers.get(key) is False for key in QUESTIONS)
 
 
+def rank(tier: str | None) -> int:
+    """Lower is more serious; no tier is the least."""
+    return TIER_ORDER.index(tier) if tier is not None else len(TIER_ORDER)
+
+
+@given(
+    st.fixed_dictionaries({}, optional={key: st.one_of(st.none(), st.booleans()) for key in QUESTIONS}),
+    st.sets(st.sampled_from(red_flags.HISTORY)),
+    st.sampled_from([*QUESTIONS, *red_flags.HISTORY]),
+)
+def test_another_yes_or_history_item_never_lowers_the_tier(answers, history, added):
+    before = red_flags.assess(RedFlagAnswers(**answers), frozenset(history))
+    if added in red_flags.HISTORY:
+        after = red_flags.assess(RedFlagAnswers(**answers), frozenset(history) | {added})
+    else:
+        after = red_flags.assess(RedFlagAnswers(**answers | {added: True}), frozenset(history))
+    assert rank(after.tier) <= rank(before.tier)
+    assert set(before.reasons) <= set(after.reasons)
+
+
 def test_the_instruction_only_claims_what_happened():
     assessment = red_flags.assess(all_no(fever_or_unwell=True))
     stored_not_paused = red_flags.instruction(assessment, Outcome(recorded=True, alert_raised=True), "en")
     assert "Your exercise programme is paused." not in stored_not_paused
     assert "Your clinic has been told." in stored_not_paused
+    assert stored_not_paused[0] == "Call your clinic today."
     failed = red_flags.instruction(assessment, Outcome(), "en")
     assert "We could not tell your clinic. Call them now." in failed
     assert "Your clinic has been told." not in failed
@@ -189,21 +247,115 @@ def test_english_safety_text_reads_at_grade_6_or_below(text_lines):
     assert grade(text_lines) <= 6, (grade(text_lines), text_lines)
 
 
+# Every line an emergency or urgent instruction can hold (with what happened, or did not), and the hold's.
+INSTRUCTION_KEYS = list(
+    dict.fromkeys(
+        [
+            *red_flags.tier_lines("emergency", []),
+            *red_flags.tier_lines("urgent", []),
+            "programme_paused",
+            "clinic_told",
+            "clinic_not_told",
+            "answer_the_rest",
+            "on_hold",
+            "hold_emergency",
+            "hold_urgent",
+        ]
+    )
+)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        *(pytest.param(line, id=f"warning-{n}") for n, line in enumerate(emergency_warning("en"))),
+        *(pytest.param(LINES[key]["en"], id=key) for key in INSTRUCTION_KEYS),
+    ],
+)
+def test_each_english_safety_line_reads_at_grade_6_or_below(line):
+    assert grade([line]) <= 6, (grade([line]), line)
+
+
+def test_the_instructions_and_holds_are_made_of_the_graded_lines():
+    graded = set(lines(INSTRUCTION_KEYS, "en"))
+    for question in ("bladder_change", "walking_difficulty"):
+        assessment = red_flags.assess(RedFlagAnswers(**{question: True}))  # incomplete: "answer the rest"
+        for outcome in (DONE, Outcome(), Outcome(recorded=True, alert_raised=True)):
+            assert set(red_flags.instruction(assessment, outcome, "en")) <= graded
+    for tier in ("emergency", "urgent"):
+        assert set(red_flags.hold_lines(tier, "en")) <= graded
+
+
+@pytest.mark.parametrize("locale", ["en", "es"])
+def test_a_hold_says_paused_and_what_to_do_if_nobody_has_checked_yet(locale):
+    """A hold is shown for days: it does not repeat "go now" as if the alert had just been raised."""
+    assert red_flags.hold_lines("emergency", locale) == lines(["on_hold", "hold_emergency"], locale)
+    assert red_flags.hold_lines("urgent", locale) == lines(["on_hold", "hold_urgent"], locale)
+    assert lines(["go_to_emergency"], locale)[0] not in red_flags.hold_lines("emergency", locale)
+    assert red_flags.hold_lines("urgent", "en") == [
+        "Your programme is paused until your physio has checked you.",
+        "If nobody has checked you yet, call your clinic today.",
+    ]
+
+
+def test_spanish_says_paused_one_way_and_keeps_urgent_care_apart_from_the_emergency_department():
+    spanish = [texts["es"] for texts in [*RED_FLAG_QUESTIONS.values(), *LINES.values()]]
+    spanish += EMERGENCY_WARNING["es"]
+    assert not [text for text in spanish if "en espera" in text]
+    assert "en pausa" in LINES["programme_paused"]["es"] and "en pausa" in LINES["on_hold"]["es"]
+    # "urgencias" is the emergency department: the urgent line sends the patient elsewhere.
+    assert "urgencias" not in LINES["if_no_answer_today"]["es"]
+    assert "urgencias" in LINES["go_to_emergency"]["es"]
+
+
+def test_questions_are_worded_so_that_yes_is_the_sign():
+    """A negative question ("has it not got better?") leaves a "no" meaning either."""
+    for key, texts in RED_FLAG_QUESTIONS.items():
+        assert not re.search(r"\bnot\b|n't\b|\bno\b", texts["en"].lower()), key
+
+
 def test_the_emergency_warning_says_new_or_worse_and_come_and_go():
     text = " ".join(emergency_warning("en"))
     assert "new or getting worse" in text and "come and go" in text and "buttocks" in text
     assert "emergency" in text
 
 
+# Source tags of clinical-content.md §6, and guidelines named in full.
+KNOWN_SOURCES = (
+    "BACKES", "CHIROMT", "CKS-RF", "CSP-GIRFT", "DOCSLIB", "DOWNIE13", "FTPT", "FUSION", "HEY", "IFOMPT20",
+    "LOTHIAN", "LOTHIAN-RD", "MDTHER", "NICE59", "RCEM", "WIKEM", "[D]",
+    "GIRFT CES pathway", "NICE NG234", "clinical-content.md §3.3",
+)  # fmt: skip
+
+
+def known_source(part: str) -> bool:
+    return any(part == tag or part.startswith(f"{tag} ") for tag in KNOWN_SOURCES)
+
+
 def test_docs_table_lists_every_rule():
     docs = DOCS.read_text(encoding="utf-8")
-    table = docs[docs.index("### Red-flag rules") :]
+    table = docs[docs.index("### Red-flag rules") : docs.index("### What the patient is told")]
+    rows = [
+        [cell.strip() for cell in line.strip().strip("|").split("|")]
+        for line in table.splitlines()
+        if line.startswith("| ") and line.count("|") == 6 and not line.startswith("| tier")
+    ]
     for rule in RULES:
-        rows = [
-            line for line in table.splitlines() if f"`{rule.reason}`" in line and f"| {rule.tier} |" in line
-        ]
         row = next(
-            (row for row in rows if all(f"`{sign}`" in row for sign in rule.any_of | rule.with_any)), None
+            (
+                row
+                for row in rows
+                if row[:2] == [rule.tier, f"`{rule.reason}`"]
+                and set(re.findall(r"`(\w+)`", row[2])) == rule.any_of
+                and set(re.findall(r"`(\w+)`", row[3])) == rule.with_any
+            ),
+            None,
         )
         assert row is not None, f"no row in docs/clinical-rules.md for {rule}"
-        assert re.search(r"\| [^|]*[A-Za-z][^|]* \|\s*$", row), f"{rule.reason}: the row needs its source"
+        source = row[4]
+        assert source.startswith(rule.source), (
+            f"{rule.reason}: the docs give {source!r}, RULES {rule.source!r}"
+        )
+        for part in rule.source.split("; "):
+            assert known_source(part), f"{rule.reason}: {part!r} is not a known source"
+    assert len(rows) == len(RULES), "a row in docs/clinical-rules.md has no rule"

@@ -7,10 +7,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import select
 
+from app.errors import PreconditionFailed
 from app.models.audit import AuditEvent
 from app.models.safety_text import RED_FLAG_QUESTIONS
 from app.models.webhook import Event
-from app.services import programmes
+from app.services import programmes, safety
 from tests.helpers import assert_problem
 from tests.logging_helpers import active_programme, draft_programme, item_ids, log_body
 
@@ -50,6 +51,8 @@ def patient_view(client, tenant, programme_id):
         ({"upper_back_pain": True}, "urgent", "severe_or_thoracic_pain"),
         ({"new_nerve_pain": True}, "routine", "new_nerve_root_pain"),
         ({"no_improvement_month": True}, "routine", "no_improvement_review"),
+        ({"pulsing_belly_pain": True}, "emergency", "suspected_aortic_aneurysm"),
+        ({"minor_fall": True}, "routine", "fall_review"),
     ],
 )
 def test_a_yes_is_stored_and_alerted(client, world, answers, tier, reason):
@@ -62,14 +65,14 @@ def test_a_yes_is_stored_and_alerted(client, world, answers, tier, reason):
 def test_every_no_is_the_all_clear_and_a_partial_answer_is_not(client, world):
     result = check(client, world.a)
     assert result["tier"] is None and result["alert_raised"] is False and result["complete"] is True
-    assert result["instruction"][0] == "Thank you. You have none of the warning signs."
+    assert result["instruction"][0] == "Thank you. You told us you have none of these signs."
     partial = client.post(
         "/v1/me/symptom-checks", json={"answers": {"bowel_change": False}}, headers=world.a.headers["patient"]
     ).json()
     assert partial["tier"] is None and partial["complete"] is False
     assert len(partial["not_assessed"]) == len(RED_FLAG_QUESTIONS) - 1
     assert "bowel_change" not in partial["not_assessed"]
-    assert not any("none of the warning signs" in line for line in partial["instruction"])
+    assert not any("none of these signs" in line for line in partial["instruction"])
     assert open_alerts(client, world.a) == []
 
 
@@ -105,14 +108,10 @@ def test_emergency_holds_the_programme_until_a_clinician_resolves_it_with_a_note
     held = staff_view(client, world.a, programme["id"])
     assert held["status"] == "paused" and held["safety_hold"]["tier"] == "emergency"
     mine = patient_view(client, world.a, programme["id"])
-    assert (
-        mine["safety_hold"]["instruction"][0]
-        == "Your programme is on hold until your physio has checked you."
-    )
-    assert (
-        "Go to an emergency department now, or call your emergency number."
-        in mine["safety_hold"]["instruction"]
-    )
+    assert mine["safety_hold"]["instruction"] == [
+        "Your programme is paused until your physio has checked you.",
+        "If nobody has checked you yet, go to an emergency department now. Or call your emergency number.",
+    ]
     plan = client.get("/v1/me/plan", headers=world.a.headers["patient"]).json()
     assert plan["safety_hold"]["tier"] == "emergency"
 
@@ -195,13 +194,13 @@ def test_instruction_is_in_the_patients_language(client, world):
     assert result["instruction"][0] == "Ve a urgencias ahora o llama al número de emergencias."
 
 
-def test_the_patient_gets_the_instruction_even_if_pausing_fails(client, world, monkeypatch):
+def test_the_patient_gets_the_instruction_even_if_storing_fails(client, world, monkeypatch):
     programme = active_programme(client, world.a)
 
     def broken(*args, **kwargs):
-        raise RuntimeError("simulated failure while pausing")
+        raise RuntimeError("simulated failure while alerting")
 
-    monkeypatch.setattr(programmes, "transition", broken)
+    monkeypatch.setattr(safety, "raise_alert", broken)
     result = check(client, world.a, bladder_change=True)
     assert result["tier"] == "emergency" and result["instruction"][0].startswith(
         "Go to an emergency department"
@@ -238,7 +237,7 @@ def test_a_red_session_stops_that_exercise_and_the_plan_says_why(client, world):
     programme = active_programme(client, world.a, items=[
         {"exercise": "prone-lying-over-pillows", "duration_s": 120, "times_per_day": 6},
         {"exercise": "cat-camel", "reps": 6, "times_per_day": 1},
-    ])  # fmt: skip
+    ], backdate=datetime.now(UTC) - timedelta(days=1))  # fmt: skip
     prone, cat = item_ids(programme)
     now = datetime.now(UTC)
     first = post_log(
@@ -363,3 +362,98 @@ def test_an_ehr_sees_a_stopped_exercise_as_on_hold_in_fhir(client, world):
     assert by_item[bridge]["status"] == "on-hold"
     assert by_item[bridge]["statusReason"]["text"] == "Stopped after a red session: pain_above_5"
     assert by_item[cat]["status"] == "in-progress" and "statusReason" not in by_item[cat]
+
+
+# --- check-ins: repeated answers, and a hold that cannot be placed ------------------------------------------
+
+
+def raised_events(session, tenant) -> list[dict]:
+    events = session.exec(
+        select(Event)
+        .where(Event.clinic_id == tenant.clinic.id, Event.type == "safety.alert_raised")
+        .order_by(Event.occurred_at, Event.id)
+    ).all()
+    session.commit()
+    return [event.data for event in events]
+
+
+def all_alerts(client, tenant) -> list[dict]:
+    """Every alert of the patient, resolved ones too."""
+    params = {"patient_id": str(tenant.patient.id)}
+    headers = tenant.headers["physio"]
+    unresolved = client.get("/v1/alerts", params=params, headers=headers).json()["items"]
+    resolved = client.get("/v1/alerts", params=params | {"status": "resolved"}, headers=headers).json()
+    return unresolved + resolved["items"]
+
+
+def test_a_repeated_urgent_answer_extends_the_open_alert_and_tells_the_queue_again(client, world, session):
+    programme = active_programme(client, world.a)
+    first = check(client, world.a, fever_or_unwell=True)
+    again = check(client, world.a, fever_or_unwell=True)
+    assert again["alert_raised"] is True and again["programme_paused"] is False
+    assert "Your clinic has been told." in again["instruction"]
+    [alert] = all_alerts(client, world.a)
+    assert alert["tier"] == "urgent" and alert["evidence"] == [first["id"], again["id"]]
+    assert alert["reasons"] == ["possible_infection"]
+    assert [event["alert_id"] for event in raised_events(session, world.a)] == [alert["id"], alert["id"]]
+    assert staff_view(client, world.a, programme["id"])["safety_hold"]["alert_id"] == alert["id"]
+
+
+def test_a_repeated_routine_answer_is_news_only_when_its_reasons_grow(client, world, session):
+    first = check(client, world.a, morning_stiffness=True)
+    client.post(
+        f"/v1/alerts/{all_alerts(client, world.a)[0]['id']}/acknowledge", headers=world.a.headers["physio"]
+    )
+    same = check(client, world.a, morning_stiffness=True)  # acknowledged is not resolved: extended
+    assert same["alert_raised"] is True
+    assert "Your physio has been told and will check this with you." in same["instruction"]
+    assert len(raised_events(session, world.a)) == 1
+    more = check(client, world.a, morning_stiffness=True, night_pain=True)
+    [alert] = all_alerts(client, world.a)
+    assert alert["status"] == "acknowledged"
+    assert alert["evidence"] == [first["id"], same["id"], more["id"]]
+    assert alert["reasons"] == ["possible_inflammatory_pain", "night_pain_review"]
+    assert [event["reasons"] for event in raised_events(session, world.a)] == [
+        ["possible_inflammatory_pain"],
+        ["possible_inflammatory_pain", "night_pain_review"],
+    ]
+
+
+def test_another_tier_or_a_resolved_alert_gets_a_new_alert(client, world):
+    routine = check(client, world.a, morning_stiffness=True)
+    urgent = check(client, world.a, fever_or_unwell=True)
+    tiers = {alert["tier"]: alert for alert in all_alerts(client, world.a)}
+    assert tiers["routine"]["evidence"] == [routine["id"]] and tiers["urgent"]["evidence"] == [urgent["id"]]
+    resolved = client.post(
+        f"/v1/alerts/{tiers['urgent']['id']}/resolve",
+        json={"note": "Phoned: a cold, no fever now."},
+        headers=world.a.headers["physio"],
+    )
+    assert resolved.status_code == 200, resolved.text
+    later = check(client, world.a, fever_or_unwell=True)
+    urgent_alerts = [alert for alert in all_alerts(client, world.a) if alert["tier"] == "urgent"]
+    assert sorted(alert["evidence"] for alert in urgent_alerts) == sorted([[urgent["id"]], [later["id"]]])
+
+
+def test_the_alert_is_kept_when_the_hold_cannot_be_placed(client, world, monkeypatch):
+    programme = active_programme(client, world.a)
+
+    def changed_meanwhile(*args, **kwargs):
+        raise PreconditionFailed("The programme changed meanwhile.")
+
+    monkeypatch.setattr(programmes, "set_safety_hold", changed_meanwhile)
+    result = check(client, world.a, bladder_change=True)
+    monkeypatch.undo()
+    assert result["recorded"] is True and result["alert_raised"] is True and result["id"]
+    assert result["programme_paused"] is False
+    assert result["instruction"][0].startswith("Go to an emergency department now")
+    assert "Your clinic has been told." in result["instruction"]
+    assert not [line for line in result["instruction"] if "paused" in line]
+    [alert] = open_alerts(client, world.a)
+    assert alert["tier"] == "emergency" and alert["evidence"] == [result["id"]]
+    held = staff_view(client, world.a, programme["id"])
+    assert held["status"] == "active" and held["safety_hold"] is None
+    # The alert still stops anyone resuming or activating until a clinician resolves it.
+    draft = draft_programme(client, world.a)
+    activate = f"/v1/programmes/{draft['id']}/activate"
+    assert_problem(client.post(activate, headers=world.a.headers["physio"]), 409, "safety_hold")

@@ -68,6 +68,46 @@ def test_first_seed_creates_everything_and_the_second_changes_nothing(fresh):
     assert {slug: row.updated_at for slug, row in _catalogue_rows(fresh).items()} == stamps
 
 
+def test_seed_stores_contraindications_side_and_raw_text(fresh):
+    seed_catalogue(fresh, CATALOGUE)
+    fresh.commit()
+    rows = _catalogue_rows(fresh)
+    specs = {slug: spec for slug, (_, spec) in exercises_by_slug(CATALOGUE).items()}
+    assert {slug: row.contraindications for slug, row in rows.items()} == {
+        slug: list(spec.contraindications) for slug, spec in specs.items()
+    }
+    assert {slug for slug, row in rows.items() if row.side_required} == {
+        slug for slug, spec in specs.items() if spec.side_required
+    }
+    assert "pregnancy" in rows["prone-press-up"].contraindications and rows["slump-slider"].side_required
+    bridge = {
+        text.locale: text
+        for text in fresh.exec(
+            select(ExerciseText).where(ExerciseText.exercise_id == rows["double-leg-bridge"].id)
+        )
+    }
+    assert set(bridge) == {"en", "es"}
+    assert (
+        bridge["en"].summary == specs["double-leg-bridge"].text["en"].summary
+    )  # placeholders stored as written
+    assert "{" not in bridge["en"].search_text and "{" not in bridge["es"].search_text
+
+
+def test_a_changed_contraindication_is_an_update(fresh):
+    seed_catalogue(fresh, CATALOGUE)
+    fresh.commit()
+    walking = next(chain for chain in CATALOGUE if chain.chain == "walking")
+    first = walking.exercises[0]
+    edited = first.model_copy(update={"contraindications": ["pregnancy"], "side_required": True})
+    changed = walking.model_copy(update={"exercises": [edited, *walking.exercises[1:]]})
+
+    report = seed_catalogue(fresh, [*_without("walking"), changed])
+    fresh.commit()
+    assert report.updated == [first.slug]
+    row = _catalogue_rows(fresh)[first.slug]
+    assert (row.contraindications, row.side_required) == (["pregnancy"], True)
+
+
 def test_an_edited_entry_updates_that_exercise_only(fresh):
     seed_catalogue(fresh, CATALOGUE)
     fresh.commit()
@@ -155,6 +195,30 @@ def test_seed_command_refuses_invalid_files_naming_file_exercise_and_field(tmp_p
     )
     assert "error: exercises/bridge.yaml: exercise 'double-leg-bridge' field title: unknown key" in errors
     assert result.stdout == ""
+    assert session.exec(select(func.max(Exercise.updated_at))).one() == before
+    session.rollback()
+
+
+def test_seed_command_refuses_a_declared_locale_that_is_missing(tmp_path, session):
+    directory = tmp_path / "exercises"
+    shutil.copytree(CATALOGUE_DIR, directory)
+    path = directory / "walking.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    del data["exercises"][0]["text"]["es"]
+    del data["title"]["es"]
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    before = session.exec(select(func.max(Exercise.updated_at))).one()
+    session.rollback()
+
+    result = runner.invoke(cli, ["seed", "--directory", str(directory)])
+
+    assert result.exit_code == 1
+    errors = result.stderr.splitlines()
+    assert "error: exercises/walking.yaml: field title.es: is required (catalogue locales: en, es)" in errors
+    assert (
+        "error: exercises/walking.yaml: exercise 'short-walks' field text.es: is required "
+        "(catalogue locales: en, es)" in errors
+    )
     assert session.exec(select(func.max(Exercise.updated_at))).one() == before
     session.rollback()
 

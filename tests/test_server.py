@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app.services import patient_app
 from tests import dbutil
 
 REPO = Path(__file__).resolve().parents[1]
@@ -136,10 +137,11 @@ def test_make_run_serves_and_the_walkthrough_works(server):
         assert me.json()["id"] == values["PATIENT_ID"]
         patient = {"Authorization": f"Bearer {enrolled.json()['access_token']}"}
         mine = http.get(f"/v1/me/programmes/{programme_id}", headers=patient)
-        assert mine.status_code == 200 and mine.headers["ETag"] == '"2.en"'
+        tag = f'"2.en.{patient_app.TEXT_VERSION}"'
+        assert mine.status_code == 200 and mine.headers["ETag"] == tag
         assert (
             http.get(
-                f"/v1/me/programmes/{programme_id}", headers={**patient, "If-None-Match": '"2.en"'}
+                f"/v1/me/programmes/{programme_id}", headers={**patient, "If-None-Match": tag}
             ).status_code
             == 304
         )

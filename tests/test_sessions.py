@@ -12,6 +12,9 @@ from app.models.webhook import Event
 from tests.helpers import assert_problem
 from tests.logging_helpers import active_programme, item_ids, log_body, now_iso
 
+# Programmes that tests log into days ago were activated before those days (a log before activation is 409).
+RUNNING_SINCE = datetime(2026, 11, 1, tzinfo=UTC)
+
 
 def post(client, tenant, body):
     return client.post("/v1/me/sessions", json=body, headers=tenant.headers["patient"])
@@ -88,7 +91,7 @@ def test_log_against_an_older_revision_keeps_it(client, world):
 
 
 def test_batch_reports_each_log(client, world):
-    programme = active_programme(client, world.a)
+    programme = active_programme(client, world.a, backdate=RUNNING_SINCE)
     first, second = item_ids(programme)
     base = datetime.now(UTC) - timedelta(days=2)
     logs = [
@@ -116,7 +119,7 @@ def test_batch_reports_each_log(client, world):
 
 
 def test_concurrent_duplicate_batches_store_one_row_per_id(client, world, session):
-    programme = active_programme(client, world.a)
+    programme = active_programme(client, world.a, backdate=RUNNING_SINCE)
     items = item_ids(programme)
     base = datetime.now(UTC) - timedelta(days=3)
     logs = [log_body(programme, items[i % 2], (base + timedelta(minutes=i)).isoformat()) for i in range(30)]
@@ -146,7 +149,7 @@ def test_concurrent_duplicate_batches_store_one_row_per_id(client, world, sessio
 
 
 def test_colours(client, world):
-    programme = active_programme(client, world.a)
+    programme = active_programme(client, world.a, backdate=RUNNING_SINCE)
     item = item_ids(programme)[0]
     start = datetime.now(UTC) - timedelta(days=1)
 
@@ -170,7 +173,7 @@ def test_colours(client, world):
 
 
 def test_red_logs_raise_one_alert_and_a_streak_escalates_it(client, world, session):
-    programme = active_programme(client, world.a)
+    programme = active_programme(client, world.a, backdate=RUNNING_SINCE)
     first, second = item_ids(programme)
     start = datetime.now(UTC) - timedelta(days=1)
     one = post(client, world.a, log_body(programme, first, start.isoformat(), pain_during=7)).json()
@@ -213,7 +216,7 @@ def test_red_logs_raise_one_alert_and_a_streak_escalates_it(client, world, sessi
 
 
 def test_session_lists_for_patient_and_clinician(client, world):
-    programme = active_programme(client, world.a)
+    programme = active_programme(client, world.a, backdate=RUNNING_SINCE)
     item = item_ids(programme)[0]
     times = [datetime(2026, 11, 10, 9, tzinfo=UTC) + timedelta(days=i) for i in range(5)]
     ids = [
@@ -278,3 +281,31 @@ def test_alert_rows_are_scoped(session, world):
     count = session.exec(select(func.count()).where(SafetyAlert.clinic_id == world.b.clinic.id)).one()
     session.commit()
     assert count == 0
+
+
+def test_a_log_before_the_programme_was_activated_is_refused(client, world):
+    programme = active_programme(client, world.a)  # activated just now
+    item = item_ids(programme)[0]
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).isoformat()
+    assert_problem(post(client, world.a, log_body(programme, item, yesterday)), 409, "before_activation")
+    batch = client.post(
+        "/v1/me/sessions/batch",
+        json={"logs": [log_body(programme, item, yesterday)]},
+        headers=world.a.headers["patient"],
+    ).json()
+    assert [(r["status"], r["code"]) for r in batch["results"]] == [(409, "before_activation")]
+    # A phone's clock a few minutes behind is not a session before the activation.
+    behind = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+    assert post(client, world.a, log_body(programme, item, behind)).status_code == 201
+
+
+def test_a_resume_keeps_the_first_activation(client, world):
+    programme = active_programme(client, world.a, backdate=datetime.now(UTC) - timedelta(days=3))
+    for action in ("pause", "resume"):
+        moved = client.post(f"/v1/programmes/{programme['id']}/{action}", headers=world.a.headers["physio"])
+        assert moved.status_code == 200, moved.text
+    item = item_ids(programme)[0]
+    two_days_ago = (datetime.now(UTC) - timedelta(days=2)).isoformat()
+    assert post(client, world.a, log_body(programme, item, two_days_ago)).status_code == 201
+    four_days_ago = (datetime.now(UTC) - timedelta(days=4)).isoformat()
+    assert_problem(post(client, world.a, log_body(programme, item, four_days_ago)), 409, "before_activation")

@@ -4,6 +4,7 @@ from app.models.audit import AuditEvent
 from app.models.auth import ApiKey, EnrolmentCode, LoginFailure, RefreshToken
 from app.models.clinic import Clinic
 from app.models.exercise import Exercise, ExerciseText
+from app.models.next_morning import NextMorningReport
 from app.models.outcome import OutcomeResponse
 from app.models.patient import Patient
 from app.models.programme import Programme, ProgrammeItem, ProgrammePhase, ProgrammeRevision, Template
@@ -24,6 +25,7 @@ __all__ = [
     "Exercise",
     "ExerciseText",
     "LoginFailure",
+    "NextMorningReport",
     "OutcomeResponse",
     "Patient",
     "Programme",

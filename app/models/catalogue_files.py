@@ -1,16 +1,16 @@
-"""The exercise catalogue as data files: schema, loader and chain invariants.
+"""The exercise catalogue as data files: schema and loader.
 
 Each chain of the shared catalogue is one YAML file in ``exercises/`` named after the chain slug.
 This module validates those files and nothing else: it knows no FastAPI and no database, so the
 seed, the CLI and the tests can all use it. Clinical basis: ``clinical-content.md`` §1 (catalogue),
-§2.3 (progression) and §3.3 (stop rules).
+§2.3 (progression) and §3.3 (stop rules, in ``app.models.stop_rules``).
 
-Ladder links stay within a chain. A ``progression`` is the next step (step + 1), and that step's
-``regression`` points back. A ``regression`` may be any lower step (a "side exit" that is not pointed
-back at, such as standing extension stepping back to the plain press-up) but never an exercise that
-needs a clinician unlock: stepping back must never unlock anything. Regression links may not form a
-cycle, and a locked step may not lead on to an unlocked one (that exercise would be reachable only
-through the lock).
+An entry is checked here on its own; ``app.models.catalogue_checks`` adds what needs the whole file or
+every file (ladders, locks, declared locales, dose numbers in text). Ladder links stay within a chain. A
+``progression`` is the next step (step + 1), and that step's ``regression`` points back. A
+``regression`` may be any lower step that needs no clinician unlock (a "side exit", such as standing
+extension stepping back to the plain press-up). A locked step may not lead on to an unlocked one, and the
+locked step after a locked one steps back past it (the sciatic tensioner to the seated slider).
 
 Every problem is reported as ``<dir>/<file>.yaml: exercise '<slug>' field <path>: <message>`` and
 all problems found are raised together in one :class:`CatalogueError`.
@@ -18,9 +18,8 @@ all problems found are raised together in one :class:`CatalogueError`.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
 import yaml
 from pydantic import (
@@ -35,56 +34,19 @@ from pydantic import (
     model_validator,
 )
 
+from app.models import dose_words
+from app.models.catalogue_checks import check_file, check_links, raw_slugs, validation_messages
+from app.models.stop_rules import NEURODYNAMICS_ONLY, NOT_ON_NEURODYNAMICS
+from app.models.stop_rules import STOP_RULES as STOP_RULES  # re-exported: the codes and their texts
+from app.models.stop_rules import StopRule as StopRule
+
 CATALOGUE_DIR = Path(__file__).resolve().parent.parent.parent / "exercises"
 
 DEFAULT_LOCALE = "en"
 
-# Chains whose patient text must also be available in these locales (clinic launch languages).
-REQUIRED_LOCALES_BY_CHAIN: dict[str, frozenset[str]] = {
-    "extension": frozenset({"es"}),
-    "bridge": frozenset({"es"}),
-    "sciatic-glide": frozenset({"es"}),
-}
-
-# Patient-facing "stop the exercise" rules (clinical-content §3.3). Red flags (§3.3 rule 6) are not a
-# per-exercise code: the symptom check-in handles them for the whole programme.
-STOP_RULES: dict[str, dict[str, str]] = {
-    "leg_symptoms_spread": {
-        "en": "Stop if pain or tingling moves further down your leg than it was before you began.",
-        "es": "Para si el dolor o el hormigueo baja por la pierna más lejos que antes de empezar.",
-    },
-    "new_numbness_or_weakness": {
-        "en": "Stop if your leg or foot becomes numb, tingly or weak in a way that is new for you.",
-        "es": "Para si notas la pierna o el pie dormidos, con hormigueo o débiles de una forma nueva "
-        "para ti.",
-    },
-    "pain_above_5": {
-        "en": "Stop if the pain goes above 5 out of 10 while you exercise, or if you feel a sharp or "
-        "catching pain.",
-        "es": "Para si el dolor pasa de 5 sobre 10 durante el ejercicio, o si notas un dolor agudo o un "
-        "pinchazo.",
-    },
-    "worse_next_morning": {
-        "en": "If your pain or stiffness is worse the next morning than before the session, do the easier "
-        "version next time. If it happens twice, your physio will be told.",
-        "es": "Si a la mañana siguiente el dolor o la rigidez son peores que antes de la sesión, haz la "
-        "versión más fácil la próxima vez. Si pasa dos veces, se avisará a tu fisioterapeuta.",
-    },
-    "dizziness_chest_pain_breathless": {
-        "en": "Stop straight away if you feel dizzy or faint, get chest pain, or are short of breath.",
-        "es": "Para enseguida si te mareas o sientes que te vas a desmayar, te duele el pecho o te falta "
-        "el aire.",
-    },
-    "brief_tingling_must_settle": {
-        "en": "A little tingling during a nerve exercise is fine only if it fades within a minute or two of "
-        "stopping. If it lingers, stop and do the easier version next time.",
-        "es": "Un poco de hormigueo durante un ejercicio de nervio es aceptable solo si desaparece uno o dos "
-        "minutos después de parar. Si no se va, para y haz la versión más fácil la próxima vez.",
-    },
-}
-
-# Rules that only make sense for nerve-glide exercises.
-NEURODYNAMIC_ONLY_STOP_RULES = frozenset({"brief_tingling_must_settle"})
+# Every catalogue exercise and chain title has text in each of these (the clinic's launch languages);
+# the loader, and so the seed, refuses a file that misses one. A clinic's own exercises need English only.
+CATALOGUE_LOCALES = ("en", "es")
 
 # Source tags of the reference table (clinical-content §6) that the catalogue may cite.
 SOURCE_TAGS = frozenset(
@@ -112,10 +74,13 @@ Position = Literal["prone", "supine", "sitting", "standing", "side_lying", "quad
 Equipment = Literal[
     "mat", "pillow", "strap", "towel", "belt", "chair", "band", "step", "wall", "table", "none",
 ]  # fmt: skip
-StopRule = Literal[
-    "leg_symptoms_spread", "new_numbness_or_weakness", "pain_above_5",
-    "worse_next_morning", "dizziness_chest_pain_breathless", "brief_tingling_must_settle",
+# Conditions for which an exercise must not be prescribed unless a clinician overrides (review H7).
+# The prescription check maps a patient's screening record onto these codes.
+Contraindication = Literal[
+    "pregnancy", "osteoporosis", "uncontrolled_hypertension", "hip_replacement", "recent_spinal_surgery",
+    "extension_intolerant", "flexion_intolerant", "stenosis", "neurodynamic_sensitivity",
 ]  # fmt: skip
+CONTRAINDICATIONS: tuple[str, ...] = get_args(Contraindication)
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=80)]
 Code = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)*$", max_length=60)]
@@ -142,20 +107,35 @@ def _require_default_locale(values: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+def _valid_template(text: str) -> str:
+    problems = dose_words.template_problems(text)
+    if problems:
+        raise ValueError("; ".join(problems))
+    return text
+
+
+def _no_placeholder(text: str) -> str:
+    if "{" in text or "}" in text:
+        raise ValueError("a name cannot hold a placeholder or braces")
+    return text
+
+
 T = TypeVar("T")
 UniqueList = Annotated[list[T], AfterValidator(_no_duplicates)]
 Localised = Annotated[dict[Locale, T], AfterValidator(_require_default_locale)]
+# Patient text: may name the dose only through the placeholders of app.models.dose_words.
+PatientText = Annotated[Text, AfterValidator(_valid_template)]
 
 
 class LocalisedText(BaseModel):
-    """Patient text for one exercise in one locale."""
+    """Patient text for one exercise in one locale; summary, steps and cautions may use dose placeholders."""
 
     model_config = StrictModel
 
-    name: Name
-    summary: Text
-    steps: list[Text] = Field(min_length=1)
-    cautions: list[Text] = Field(default_factory=list)
+    name: Annotated[Name, AfterValidator(_no_placeholder)]
+    summary: PatientText
+    steps: list[PatientText] = Field(min_length=1)
+    cautions: list[PatientText] = Field(default_factory=list)
 
 
 class Dose(BaseModel):
@@ -225,6 +205,13 @@ class ExerciseSpec(BaseModel):
     regression: Slug | None
     alternatives: Alternatives = Field(default_factory=Alternatives)
     requires_clinician_unlock: bool
+    contraindications: UniqueList[Contraindication] = Field(
+        default_factory=list,
+        description="Conditions for which the exercise is not prescribed unless a clinician overrides.",
+    )
+    side_required: bool = Field(
+        default=False, description="One leg at a time: the clinician must choose left or right."
+    )
     indications: UniqueList[Code] = Field(min_length=1)
     stop_rules: UniqueList[StopRule] = Field(min_length=1)
     tags: UniqueList[Tag] = Field(default_factory=list)
@@ -251,9 +238,22 @@ class ExerciseSpec(BaseModel):
     @classmethod
     def _nerve_rules_on_nerve_exercises(cls, rules: list[str], info: ValidationInfo) -> list[str]:
         category = info.data.get("category")
-        misplaced = [rule for rule in rules if rule in NEURODYNAMIC_ONLY_STOP_RULES]
-        if misplaced and category is not None and category != "neurodynamics":
-            raise ValueError(f"{misplaced} apply only to neurodynamics exercises")
+        if category is None:  # category itself failed; that error is already reported
+            return rules
+        if category != "neurodynamics":
+            misplaced = sorted(NEURODYNAMICS_ONLY.intersection(rules))
+            if misplaced:
+                raise ValueError(f"{misplaced} apply only to neurodynamics exercises")
+            return rules
+        contradicting = sorted(NOT_ON_NEURODYNAMICS.intersection(rules))
+        if contradicting:
+            raise ValueError(
+                f"{contradicting} do not apply to neurodynamics exercises (nerve_glide_symptoms and "
+                "leg_pain_above_3 replace them)"
+            )
+        missing = sorted(NEURODYNAMICS_ONLY.difference(rules))
+        if missing:
+            raise ValueError(f"a neurodynamics exercise needs {missing}")
         return rules
 
     @field_validator("progression", "regression")
@@ -319,236 +319,6 @@ def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, 
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping)
 
 
-def _where(
-    file_label: str, slug: str | None = None, index: int | None = None, field: str | None = None
-) -> str:
-    parts = []
-    if slug is not None:
-        parts.append(f"exercise '{slug}'")
-    elif index is not None:
-        parts.append(f"exercise #{index}")
-    if field:
-        parts.append(f"field {field}")
-    return f"{file_label}: {' '.join(parts)}" if parts else file_label
-
-
-_PYDANTIC_MESSAGES = {
-    "greater_than_equal": "must be ≥ {ge}",
-    "less_than_equal": "must be ≤ {le}",
-    "extra_forbidden": "unknown key",
-    "missing": "is required",
-    "too_short": "needs at least {min_length} item(s)",
-    "string_too_short": "must not be empty",
-    "string_too_long": "is longer than {max_length} characters",
-}
-
-
-def _describe(error: dict[str, Any]) -> str:
-    template = _PYDANTIC_MESSAGES.get(error["type"])
-    if template is not None:
-        return template.format(**error.get("ctx", {}))
-    if error["type"] == "string_pattern_mismatch":
-        return f"{error['input']!r} does not match {error['ctx']['pattern']}"
-    if error["type"] == "literal_error":
-        return f"{error['input']!r} is not allowed; expected {error['ctx']['expected']}"
-    message = error["msg"]
-    return message.removeprefix("Value error, ")
-
-
-def _field_path(parts: tuple[Any, ...]) -> str:
-    path = ""
-    for part in parts:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        elif part == "[key]":
-            path += " (key)"
-        else:
-            path += f".{part}" if path else str(part)
-    return path
-
-
-def _exercise_slug(raw: Any, index: int) -> str | None:
-    try:
-        slug = raw["exercises"][index]["slug"]
-    except (TypeError, KeyError, IndexError):
-        return None
-    return slug if isinstance(slug, str) else None
-
-
-def _validation_messages(file_label: str, raw: Any, exc: ValidationError) -> list[str]:
-    messages = []
-    for error in exc.errors():
-        loc = error["loc"]
-        if len(loc) >= 2 and loc[0] == "exercises" and isinstance(loc[1], int):
-            where = _where(file_label, _exercise_slug(raw, loc[1]), loc[1], _field_path(loc[2:]) or None)
-        else:
-            where = _where(file_label, field=_field_path(loc) or None)
-        messages.append(f"{where}: {_describe(error)}")
-    return messages
-
-
-def _raw_slugs(raw: Any) -> set[str]:
-    if not isinstance(raw, dict) or not isinstance(raw.get("exercises"), list):
-        return set()
-    return {ex["slug"] for ex in raw["exercises"] if isinstance(ex, dict) and isinstance(ex.get("slug"), str)}
-
-
-def _check_file(file_label: str, stem: str, chain: ChainFile) -> list[str]:
-    """Invariants that need the whole file but no other file."""
-    errors = []
-    if chain.chain != stem:
-        where = _where(file_label, field="chain")
-        errors.append(f"{where}: '{chain.chain}' must equal the file name '{stem}'")
-
-    required_locales = REQUIRED_LOCALES_BY_CHAIN.get(chain.chain, frozenset())
-    for locale in sorted(required_locales - chain.title.keys()):
-        errors.append(f"{_where(file_label, field=f'title.{locale}')}: is required for this chain")
-    for exercise in chain.exercises:
-        for locale in sorted(required_locales - exercise.text.keys()):
-            where = _where(file_label, exercise.slug, field=f"text.{locale}")
-            errors.append(f"{where}: is required for this chain")
-
-    by_step: dict[int, list[str]] = defaultdict(list)
-    for exercise in chain.exercises:
-        by_step[exercise.step].append(exercise.slug)
-    for step, slugs in sorted(by_step.items()):
-        for slug in slugs[1:]:
-            where = _where(file_label, slug, field="step")
-            errors.append(f"{where}: step {step} is also used by '{slugs[0]}'")
-    steps = sorted(by_step)
-    first = steps[0]
-    if first not in (0, 1):
-        slug = by_step[first][0]
-        errors.append(f"{_where(file_label, slug, field='step')}: the first step must be 0 or 1, not {first}")
-    for previous, current in zip(steps, steps[1:], strict=False):
-        if current != previous + 1:
-            slug = by_step[current][0]
-            missing = list(range(previous + 1, current))
-            errors.append(
-                f"{_where(file_label, slug, field='step')}: steps must be contiguous; step {current} follows "
-                f"step {previous} (missing {missing})"
-            )
-    return errors
-
-
-def _ladder_target(
-    index: dict[str, tuple[str, ChainFile, ExerciseSpec]], chain: ChainFile, target_slug: str, where: str
-) -> tuple[ExerciseSpec | None, list[str]]:
-    """The exercise a ladder link names, or None and the error if it is unknown or in another chain."""
-    if target_slug not in index:
-        return None, [f"{where}: unknown exercise '{target_slug}'"]
-    target_file, target_chain, target = index[target_slug]
-    if target_chain.chain != chain.chain:
-        return None, [
-            f"{where}: '{target_slug}' is in chain '{target_chain.chain}' ({target_file}); "
-            "ladder links stay within a chain (use alternatives for other chains)"
-        ]
-    return target, []
-
-
-def _progression_errors(where: str, exercise: ExerciseSpec, target: ExerciseSpec) -> list[str]:
-    """The next step up: step + 1, pointing back, and never an open exercise behind a locked one."""
-    errors = []
-    if target.step != exercise.step + 1:
-        errors.append(f"{where}: '{target.slug}' is at step {target.step}; expected {exercise.step + 1}")
-    if target.regression != exercise.slug:
-        errors.append(
-            f"{where}: '{target.slug}' has regression {target.regression!r}; expected '{exercise.slug}'"
-        )
-    if exercise.requires_clinician_unlock and not target.requires_clinician_unlock:
-        errors.append(
-            f"{where}: '{target.slug}' needs no clinician unlock but is reachable only through this locked "
-            f"step; end the ladder here (null) or lock '{target.slug}' too"
-        )
-    return errors
-
-
-def _regression_errors(where: str, exercise: ExerciseSpec, target: ExerciseSpec) -> list[str]:
-    """A step back: any lower step of the chain that needs no unlock. It need not point back (a side exit)."""
-    errors = []
-    if target.requires_clinician_unlock:
-        errors.append(
-            f"{where}: '{target.slug}' needs a clinician unlock, so it cannot be a regression "
-            "(stepping back must never unlock an exercise)"
-        )
-    if target.step >= exercise.step:
-        errors.append(
-            f"{where}: '{target.slug}' is at step {target.step}; a regression must be at a lower step "
-            f"than {exercise.step}"
-        )
-    return errors
-
-
-# Ladder link field → the rules its target must meet.
-LADDER_LINKS = {"progression": _progression_errors, "regression": _regression_errors}
-
-
-def _regression_cycles(
-    chains: list[tuple[str, ChainFile]], index: dict[str, tuple[str, ChainFile, ExerciseSpec]]
-) -> list[str]:
-    """Each cycle of regression links, reported once at the exercise where the walk first meets it.
-
-    The lower-step rule already rules cycles out; this walk keeps "step back" finite even if that rule
-    is ever relaxed, and names the whole loop rather than one link of it.
-    """
-    errors = []
-    walked: set[str] = set()
-    for _, chain in chains:
-        for exercise in chain.exercises:
-            path: list[str] = []
-            slug: str | None = exercise.slug
-            while slug is not None and slug in index and slug not in walked and slug not in path:
-                path.append(slug)
-                slug = index[slug][2].regression
-            if slug is not None and slug in path:
-                loop = path[path.index(slug) :]
-                where = _where(index[slug][0], slug, field="regression")
-                errors.append(f"{where}: regression links form a cycle: {' → '.join([*loop, slug])}")
-            walked.update(path)
-    return errors
-
-
-def _check_links(chains: list[tuple[str, ChainFile]], unverifiable: set[str]) -> list[str]:
-    """Cross-file invariants: unique slugs, in-chain ladder links, locks, existing alternatives."""
-    errors = []
-    index: dict[str, tuple[str, ChainFile, ExerciseSpec]] = {}
-    for file_label, chain in chains:
-        for exercise in chain.exercises:
-            if exercise.slug in index:
-                where = _where(file_label, exercise.slug, field="slug")
-                errors.append(f"{where}: duplicate slug, already defined in {index[exercise.slug][0]}")
-                continue
-            index[exercise.slug] = (file_label, chain, exercise)
-
-    for file_label, chain in chains:
-        for exercise in chain.exercises:
-            if index[exercise.slug][2] is not exercise:  # the duplicate was reported above
-                continue
-            for field, link_errors in LADDER_LINKS.items():
-                target_slug = getattr(exercise, field)
-                if target_slug is None or target_slug in unverifiable:
-                    continue
-                where = _where(file_label, exercise.slug, field=field)
-                target, target_errors = _ladder_target(index, chain, target_slug, where)
-                errors.extend(target_errors)
-                if target is not None:
-                    errors.extend(link_errors(where, exercise, target))
-
-            for direction in ("easier", "harder"):
-                for position, target_slug in enumerate(getattr(exercise.alternatives, direction)):
-                    if target_slug in unverifiable:
-                        continue
-                    where = _where(file_label, exercise.slug, field=f"alternatives.{direction}[{position}]")
-                    if target_slug not in index:
-                        errors.append(f"{where}: unknown exercise '{target_slug}'")
-                    elif index[target_slug][2].requires_clinician_unlock:
-                        errors.append(
-                            f"{where}: '{target_slug}' needs a clinician unlock, so it is not an alternative"
-                        )
-    errors.extend(_regression_cycles(chains, index))
-    return errors
-
-
 def _load_one(path: Path, label: str) -> tuple[ChainFile | None, Any, list[str]]:
     try:
         raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 - safe loader subclass
@@ -559,8 +329,8 @@ def _load_one(path: Path, label: str) -> tuple[ChainFile | None, Any, list[str]]
     try:
         chain = ChainFile.model_validate(raw)
     except ValidationError as exc:
-        return None, raw, _validation_messages(label, raw, exc)
-    return chain, raw, _check_file(label, path.stem, chain)
+        return None, raw, validation_messages(label, raw, exc)
+    return chain, raw, check_file(label, path.stem, chain, CATALOGUE_LOCALES)
 
 
 def load_catalogue(directory: Path = CATALOGUE_DIR) -> list[ChainFile]:
@@ -585,12 +355,12 @@ def load_catalogue(directory: Path = CATALOGUE_DIR) -> list[ChainFile]:
         chain, raw, file_errors = _load_one(path, label)
         errors.extend(file_errors)
         if chain is None:
-            unverifiable |= _raw_slugs(raw)
+            unverifiable |= raw_slugs(raw)
         else:
             loaded.append((label, chain))
 
     unverifiable -= {exercise.slug for _, chain in loaded for exercise in chain.exercises}
-    errors.extend(_check_links(loaded, unverifiable))
+    errors.extend(check_links(loaded, unverifiable))
     if errors:
         raise CatalogueError(errors)
     return [chain for _, chain in loaded]

@@ -18,7 +18,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from sqlalchemy import JSON, CheckConstraint, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, CheckConstraint, Index, String, Text, UniqueConstraint, false, text
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
@@ -27,6 +27,7 @@ from app.models.catalogue_files import (
     BodyRegion,
     Category,
     Code,
+    Contraindication,
     Dose,
     Equipment,
     ExerciseSpec,
@@ -103,6 +104,11 @@ class Exercise(SQLModel, table=True):
     regression_slug: str | None = SQLField(default=None, max_length=80)
     alternatives: dict[str, list[str]] = SQLField(sa_type=JSON)
     requires_clinician_unlock: bool
+    # Contraindication codes (app.models.catalogue_files.Contraindication); '[]' for rows that predate them.
+    contraindications: list[str] = SQLField(
+        default_factory=list, sa_type=JSON, sa_column_kwargs={"server_default": text("'[]'")}
+    )
+    side_required: bool = SQLField(default=False, sa_column_kwargs={"server_default": false()})
     indications: list[str] = SQLField(sa_type=JSON)
     stop_rules: list[str] = SQLField(sa_type=JSON)
     tags: list[str] = SQLField(sa_type=JSON)
@@ -177,6 +183,8 @@ class ExerciseUpdate(BaseModel):
     regression: Slug | None = None
     alternatives: Alternatives | None = None
     requires_clinician_unlock: bool | None = None
+    contraindications: UniqueList[Contraindication] | None = None
+    side_required: bool | None = None
     indications: UniqueList[Code] | None = None
     stop_rules: UniqueList[StopRule] | None = None
     tags: UniqueList[Tag] | None = None
@@ -244,6 +252,10 @@ class ExercisePublic(BaseModel):
         description="A high-load step (e.g. overpressure, nerve tensioners): it may only be added to a "
         "programme after a physiotherapist explicitly unlocks it for that patient."
     )
+    contraindications: list[Contraindication] = Field(
+        description="Conditions for which the exercise is not prescribed unless a clinician overrides."
+    )
+    side_required: bool = Field(description="One leg at a time: a prescription must choose left or right.")
     indications: list[str]
     stop_rules: list[StopRulePublic]
     tags: list[str]
@@ -252,7 +264,7 @@ class ExercisePublic(BaseModel):
     archived_at: datetime | None
     locale: str = Field(description="The locale the text fields are in: the requested one, else English.")
     name: str
-    summary: str
+    summary: str = Field(description="Dose words filled from `default_dose` (raw placeholders in snapshots).")
     steps: list[str]
     cautions: list[str]
     available_locales: list[str]

@@ -35,6 +35,11 @@ class NprsAnswers(BaseModel):
         return self
 
 
+def activity_key(name: str) -> str:
+    """One PSFS activity however it is typed: "Walking", " walking " and "WALKING  " are the same."""
+    return " ".join(name.split()).casefold()
+
+
 class PsfsActivity(BaseModel):
     model_config = INPUT
 
@@ -49,7 +54,7 @@ class PsfsAnswers(BaseModel):
 
     @model_validator(mode="after")
     def _distinct(self) -> "PsfsAnswers":
-        names = [a.activity.casefold() for a in self.activities]
+        names = [activity_key(a.activity) for a in self.activities]
         if len(names) != len(set(names)):
             raise ValueError("each activity once")
         return self
@@ -95,21 +100,61 @@ ANSWER_MODELS: dict[str, type[BaseModel]] = {
 }
 
 
-class OutcomeIn(BaseModel):
+class _OutcomeIn(BaseModel):
     model_config = INPUT
 
-    instrument: Instrument
-    answers: dict[str, Any]
     taken_at: IsoDateTime | None = Field(default=None, description="When it was filled in (default: now)")
 
     @model_validator(mode="after")
-    def _answers_fit_instrument(self) -> "OutcomeIn":
-        self.answers = ANSWER_MODELS[self.instrument].model_validate(self.answers).model_dump()
+    def _taken_at_in_calendar(self) -> "_OutcomeIn":
         if self.taken_at is not None and self.taken_at.tzinfo is None:
             raise ValueError("taken_at must include a UTC offset")
         if self.taken_at is not None:
             in_calendar(self.taken_at)
         return self
+
+
+class NprsOutcomeIn(_OutcomeIn):
+    """Pain 0–10 (0 = no pain, 10 = worst imaginable) for the back, the leg or both, over one recall period:
+    change is only ever computed against a response with the same recall period."""
+
+    instrument: Literal["nprs"]
+    answers: NprsAnswers
+
+
+class PsfsOutcomeIn(_OutcomeIn):
+    """Patient-Specific Functional Scale: up to five activities the patient names, each rated 0–10. At
+    follow-up, re-rate the activities named at baseline (matched ignoring case and spacing)."""
+
+    instrument: Literal["psfs"]
+    answers: PsfsAnswers
+
+
+class OdiOutcomeIn(_OutcomeIn):
+    """Oswestry Disability Index v2.1a: the app shows the licensed text and sends only section scores."""
+
+    instrument: Literal["odi"]
+    answers: OdiAnswers
+
+
+class RmdqOutcomeIn(_OutcomeIn):
+    """Roland-Morris Disability Questionnaire, 24 items."""
+
+    instrument: Literal["rmdq"]
+    answers: RmdqAnswers
+
+
+class StartBackOutcomeIn(_OutcomeIn):
+    """Keele STarT Back Screening Tool; the risk group it gives is stored on the patient."""
+
+    instrument: Literal["startback"]
+    answers: StartBackAnswers
+
+
+OutcomeIn = Annotated[
+    NprsOutcomeIn | PsfsOutcomeIn | OdiOutcomeIn | RmdqOutcomeIn | StartBackOutcomeIn,
+    Field(discriminator="instrument"),
+]
 
 
 class OutcomeResponse(SQLModel, table=True):
@@ -138,6 +183,6 @@ class OutcomePublic(BaseModel):
     scores: dict[str, Any]
     taken_at: datetime
     change: dict[str, Any] | None = Field(
-        description="Against the patient's first response to the same instrument: differences and whether "
-        "they reach the minimal clinically important change"
+        description="Against the patient's first response to the same instrument (for NPRS, with the same "
+        "recall period): differences and whether they reach a meaningful change (docs/clinical-rules.md)"
     )

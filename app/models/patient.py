@@ -39,6 +39,20 @@ class PatientBase(SQLModel):
     history_major_trauma: bool | None = Field(
         default=None, description="The back pain began after major trauma (a bad fall, crash or blow)"
     )
+    # Conditions checked against each exercise's contraindications when a programme is prescribed.
+    pregnant: bool | None = Field(default=None, description="Pregnant, or less than 6 weeks after birth")
+    osteoporosis: bool | None = Field(
+        default=None, description="Osteoporosis or a vertebral fragility fracture"
+    )
+    uncontrolled_hypertension: bool | None = Field(
+        default=None, description="High blood pressure not controlled"
+    )
+    hip_replacement: bool | None = Field(
+        default=None, description="A hip replacement with movement precautions"
+    )
+    recent_spinal_surgery: bool | None = Field(
+        default=None, description="Spinal surgery in the last 3 months"
+    )
 
 
 class Patient(PatientBase, table=True):
@@ -116,6 +130,11 @@ class PatientUpdate(_PatientInputRules):
     history_immunosuppression: bool | None = None
     history_fracture_risk: bool | None = None
     history_major_trauma: bool | None = None
+    pregnant: bool | None = None
+    osteoporosis: bool | None = None
+    uncontrolled_hypertension: bool | None = None
+    hip_replacement: bool | None = None
+    recent_spinal_surgery: bool | None = None
 
 
 class PatientPublic(PatientBase):

@@ -190,11 +190,22 @@ class TemplateIn(BaseModel):
         return self
 
 
+OverrideReason = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=1000),
+    Field(
+        description="A clinician's reason to prescribe exercises that are contraindicated for this patient's "
+        "screening record (the 409 `contraindicated` answer lists them); recorded on each item and audited"
+    ),
+]
+
+
 class ProgrammeDocument(BaseModel):
     """The whole programme as a clinician edits it (`PUT /v1/programmes/{id}`)."""
 
     model_config = INPUT
 
+    override_contraindications: OverrideReason | None = None
     title: Text200
     start_date: CalendarDate = Field(description="1900–2199")
     end_date: CalendarDate | None = Field(default=None, description="1900–2199; not before start_date")
@@ -238,6 +249,7 @@ class ProgrammeCreate(BaseModel):
     auto_progress: AutoProgress | None = None
     phases: list[PhaseIn] | None = Field(default=None, min_length=1, max_length=MAX_PHASES)
     item_overrides: list[ItemOverride] = Field(default_factory=list, max_length=200)
+    override_contraindications: OverrideReason | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> "ProgrammeCreate":
@@ -306,6 +318,9 @@ class Programme(SQLModel, table=True):
     revision: int = 1
     # When the current phase began (activation, or the last phase advance): phase criteria count from here.
     phase_started_at: datetime | None = utc_field(nullable=True)
+    # When the programme was first activated (a resume does not move it): nothing is due, and nothing can
+    # be logged, before it.
+    activated_at: datetime | None = utc_field(nullable=True)
     # Set while the patient has an open emergency or urgent alert (a SafetyHold as JSON): shown to the
     # patient. Whether a programme may be resumed is decided from the alerts themselves.
     safety_hold: dict[str, Any] | None = SQLField(default=None, sa_type=JSON)
@@ -379,6 +394,8 @@ class ProgrammeItem(SQLModel, table=True):
     # Set after a red session (an ItemSuspension as JSON): the item is not done or due until a clinician
     # reinstates it or replaces it.
     suspension: dict[str, Any] | None = SQLField(default=None, sa_type=JSON)
+    # A clinician prescribed this exercise despite a contraindication (a ContraindicationOverride as JSON).
+    contraindication_override: dict[str, Any] | None = SQLField(default=None, sa_type=JSON)
 
 
 class ProgrammeRevision(SQLModel, table=True):
@@ -430,6 +447,13 @@ class SafetyHold(BaseModel):
     since: datetime
 
 
+class ContraindicationOverride(BaseModel):
+    conditions: list[str] = Field(description="The patient's conditions the exercise is contraindicated for")
+    reason: str
+    by: uuid.UUID
+    at: datetime
+
+
 class ItemSuspension(BaseModel):
     since: datetime
     reasons: list[str] = Field(description="Why the session was red, e.g. leg_symptoms_spread")
@@ -452,6 +476,7 @@ class ItemPublic(ItemDose):
     suspension: ItemSuspension | None = Field(
         default=None, description="Stopped after a red session until a clinician reinstates it"
     )
+    contraindication_override: ContraindicationOverride | None = None
 
 
 class PhasePublic(BaseModel):

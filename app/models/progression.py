@@ -13,7 +13,9 @@ from app.models.common import INPUT, clinic_fk, id_field, utc_field
 
 SuggestionKind = Literal["dose", "exercise", "phase"]
 Direction = Literal["progress", "regress"]
-SuggestionStatus = Literal["pending", "accepted", "rejected", "applied"]
+# superseded: a later revision (an edit of its item or phase, a phase advance, a pause, the end of the
+# programme) made it moot before anyone decided on it.
+SuggestionStatus = Literal["pending", "accepted", "rejected", "applied", "superseded"]
 
 
 class ProgressionSuggestion(SQLModel, table=True):
@@ -21,7 +23,9 @@ class ProgressionSuggestion(SQLModel, table=True):
     __table_args__ = (
         CheckConstraint("kind IN ('dose', 'exercise', 'phase')", name="kind_values"),
         CheckConstraint("direction IN ('progress', 'regress')", name="direction_values"),
-        CheckConstraint("status IN ('pending', 'accepted', 'rejected', 'applied')", name="status_values"),
+        CheckConstraint(
+            "status IN ('pending', 'accepted', 'rejected', 'applied', 'superseded')", name="status_values"
+        ),
         Index("ix_progression_suggestion_clinic_id_programme_id_id", "clinic_id", "programme_id", "id"),
         Index("ix_progression_suggestion_clinic_id_evidence_key", "clinic_id", "evidence_key"),
     )
@@ -37,7 +41,8 @@ class ProgressionSuggestion(SQLModel, table=True):
     # {"phase_from", "phase_to"}.
     change: dict[str, Any] = SQLField(sa_type=JSON)
     evidence: list[str] = SQLField(sa_type=JSON)
-    # One proposal per rule and evidence: a rejected one is never proposed again for the same logs.
+    # One proposal per rule and evidence: logs judged once (rejected, or superseded by a revision) are not
+    # the evidence of the same proposal again.
     evidence_key: str = SQLField(max_length=64)
     status: SuggestionStatus = SQLField(default="pending", sa_type=String(10))
     based_on_revision: int

@@ -18,7 +18,7 @@ from app.models.safety_text import RED_FLAG_QUESTIONS
 
 Tier = Literal["emergency", "urgent", "routine"]
 AlertStatus = Literal["open", "acknowledged", "resolved"]
-AlertSource = Literal["symptom_check", "session_log"]
+AlertSource = Literal["symptom_check", "session_log", "next_morning", "review"]
 # Tiers that put the patient's programmes on a safety hold until a clinician resolves the alert.
 HOLDING_TIERS: tuple[Tier, ...] = ("emergency", "urgent")
 TIER_ORDER: tuple[Tier, ...] = ("emergency", "urgent", "routine")
@@ -98,7 +98,11 @@ class SafetyAlert(SQLModel, table=True):
     __table_args__ = (
         CheckConstraint("tier IN ('emergency', 'urgent', 'routine')", name="tier_values"),
         CheckConstraint("status IN ('open', 'acknowledged', 'resolved')", name="status_values"),
-        CheckConstraint("source IN ('symptom_check', 'session_log')", name="source_values"),
+        CheckConstraint(
+            "source IN ('symptom_check', 'session_log', 'next_morning', 'review')", name="source_values"
+        ),
+        # A review prompt is raised once per rule and subject, never one a day.
+        Index("uq_safety_alert_clinic_id_review_key", "clinic_id", "review_key", unique=True),
         Index("ix_safety_alert_clinic_id_status_id", "clinic_id", "status", "id"),
         Index("ix_safety_alert_clinic_id_patient_id_id", "clinic_id", "patient_id", "id"),
     )
@@ -119,6 +123,8 @@ class SafetyAlert(SQLModel, table=True):
     resolved_by: uuid.UUID | None = None
     resolved_at: datetime | None = utc_field(nullable=True)
     resolution_note: str | None = SQLField(default=None, sa_type=Text)
+    # Set on review prompts (e.g. "no_change_48h:<item>:<dose revision>"): one alert per key.
+    review_key: str | None = SQLField(default=None, max_length=200)
     created_at: datetime = utc_field(default_now=True)
     updated_at: datetime = utc_field(default_now=True)
 

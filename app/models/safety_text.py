@@ -1,33 +1,34 @@
 """Everything a patient reads about safety, in every catalogue locale (clinical-content.md §3).
 
 Short lines in plain words, one idea each: the app shows them as bullets. English is required and is the
-fallback for any other locale; tests/test_safety_text.py checks every text exists in every locale the
-exercise catalogue declares and keeps the English emergency and urgent texts at or below reading grade 6.
-A line that says something happened (paused, told) is only ever shown when it did: the services choose
-the lines from what they actually did.
+fallback for any other locale; tests/test_red_flags.py checks every text exists in every locale the
+exercise catalogue declares and keeps each English emergency, urgent and hold line at or below reading
+grade 6. A line that says something happened (paused, told) is only ever shown when it did: the services
+choose the lines from what they actually did.
 """
 
 Texts = dict[str, str]
 
 # The red-flag questions of a symptom check-in, in the order the app asks them. Each asks about something
-# new or worse, so a patient with stable, already assessed symptoms can answer "no" every time; history
-# (cancer, weak immunity, fracture risk, past trauma) is on the clinician's screening record instead.
+# new or worse (falls and blows: in the last 2 weeks or since the last check-in), so a patient with stable,
+# already assessed symptoms can answer "no" every time; history (cancer, weak immunity, fracture risk, past
+# trauma) is on the clinician's screening record instead. Each is worded so that "yes" is the sign.
 RED_FLAG_QUESTIONS: dict[str, Texts] = {
     "saddle_numbness": {
         "en": "Is there new numbness or tingling between your legs, in your buttocks, or around your bottom "
         "or genitals? Or does it feel different when you wipe?",
-        "es": "¿Notas algo nuevo de entumecimiento u hormigueo entre las piernas, en las nalgas, o alrededor "
-        "del ano o de los genitales? ¿O notas algo distinto al limpiarte?",
+        "es": "¿Notas entumecimiento u hormigueo nuevos entre las piernas, en las nalgas, o alrededor del "
+        "ano o de los genitales? ¿O notas algo distinto al limpiarte?",
     },
     "bladder_change": {
-        "en": "Do you have new trouble peeing, or leaking? Or can you not feel when you pee, or when your "
-        "bladder is full?",
-        "es": "¿Tienes problemas nuevos para orinar, o escapes de orina? ¿O no notas cuándo sale la orina, o "
-        "si la vejiga está llena?",
+        "en": "Do you have new trouble peeing, or leaking? Is it hard to feel when you pee, or to tell when "
+        "your bladder is full?",
+        "es": "¿Tienes problemas nuevos para orinar, o escapes de orina? ¿Te cuesta notar cuándo sale la "
+        "orina, o saber si la vejiga está llena?",
     },
     "bowel_change": {
-        "en": "Have you lost control of your bowels, or can you not feel when you poo?",
-        "es": "¿Has perdido el control de las heces, o no notas cuándo haces de vientre?",
+        "en": "Have you lost control of your bowels? Is it hard to feel when you poo?",
+        "es": "¿Has perdido el control de las heces? ¿Te cuesta notar cuándo haces de vientre?",
     },
     "sexual_dysfunction": {
         "en": "Do you have new problems with sex, such as numb genitals or trouble with erections?",
@@ -35,12 +36,19 @@ RED_FLAG_QUESTIONS: dict[str, Texts] = {
     },
     "both_legs": {
         "en": "Do you have pain, numbness or weakness in both legs that is new or getting worse?",
-        "es": "¿Tienes dolor, entumecimiento o debilidad en las dos piernas que es nuevo o va a peor?",
+        "es": "¿Tienes dolor, entumecimiento o debilidad en las dos piernas, nuevos o que van a peor?",
     },
     "major_trauma": {
-        "en": "Since your last check, have you had a bad fall, a crash, or a hard blow to your back?",
-        "es": "Desde la última revisión, ¿has tenido una caída fuerte, un accidente o un golpe fuerte en la "
-        "espalda?",
+        "en": "In the last 2 weeks, or since you last answered these questions, have you had a bad fall, a "
+        "crash, or a hard blow to your back?",
+        "es": "En las últimas 2 semanas, o desde la última vez que respondiste a estas preguntas, ¿has "
+        "tenido una caída fuerte, un accidente o un golpe fuerte en la espalda?",
+    },
+    "minor_fall": {
+        "en": "In the last 2 weeks, or since you last answered, have you had a fall or knock, even a small "
+        "one?",
+        "es": "En las últimas 2 semanas, o desde la última vez que respondiste, ¿te has caído o te has dado "
+        "un golpe, aunque sea pequeño?",
     },
     "leg_weakness_worsening": {
         "en": "Is a leg or foot getting weaker? For example, do your toes catch or your foot slap when you "
@@ -52,6 +60,10 @@ RED_FLAG_QUESTIONS: dict[str, Texts] = {
         "en": "Is walking newly hard for you, or do you feel unsteady on your feet?",
         "es": "¿Te cuesta andar más que antes, o te notas inestable al estar de pie?",
     },
+    "arm_symptoms": {
+        "en": "Do you have new numbness, tingling or clumsiness in your hands or arms?",
+        "es": "¿Notas entumecimiento, hormigueo o torpeza nuevos en las manos o los brazos?",
+    },
     "severe_or_worsening_pain": {
         "en": "Is your back pain new and very bad, or getting much worse?",
         "es": "¿Tienes un dolor de espalda nuevo y muy fuerte, o mucho peor que antes?",
@@ -59,6 +71,10 @@ RED_FLAG_QUESTIONS: dict[str, Texts] = {
     "upper_back_pain": {
         "en": "Do you have new pain in your upper or middle back?",
         "es": "¿Tienes dolor nuevo en la parte alta o media de la espalda?",
+    },
+    "pulsing_belly_pain": {
+        "en": "Do you have a new throbbing or pulsing pain in your belly?",
+        "es": "¿Tienes en la barriga un dolor nuevo que late o palpita?",
     },
     "fever_or_unwell": {
         "en": "Do you have a fever or chills, or feel unwell all over?",
@@ -73,8 +89,8 @@ RED_FLAG_QUESTIONS: dict[str, Texts] = {
         "es": "¿El dolor está ahí todo el tiempo, o por la noche, aunque descanses o cambies de postura?",
     },
     "no_improvement_month": {
-        "en": "Has your pain not got any better after about 4 weeks?",
-        "es": "¿Tu dolor no ha mejorado nada después de unas 4 semanas?",
+        "en": "Is your pain about the same as, or worse than, 4 weeks ago?",
+        "es": "¿Tu dolor está más o menos igual que hace 4 semanas, o peor?",
     },
     "new_nerve_pain": {
         "en": "Do you have new pain that shoots down a leg?",
@@ -89,8 +105,8 @@ RED_FLAG_QUESTIONS: dict[str, Texts] = {
         "es": "¿El dolor o el hormigueo sigue bajando cada vez más por la pierna?",
     },
     "not_easing_three_days": {
-        "en": "Has a flare-up of pain not started to ease after 3 days?",
-        "es": "¿Una crisis de dolor no ha empezado a aliviarse después de 3 días?",
+        "en": "Has a flare-up of pain gone on for 3 days or more without starting to ease?",
+        "es": "¿Una crisis de dolor ha durado 3 días o más sin empezar a aliviarse?",
     },
 }
 
@@ -99,10 +115,10 @@ RED_FLAG_QUESTIONS: dict[str, Texts] = {
 EMERGENCY_WARNING: dict[str, list[str]] = {
     "en": [
         "Get help now if you have any of these signs, even if they come and go:",
-        "Numbness or tingling between your legs, in your buttocks, or around your bottom or genitals.",
+        "Numbness or tingling between your legs or in your buttocks. Or around your bottom or genitals.",
         "It feels different when you wipe after using the toilet.",
-        "New trouble peeing, or you cannot feel pee come out, or you cannot tell if your bladder is full.",
-        "You leak pee or poo, or you cannot feel when you poo.",
+        "New trouble peeing. Or you cannot feel pee come out, or tell if your bladder is full.",
+        "You have started to leak pee or poo, or you cannot feel when you poo.",
         "New problems with sex, such as numb genitals or trouble with erections.",
         "Pain, numbness or weakness in both legs that is new or getting worse.",
         "Go to an emergency department now, or call your emergency number. Do not wait for your next "
@@ -110,13 +126,13 @@ EMERGENCY_WARNING: dict[str, list[str]] = {
     ],
     "es": [
         "Busca ayuda ahora si notas cualquiera de estas señales, aunque vayan y vengan:",
-        "Entumecimiento u hormigueo entre las piernas, en las nalgas, o alrededor del ano o de los "
+        "Entumecimiento u hormigueo entre las piernas o en las nalgas. O alrededor del ano o de los "
         "genitales.",
         "Notas algo distinto al limpiarte después de ir al baño.",
-        "Problemas nuevos para orinar, no notas cuándo sale la orina, o no sabes si la vejiga está llena.",
-        "Se te escapa la orina o las heces, o no notas cuándo haces de vientre.",
+        "Problemas nuevos para orinar. O no notas cuándo sale la orina, o no sabes si la vejiga está llena.",
+        "Has empezado a tener escapes de orina o de heces, o no notas cuándo haces de vientre.",
         "Problemas sexuales nuevos, como genitales dormidos o problemas de erección.",
-        "Dolor, entumecimiento o debilidad en las dos piernas que es nuevo o va a peor.",
+        "Dolor, entumecimiento o debilidad en las dos piernas, nuevos o que van a peor.",
         "Ve a urgencias ahora o llama al número de emergencias. No esperes a tu próxima cita y no te "
         "limites a escribir a tu fisioterapeuta.",
     ],
@@ -132,7 +148,7 @@ STOP_RULES_INTRO: Texts = {
 LINES: dict[str, Texts] = {
     # emergency
     "go_to_emergency": {
-        "en": "Go to an emergency department now, or call your emergency number.",
+        "en": "Go to an emergency department now. Or call your emergency number.",
         "es": "Ve a urgencias ahora o llama al número de emergencias.",
     },
     "do_not_wait": {
@@ -149,12 +165,12 @@ LINES: dict[str, Texts] = {
         "es": "Llama hoy a tu clínica.",
     },
     "if_no_answer_today": {
-        "en": "If you cannot reach them today, see your doctor or an urgent care service today.",
-        "es": "Si hoy no puedes hablar con ellos, ve hoy a tu médico o a un servicio de urgencias.",
+        "en": "If you cannot reach them, see your doctor or go to urgent care today.",
+        "es": "Si no puedes hablar con ellos, ve a tu médico o a tu centro de salud hoy.",
     },
     "emergency_signs_go_now": {
-        "en": "If you get any of the emergency signs, go to an emergency department now.",
-        "es": "Si notas alguna de las señales de emergencia, ve a urgencias ahora.",
+        "en": "If you get any of the emergency signs, do not wait. Go to an emergency department now.",
+        "es": "Si notas alguna de las señales de emergencia, no esperes. Ve a urgencias ahora.",
     },
     # emergency and urgent
     "stop_exercises": {
@@ -189,7 +205,7 @@ LINES: dict[str, Texts] = {
     },
     "clinic_not_told": {
         "en": "We could not tell your clinic. Call them now.",
-        "es": "No hemos podido avisar a tu clínica. Llámales ahora.",
+        "es": "No hemos podido avisar a tu clínica. Llama ahora a tu clínica.",
     },
     # answers left out, or none of the signs
     "answer_the_rest": {
@@ -205,17 +221,31 @@ LINES: dict[str, Texts] = {
         "es": "Responde a todas las preguntas, por favor.",
     },
     "none_reported": {
-        "en": "Thank you. You have none of the warning signs.",
-        "es": "Gracias. No tienes ninguna de las señales de alarma.",
+        "en": "Thank you. You told us you have none of these signs.",
+        "es": "Gracias. Nos has dicho que no tienes ninguna de estas señales.",
     },
     "check_again": {
         "en": "Check again straight away if anything changes.",
         "es": "Vuelve a comprobarlo enseguida si algo cambia.",
     },
-    # a programme on hold, an exercise stopped after a bad session
+    # a programme on a safety hold (shown for days: what to do if nobody has checked the patient yet)
     "on_hold": {
-        "en": "Your programme is on hold until your physio has checked you.",
-        "es": "Tu programa está en espera hasta que te revise tu fisioterapeuta.",
+        "en": "Your programme is paused until your physio has checked you.",
+        "es": "Tu programa está en pausa hasta que te revise tu fisioterapeuta.",
+    },
+    "hold_emergency": {
+        "en": "If nobody has checked you yet, go to an emergency department now. Or call your emergency "
+        "number.",
+        "es": "Si todavía no te ha revisado nadie, ve a urgencias ahora o llama al número de emergencias.",
+    },
+    "hold_urgent": {
+        "en": "If nobody has checked you yet, call your clinic today.",
+        "es": "Si todavía no te ha revisado nadie, llama hoy a tu clínica.",
+    },
+    # an exercise stopped after a bad session
+    "easier_next_time": {
+        "en": "Take it easier today: do fewer, or the easier version your physio showed you.",
+        "es": "Hoy hazlo más suave: haz menos, o la versión más fácil que te enseñó tu fisioterapeuta.",
     },
     "exercise_stopped": {
         "en": "Stop doing this exercise for now.",

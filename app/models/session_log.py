@@ -20,6 +20,7 @@ LegSymptoms = Literal["none", "buttock", "thigh", "below_knee", "foot"]
 # How far down the leg symptoms reach: a larger rank is further from the spine.
 LEG_RANK: dict[str, int] = {"none": 0, "buttock": 1, "thigh": 2, "below_knee": 3, "foot": 4}
 Response = Literal["better", "same", "worse"]
+LegSide = Literal["left", "right", "both"]
 Colour = Literal["green", "yellow", "red"]
 Score10 = Annotated[int, Field(ge=0, le=10)]
 MAX_BATCH = 500
@@ -41,9 +42,19 @@ class SessionLogIn(BaseModel):
     )
     hold_s: int | None = Field(default=None, ge=0, le=3600)
     duration_s: int | None = Field(default=None, ge=0, le=6 * 3600)
-    pain_during: Score10 = Field(description="Worst pain during the session, NPRS 0–10")
+    pain_during: Score10 = Field(description="Worst pain during the session, anywhere, NPRS 0–10")
     pain_after: Score10 | None = Field(default=None, description="Pain after the session, NPRS 0–10")
-    leg_symptoms: LegSymptoms = Field(description="How far down the leg symptoms reached")
+    back_pain: Score10 | None = Field(default=None, description="Worst back pain during the session, 0–10")
+    leg_pain: Score10 | None = Field(
+        default=None, description="Worst leg pain during the session, 0–10 (nerve glides: above 3 is red)"
+    )
+    leg_symptoms_before: LegSymptoms | None = Field(
+        default=None, description="How far down the leg symptoms reached just before the session"
+    )
+    leg_symptoms: LegSymptoms = Field(
+        description="How far down the leg symptoms reach after the session (further than before: red)"
+    )
+    leg_side: LegSide | None = Field(default=None, description="Which leg the symptoms are in")
     response: Response = Field(description="Symptoms compared with before the session")
     new_numbness_or_weakness: bool = False
     effort: Score10 | None = Field(default=None, description="Borg CR10 effort")
@@ -63,6 +74,11 @@ class SessionLogIn(BaseModel):
         if value and sets is not None and len(value) != sets:
             raise ValueError("give one reps entry per set done (or none)")
         return value
+
+
+# Fields added after logs were first stored: left out of a log's body hash when not sent, so a log stored
+# before they existed still matches its own retry.
+LATER_FIELDS = ("back_pain", "leg_pain", "leg_symptoms_before", "leg_side")
 
 
 class SessionBatchIn(BaseModel):
@@ -85,6 +101,14 @@ class SessionLog(SQLModel, table=True):
         CheckConstraint(
             "leg_symptoms IN ('none', 'buttock', 'thigh', 'below_knee', 'foot')", name="leg_symptoms_values"
         ),
+        CheckConstraint(
+            "leg_symptoms_before IS NULL OR leg_symptoms_before IN "
+            "('none', 'buttock', 'thigh', 'below_knee', 'foot')",
+            name="leg_symptoms_before_values",
+        ),
+        CheckConstraint("leg_side IS NULL OR leg_side IN ('left', 'right', 'both')", name="leg_side_values"),
+        CheckConstraint("back_pain IS NULL OR back_pain BETWEEN 0 AND 10", name="back_pain_range"),
+        CheckConstraint("leg_pain IS NULL OR leg_pain BETWEEN 0 AND 10", name="leg_pain_range"),
         CheckConstraint("response IN ('better', 'same', 'worse')", name="response_values"),
         CheckConstraint("colour IN ('green', 'yellow', 'red')", name="colour_values"),
         # Adherence and the plan count logs per item per local day.
@@ -108,7 +132,11 @@ class SessionLog(SQLModel, table=True):
     duration_s: int | None = None
     pain_during: int
     pain_after: int | None = None
+    back_pain: int | None = None
+    leg_pain: int | None = None
+    leg_symptoms_before: LegSymptoms | None = SQLField(default=None, sa_type=String(12))
     leg_symptoms: LegSymptoms = SQLField(sa_type=String(12))
+    leg_side: LegSide | None = SQLField(default=None, sa_type=String(8))
     response: Response = SQLField(sa_type=String(8))
     new_numbness_or_weakness: bool = False
     effort: int | None = None
@@ -133,7 +161,11 @@ class SessionLogPublic(BaseModel):
     duration_s: int | None
     pain_during: int
     pain_after: int | None
+    back_pain: int | None = None
+    leg_pain: int | None = None
+    leg_symptoms_before: LegSymptoms | None = None
     leg_symptoms: LegSymptoms
+    leg_side: LegSide | None = None
     response: Response
     new_numbness_or_weakness: bool
     effort: int | None

@@ -50,15 +50,16 @@ def patient_adherence(
     return result
 
 
-@router.get("/v1/patients/{patient_id}/outcomes", response_model=list[OutcomePublic])
+@router.get("/v1/patients/{patient_id}/outcomes", response_model=Page[OutcomePublic])
 def patient_outcomes(
     patient_id: uuid.UUID,
     patient: PatientDep,
     session: SessionDep,
     actor: ClinicActor,
+    page: PageDep,
     instrument: Annotated[Instrument | None, Query()] = None,
 ):
-    result = outcomes.list_outcomes(session, actor, patient.id, instrument)
+    result = outcomes.list_outcomes(session, actor, patient.id, instrument, page)
     session.commit()
     return result
 

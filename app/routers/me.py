@@ -8,6 +8,7 @@ from fastapi import APIRouter, Header, Query, Response, status
 
 from app.deps import AsPatient, PageDep, PatientActor, SessionDep
 from app.models.common import CalendarDate, Page
+from app.models.next_morning import NextMorningIn, NextMorningResult
 from app.models.outcome import Instrument, OutcomeIn, OutcomePublic
 from app.models.patient import PatientPublic
 from app.models.programme import ProgrammeSummary
@@ -20,6 +21,7 @@ from app.models.session_log import (
     SessionLogIn,
     SessionLogPublic,
 )
+from app.services import next_morning as next_morning_reports
 from app.services import outcomes, patient_app, safety, sessions
 
 logger = logging.getLogger("hep.me")
@@ -122,6 +124,13 @@ def symptom_check(body: SymptomCheckIn, session: SessionDep, actor: PatientActor
     return result
 
 
+@router.put("/next-morning/{day}", response_model=NextMorningResult)
+async def next_morning(day: CalendarDate, body: NextMorningIn, work: AsPatient):
+    """How the back and legs feel this morning, for the sessions of `day` (your local date, usually
+    yesterday). Send it again to change the answer. Worse mornings twice in a row tell your physio."""
+    return await work(next_morning_reports.report, day, body)
+
+
 @router.get("/red-flag-questions", response_model=list[RedFlagQuestion])
 def red_flag_questions(actor: PatientActor):
     """The symptom check-in's questions, worded for the patient in their language, in the order to ask."""
@@ -133,9 +142,13 @@ async def record_outcome(body: OutcomeIn, work: AsPatient):
     return await work(lambda session, actor: outcomes.record(session, actor, actor.id, body))
 
 
-@router.get("/outcomes", response_model=list[OutcomePublic])
-async def my_outcomes(work: AsPatient, instrument: Annotated[Instrument | None, Query()] = None):
-    return await work(lambda session, actor: outcomes.list_outcomes(session, actor, actor.id, instrument))
+@router.get("/outcomes", response_model=Page[OutcomePublic])
+async def my_outcomes(
+    work: AsPatient, page: PageDep, instrument: Annotated[Instrument | None, Query()] = None
+):
+    return await work(
+        lambda session, actor: outcomes.list_outcomes(session, actor, actor.id, instrument, page)
+    )
 
 
 @router.get("/progress", response_model=ProgressReport)

@@ -29,9 +29,12 @@ def list_alerts(
     patient_id: uuid.UUID | None,
 ) -> AlertPage:
     """The queue by tier, then longest waiting first; counts per tier ignore the tier filter, so a
-    clinician looking at one tier still sees what waits in the others."""
+    clinician looking at one tier still sees what waits in the others. Without a status, only what still
+    needs work (open and acknowledged): resolved alerts are listed when asked for."""
     matching = _alerts(actor)
-    if status is not None:
+    if status is None:
+        matching = matching.where(SafetyAlert.status != "resolved")
+    else:
         matching = matching.where(SafetyAlert.status == status)
     if patient_id is not None:
         matching = matching.where(SafetyAlert.patient_id == patient_id)

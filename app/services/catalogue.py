@@ -14,10 +14,11 @@ from sqlmodel import Session, select
 from app.db import utcnow
 from app.models.catalogue_files import ChainFile, ExerciseSpec
 from app.models.exercise import Exercise
-from app.services.exercises import apply_columns, spec_columns, write_texts
+from app.services.exercise_texts import apply_columns, write_texts
+from app.services.exercises import spec_columns
 
 # Bump when the mapping from a file entry to rows changes, so the next seed rewrites every row.
-MAPPING_VERSION = 1
+MAPPING_VERSION = 2  # 2: contraindications, side_required; search text without dose placeholders
 
 
 @dataclass

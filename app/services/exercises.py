@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 
 from app.db import utcnow
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
-from app.models.catalogue_files import DEFAULT_LOCALE, STOP_RULES, ExerciseSpec, LocalisedText, Slug
+from app.models.catalogue_files import DEFAULT_LOCALE, ExerciseSpec, Slug
 from app.models.common import Actor, Page
 from app.models.exercise import (
     Exercise,
@@ -27,6 +27,9 @@ from app.models.exercise import (
     ExerciseText,
     ExerciseUpdate,
 )
+from app.services.exercise_texts import apply_columns, load_texts, present_all, write_texts
+from app.services.exercise_texts import present as present  # re-exported for the routers and FHIR
+from app.services.exercise_texts import present_every_locale as present_every_locale  # for snapshots
 from app.services.pagination import PageParams, paginate
 
 SLUG_TAKEN = "This slug is used by a catalogue exercise or another of this clinic's exercises."
@@ -102,11 +105,6 @@ def _json_list_has(column: Any, item: str):
     # Portable list membership: the stored JSON text contains the quoted item. Items are slugs
     # (no quotes or backslashes), so a quoted match is an exact element match on both databases.
     return cast(column, Text).like(f'%"{_escape_like(item)}"%', escape="\\")
-
-
-def _search_text(text: LocalisedText) -> str:
-    # Whitespace collapsed as in q; the newline keeps a match from spanning name and summary.
-    return f"{' '.join(text.name.split())}\n{' '.join(text.summary.split())}".casefold()
 
 
 def _matching(statement, q: str, locale: str):
@@ -196,59 +194,6 @@ def resolve_refs(session: Session, actor: Actor, refs: set[str]) -> dict[str, Ex
     return found
 
 
-def present_every_locale(
-    session: Session, exercises: list[Exercise]
-) -> dict[uuid.UUID, dict[str, ExercisePublic]]:
-    """Each exercise as served in each locale it has text in (for offline snapshots)."""
-    texts = _texts(session, [exercise.id for exercise in exercises])
-    return {
-        exercise.id: {locale: _public(exercise, texts[exercise.id], locale) for locale in texts[exercise.id]}
-        for exercise in exercises
-    }
-
-
-def _texts(session: Session, exercise_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, ExerciseText]]:
-    found: dict[uuid.UUID, dict[str, ExerciseText]] = {exercise_id: {} for exercise_id in exercise_ids}
-    if exercise_ids:
-        for row in session.exec(select(ExerciseText).where(ExerciseText.exercise_id.in_(exercise_ids))):
-            found[row.exercise_id][row.locale] = row
-    return found
-
-
-def _public(exercise: Exercise, texts: dict[str, ExerciseText], locale: str) -> ExercisePublic:
-    served = locale if locale in texts else DEFAULT_LOCALE
-    text = texts[served]
-    return ExercisePublic.model_validate(
-        {
-            **exercise.model_dump(exclude={"owner_clinic_id", "chain_title", "content_hash"}),
-            "owner": "catalogue" if exercise.owner_clinic_id is None else "clinic",
-            "stop_rules": [
-                {"code": code, "text": STOP_RULES[code].get(served, STOP_RULES[code][DEFAULT_LOCALE])}
-                for code in exercise.stop_rules
-            ],
-            "media": [
-                {**media, "alt": media["alt"].get(served, media["alt"][DEFAULT_LOCALE])}
-                for media in exercise.media
-            ],
-            "locale": served,
-            "name": text.name,
-            "summary": text.summary,
-            "steps": text.steps,
-            "cautions": text.cautions,
-            "available_locales": sorted(texts),
-        }
-    )
-
-
-def present_all(session: Session, exercises: list[Exercise], locale: str) -> list[ExercisePublic]:
-    texts = _texts(session, [exercise.id for exercise in exercises])
-    return [_public(exercise, texts[exercise.id], locale) for exercise in exercises]
-
-
-def present(session: Session, exercise: Exercise, locale: str) -> ExercisePublic:
-    return present_all(session, [exercise], locale)[0]
-
-
 def get_chain(session: Session, actor: Actor, exercise: Exercise, locale: str) -> ExerciseChain:
     """The ladder ``exercise`` is on, easiest first: the catalogue's steps and the clinic's own in that
     chain. Archived exercises drop out, except the one asked for (so it always has a position)."""
@@ -290,40 +235,14 @@ def spec_columns(spec: ExerciseSpec, chain: str, chain_title: dict[str, str]) ->
         "regression_slug": spec.regression,
         "alternatives": spec.alternatives.model_dump(),
         "requires_clinician_unlock": spec.requires_clinician_unlock,
+        "contraindications": list(spec.contraindications),
+        "side_required": spec.side_required,
         "indications": list(spec.indications),
         "stop_rules": list(spec.stop_rules),
         "tags": list(spec.tags),
         "media": [media.model_dump() for media in spec.media],
         "sources": list(spec.sources),
     }
-
-
-def apply_columns(exercise: Exercise, columns: dict[str, Any]) -> bool:
-    changed = False
-    for field, value in columns.items():
-        if getattr(exercise, field) != value:
-            setattr(exercise, field, value)
-            changed = True
-    return changed
-
-
-def write_texts(session: Session, exercise: Exercise, texts: dict[str, LocalisedText]) -> bool:
-    """Make the exercise's text rows exactly ``texts`` (one per locale); True when anything changed."""
-    existing = _texts(session, [exercise.id])[exercise.id]
-    changed = False
-    for locale, text in texts.items():
-        values = {**text.model_dump(), "search_text": _search_text(text)}
-        row = existing.pop(locale, None)
-        if row is None:
-            session.add(ExerciseText(exercise_id=exercise.id, locale=locale, **values))
-            changed = True
-        elif apply_columns(row, values):
-            session.add(row)
-            changed = True
-    for row in existing.values():
-        session.delete(row)
-        changed = True
-    return changed
 
 
 def _slug_taken(session: Session, actor: Actor, slug: str) -> bool:
@@ -428,6 +347,8 @@ def _as_spec(exercise: Exercise, texts: dict[str, ExerciseText]) -> dict[str, An
         "regression": exercise.regression_slug,
         "alternatives": exercise.alternatives,
         "requires_clinician_unlock": exercise.requires_clinician_unlock,
+        "contraindications": exercise.contraindications,
+        "side_required": exercise.side_required,
         "indications": exercise.indications,
         "stop_rules": exercise.stop_rules,
         "tags": exercise.tags,
@@ -444,7 +365,7 @@ def update_exercise(session: Session, actor: Actor, exercise: Exercise, data: Ex
     """Apply the fields sent, then check the whole result by the same rules as a new exercise."""
     _own(exercise)
     changes = data.model_dump(exclude_unset=True)
-    current = _as_spec(exercise, _texts(session, [exercise.id])[exercise.id])
+    current = _as_spec(exercise, load_texts(session, [exercise.id])[exercise.id])
     merged = current | changes | {"text": current["text"] | changes.get("text", {})}
     if "chain" in changes and "chain_title" not in changes:
         merged["chain_title"] = None  # moved to another chain: take that chain's title

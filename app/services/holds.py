@@ -41,3 +41,12 @@ def ensure_no_hold(session: Session, actor: Actor, programme: Programme) -> None
         "/v1/alerts/{id}/resolve), then resume.",
         code="safety_hold",
     )
+
+
+def ensure_clinician_during_hold(session: Session, actor: Actor, programme: Programme) -> None:
+    """Closing a held programme would take the instruction away from the patient: clinicians only."""
+    if actor.kind == "api_key" and holding_alert(session, programme.clinic_id, programme.patient_id):
+        raise Forbidden(
+            "The patient is on a safety hold: only a signed-in clinician can close this programme.",
+            code="clinician_required",
+        )

@@ -1,21 +1,40 @@
-"""Scoring of outcome measures and their change against the patient's first response.
+"""Scoring of outcome measures, their change against the patient's first response, and what a response
+sets in motion: the STarT Back risk group on the patient, and a routine review when there is no meaningful
+improvement at about four weeks.
 
-Scoring rules and change thresholds: clinical-content.md §4 (NPRS MCID 2 points or 30 %; ODI 10 points
-or 30 %; RMDQ 5 points or 30 %; PSFS MDC 2 points on the mean; STarT Back classification).
+Scoring rules and change thresholds: clinical-content.md §4; the meaningful-change rule chosen for each
+instrument, with its sources: docs/clinical-rules.md, "Outcome measures".
 """
 
 import uuid
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlalchemy import func, update
+from sqlmodel import Session, col, select
 
 from app.db import utcnow
-from app.models.common import Actor
-from app.models.outcome import ANSWER_MODELS, Instrument, OutcomeIn, OutcomePublic, OutcomeResponse
+from app.models.common import Actor, Page
+from app.models.outcome import (
+    ANSWER_MODELS,
+    Instrument,
+    OutcomeIn,
+    OutcomePublic,
+    OutcomeResponse,
+    activity_key,
+)
+from app.models.patient import Patient
 from app.models.webhook import EventType
-from app.services import audit, events
+from app.services import audit, events, reviews
+from app.services.pagination import PageParams, paginate
 
 BOTHERSOME_POINTS = {"not_at_all": 0, "slightly": 0, "moderately": 0, "very_much": 1, "extremely": 1}
+REVIEW_AFTER = timedelta(days=26)  # "about four weeks" after the baseline
+NO_MEANINGFUL_IMPROVEMENT = "no_meaningful_improvement"
+
+# Responses compared with each other: one instrument and, for NPRS, one recall period (review M10).
+Series = tuple[str, str | None]
 
 
 def score(instrument: Instrument, answers: dict[str, Any]) -> dict[str, Any]:
@@ -45,63 +64,120 @@ def score(instrument: Instrument, answers: dict[str, Any]) -> dict[str, Any]:
     return {"total": total, "distress": distress, "risk": risk}
 
 
-def _lower_is_better(baseline: float, current: float, points: float) -> dict[str, Any]:
-    improvement = baseline - current
-    relative = improvement / baseline if baseline else 0.0
-    return {
-        "baseline": baseline,
-        "difference": round(current - baseline, 2),
-        "improved_meaningfully": improvement >= points or (baseline > 0 and relative >= 0.30),
-        "worsened_meaningfully": -improvement >= points,
-    }
+@dataclass(frozen=True, slots=True)
+class Meaningful:
+    """A meaningful change of one score, the same rule for better and for worse: at least `points`, or at
+    least `relative` of the baseline, and never less than `floor`, the minimal detectable change."""
+
+    points: float
+    floor: float
+    relative: float | None
+    best: float  # the best score there is: how much room the baseline leaves to improve
+
+    @property
+    def lower_is_better(self) -> bool:
+        return self.best == 0
+
+    def reached(self, baseline: float, amount: float) -> bool:
+        amount = round(amount, 2)  # means are floats: PSFS 2.8 − 0.8 is 1.9999999999999998
+        if amount < self.floor:
+            return False
+        return amount >= self.points or (
+            self.relative is not None and baseline > 0 and amount >= self.relative * baseline
+        )
+
+    def possible(self, baseline: float) -> bool:
+        """Whether a meaningful improvement is possible at all from this baseline (NPRS 1 leaves none)."""
+        return self.reached(baseline, abs(self.best - baseline))
+
+    def compare(self, baseline: float, current: float) -> dict[str, Any]:
+        improvement = baseline - current if self.lower_is_better else current - baseline
+        return {
+            "baseline": baseline,
+            "difference": round(current - baseline, 2),
+            "improved_meaningfully": self.reached(baseline, improvement),
+            "worsened_meaningfully": self.reached(baseline, -improvement),
+        }
+
+
+MEANINGFUL: dict[str, Meaningful] = {
+    "nprs": Meaningful(points=2, floor=2, relative=0.30, best=0),  # per site, 0–10
+    "odi": Meaningful(points=10, floor=10, relative=0.30, best=0),  # percentage points
+    "rmdq": Meaningful(points=5, floor=4, relative=0.30, best=0),  # 0–24
+    "psfs": Meaningful(points=2, floor=2, relative=None, best=10),  # the mean, 0–10
+}
+
+
+def series(instrument: str, answers: dict[str, Any]) -> Series:
+    return instrument, answers.get("recall") if instrument == "nprs" else None
+
+
+def _psfs_change(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any] | None:
+    # Only the activities named at baseline count, re-rated under the same name (§4.4), matched ignoring
+    # case and spacing (review M11).
+    rated_now = {activity_key(name): value for name, value in after["by_activity"].items()}
+    common = [name for name in before["by_activity"] if activity_key(name) in rated_now]
+    if not common:
+        return None
+    then = sum(before["by_activity"][name] for name in common) / len(common)
+    now = sum(rated_now[activity_key(name)] for name in common) / len(common)
+    return {"activities": common, **MEANINGFUL["psfs"].compare(round(then, 2), round(now, 2))}
 
 
 def change(
     instrument: Instrument, baseline: OutcomeResponse, current: OutcomeResponse
 ) -> dict[str, Any] | None:
-    if baseline.id == current.id:
+    same_series = series(instrument, baseline.answers) == series(instrument, current.answers)
+    if baseline.id == current.id or not same_series:
         return None
     before, after = baseline.scores, current.scores
     if instrument == "nprs":
         return {
-            site: _lower_is_better(before[site], after[site], 2)
+            site: MEANINGFUL["nprs"].compare(before[site], after[site])
             for site in ("back", "leg")
             if site in before and site in after
         } or None
     if instrument == "odi":
-        return _lower_is_better(before["percent"], after["percent"], 10)
+        return MEANINGFUL["odi"].compare(before["percent"], after["percent"])
     if instrument == "rmdq":
-        return _lower_is_better(before["score"], after["score"], 5)
+        return MEANINGFUL["rmdq"].compare(before["score"], after["score"])
     if instrument == "psfs":
-        # Only the activities named at baseline count, re-rated by the same name (§4.4).
-        common = [name for name in before["by_activity"] if name in after["by_activity"]]
-        if not common:
-            return None
-        then = sum(before["by_activity"][n] for n in common) / len(common)
-        now = sum(after["by_activity"][n] for n in common) / len(common)
-        return {
-            "activities": common,
-            "baseline": round(then, 2),
-            "difference": round(now - then, 2),
-            "improved_meaningfully": now - then >= 2,
-            "worsened_meaningfully": then - now >= 2,
-        }
+        return _psfs_change(before, after)
     return {"baseline_risk": before["risk"], "risk_changed": before["risk"] != after["risk"]}
 
 
-def _baseline(
-    session: Session, actor: Actor, patient_id: uuid.UUID, instrument: str
-) -> OutcomeResponse | None:
-    return session.exec(
-        select(OutcomeResponse)
-        .where(
-            OutcomeResponse.clinic_id == actor.clinic_id,
-            OutcomeResponse.patient_id == patient_id,
-            OutcomeResponse.instrument == instrument,
-        )
-        .order_by(OutcomeResponse.taken_at, OutcomeResponse.id)
-        .limit(1)
-    ).first()
+def short_of_meaningful(instrument: str, found: dict[str, Any]) -> bool:
+    """Some compared score (an NPRS site) that had room to improve meaningfully did not."""
+    rule = MEANINGFUL[instrument]
+    compared = list(found.values()) if instrument == "nprs" else [found]
+    return any(rule.possible(c["baseline"]) and not c["improved_meaningfully"] for c in compared)
+
+
+def _scoped(actor: Actor, patient_id: uuid.UUID):
+    return select(OutcomeResponse).where(
+        OutcomeResponse.clinic_id == actor.clinic_id, OutcomeResponse.patient_id == patient_id
+    )
+
+
+def _baselines(
+    session: Session, actor: Actor, patient_id: uuid.UUID, instrument: str | None = None
+) -> dict[Series, OutcomeResponse]:
+    """The first response of each series, in one statement."""
+    recall = col(OutcomeResponse.answers)["recall"].as_string()
+    first = func.row_number().over(
+        partition_by=(OutcomeResponse.instrument, recall),
+        order_by=(OutcomeResponse.taken_at, OutcomeResponse.id),
+    )
+    ranked = select(col(OutcomeResponse.id), first.label("position")).where(
+        OutcomeResponse.clinic_id == actor.clinic_id, OutcomeResponse.patient_id == patient_id
+    )
+    if instrument is not None:
+        ranked = ranked.where(OutcomeResponse.instrument == instrument)
+    firsts = ranked.subquery()
+    rows = session.exec(
+        select(OutcomeResponse).join(firsts, firsts.c.id == OutcomeResponse.id).where(firsts.c.position == 1)
+    ).all()
+    return {series(row.instrument, row.answers): row for row in rows}
 
 
 def _public(row: OutcomeResponse, baseline: OutcomeResponse | None) -> OutcomePublic:
@@ -115,13 +191,50 @@ def _public(row: OutcomeResponse, baseline: OutcomeResponse | None) -> OutcomePu
     )
 
 
+def _store_risk_group(session: Session, actor: Actor, row: OutcomeResponse) -> None:
+    """The patient's STarT Back risk group is that of their latest response (a back-dated one changes
+    nothing)."""
+    latest = session.exec(
+        _scoped(actor, row.patient_id)
+        .where(OutcomeResponse.instrument == "startback")
+        .order_by(col(OutcomeResponse.taken_at).desc(), col(OutcomeResponse.id).desc())
+        .limit(1)
+    ).one()
+    if latest.id != row.id:
+        return
+    session.exec(
+        update(Patient)
+        .where(col(Patient.clinic_id) == actor.clinic_id, col(Patient.id) == row.patient_id)
+        .values(startback_risk=row.scores["risk"], updated_at=utcnow())
+    )
+    # Audited as any change to the patient; the outcome.create row of the same request says why.
+    audit.record(session, actor, "patient.update", "patient", row.patient_id, row.patient_id)
+
+
+def _review_if_not_improving(
+    session: Session, actor: Actor, row: OutcomeResponse, baseline: OutcomeResponse, found: dict[str, Any]
+) -> None:
+    """One routine review per series when, about four weeks on, the improvement is below the rule."""
+    if row.taken_at - baseline.taken_at < REVIEW_AFTER or not short_of_meaningful(row.instrument, found):
+        return
+    reviews.raise_once(
+        session,
+        actor,
+        row.patient_id,
+        f"{NO_MEANINGFUL_IMPROVEMENT}:{baseline.id}",  # one per series: its baseline stands for it
+        [NO_MEANINGFUL_IMPROVEMENT, f"instrument:{row.instrument}"],
+        [str(row.id)],
+    )
+
+
 def record(session: Session, actor: Actor, patient_id: uuid.UUID, data: OutcomeIn) -> OutcomePublic:
+    answers = data.answers.model_dump()
     row = OutcomeResponse(
         clinic_id=actor.clinic_id,
         patient_id=patient_id,
         instrument=data.instrument,
-        answers=data.answers,
-        scores=score(data.instrument, data.answers),
+        answers=answers,
+        scores=score(data.instrument, answers),
         taken_at=data.taken_at or utcnow(),
     )
     session.add(row)
@@ -134,23 +247,29 @@ def record(session: Session, actor: Actor, patient_id: uuid.UUID, data: OutcomeI
         event_type,
         {"patient_id": patient_id, "outcome_id": row.id, "instrument": row.instrument},
     )
-    return _public(row, _baseline(session, actor, patient_id, row.instrument))
+    baseline = _baselines(session, actor, patient_id, row.instrument)[series(row.instrument, row.answers)]
+    public = _public(row, baseline)
+    if row.instrument == "startback":
+        _store_risk_group(session, actor, row)
+    elif public.change is not None:
+        _review_if_not_improving(session, actor, row, baseline, public.change)
+    return public
 
 
 def list_outcomes(
-    session: Session, actor: Actor, patient_id: uuid.UUID, instrument: Instrument | None = None
-) -> list[OutcomePublic]:
-    """Every response, oldest first, each with its change against the first of its instrument."""
-    statement = select(OutcomeResponse).where(
-        OutcomeResponse.clinic_id == actor.clinic_id, OutcomeResponse.patient_id == patient_id
-    )
+    session: Session,
+    actor: Actor,
+    patient_id: uuid.UUID,
+    instrument: Instrument | None,
+    params: PageParams,
+) -> Page[OutcomePublic]:
+    """Responses in the order they were taken, each with its change against the first of its series."""
+    statement = _scoped(actor, patient_id)
     if instrument is not None:
         statement = statement.where(OutcomeResponse.instrument == instrument)
-    rows = session.exec(statement.order_by(OutcomeResponse.taken_at, OutcomeResponse.id)).all()
+    page = paginate(session, statement, OutcomeResponse.id, params, time_column=OutcomeResponse.taken_at)
     audit.record(session, actor, "outcome.list", "outcome", patient_id=patient_id)
-    first: dict[str, OutcomeResponse] = {}
-    result = []
-    for row in rows:
-        baseline = first.setdefault(row.instrument, row)
-        result.append(_public(row, baseline))
-    return result
+    baselines = _baselines(session, actor, patient_id, instrument) if page.items else {}
+    return page.mapped(
+        lambda rows: [_public(row, baselines.get(series(row.instrument, row.answers))) for row in rows]
+    )

@@ -5,6 +5,7 @@ A revision's snapshot never changes, so its rendering for one locale is cached a
 audit write.
 """
 
+import hashlib
 import json
 import uuid
 from collections import Counter, OrderedDict
@@ -21,11 +22,23 @@ from app.models.catalogue_files import DEFAULT_LOCALE
 from app.models.common import Actor
 from app.models.patient import Patient
 from app.models.programme import Programme, ProgrammeSummary
-from app.models.safety_text import STOP_RULES_INTRO, emergency_warning, lines, localised
+from app.models.safety_text import (
+    EMERGENCY_WARNING,
+    LINES,
+    STOP_RULES_INTRO,
+    emergency_warning,
+    lines,
+    localised,
+)
 from app.models.session_log import Plan, PlanItem, ProgressReport, SessionLog, StoppedItem
-from app.services import adherence, audit, patients, programmes, red_flags
+from app.models.stop_rules import STOP_RULES
+from app.services import adherence, audit, holds, patients, programmes, red_flags
 
 _CACHE_SIZE = 2048
+# The patient-facing text this service adds to every programme (safety text and stop rules).
+TEXT_VERSION = hashlib.sha256(
+    json.dumps([LINES, EMERGENCY_WARNING, STOP_RULES_INTRO, STOP_RULES], sort_keys=True).encode()
+).hexdigest()[:8]
 PROGRAMME_FIELDS = ("id", "title", "status", "start_date", "end_date", "current_phase", "revision")
 PLAN_DOSE_FIELDS = ("sets", "reps", "reps_max", "hold_s", "rest_s", "duration_s", "load", "side", "notes")
 _rendered: "OrderedDict[tuple[uuid.UUID, int, str], tuple[dict[str, Any], bytes]]" = OrderedDict()
@@ -54,7 +67,9 @@ def patient_locale(actor: Actor) -> str:
 
 
 def etag(programme: Row[Any], locale: str) -> str:
-    return f'"{programme.revision}.{locale}"'
+    """The revision, the language and the version of the service's own text: a safety wording fix reaches
+    an app holding the revision offline."""
+    return f'"{programme.revision}.{locale}.{TEXT_VERSION}"'
 
 
 def list_mine(session: Session, actor: Actor) -> list[ProgrammeSummary]:
@@ -198,6 +213,9 @@ def plan(session: Session, actor: Actor, day: date | None) -> Plan:
     audit.record(session, actor, "plan.read", "patient", actor.id, actor.id)
     programme = programmes.my_current_programme(session, actor)
     if programme is None:
+        # No programme to carry the hold (a clinician closed it): the open alert still says what to do.
+        alert = holds.holding_alert(session, actor.clinic_id, actor.id)
+        hold = {"tier": alert.tier, "since": alert.created_at.isoformat()} if alert is not None else None
         return Plan(
             date=day,
             timezone=timezone,
@@ -207,6 +225,7 @@ def plan(session: Session, actor: Actor, day: date | None) -> Plan:
             phase=None,
             items=[],
             next_item_id=None,
+            safety_hold=_hold_view(hold, patient_locale(actor)),
         )
     view, _ = _view(session, programme, patient_locale(actor))
     schedule = {
@@ -215,7 +234,10 @@ def plan(session: Session, actor: Actor, day: date | None) -> Plan:
             {**item, "phase": phase["position"]} for phase in view["phases"] for item in phase["items"]
         ],
     }
-    due = adherence.due_on(schedule, day)
+    # Nothing is due before the local day of the first activation (adherence agrees: no revision in force
+    # was active then).
+    activated = programme.activated_at
+    due = adherence.due_on(schedule, day) if activated and day >= adherence.today(timezone, activated) else {}
     # Counted here rather than with GROUP BY item_id: that GROUP BY led SQLite's planner (without ANALYZE
     # statistics) to the (clinic_id, item_id, performed_at) index, reading the whole clinic's logs.
     logged = Counter(

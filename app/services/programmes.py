@@ -5,15 +5,16 @@ so of two edits made against the same revision exactly one wins and the other ch
 """
 
 import uuid
+from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import Row, bindparam, delete, tuple_, update
+from sqlalchemy import Row, bindparam, delete, or_, tuple_, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from app.db import utcnow
-from app.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
+from app.errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed
 from app.models.clinic import Clinic
 from app.models.common import Actor, Page
 from app.models.exercise import Exercise
@@ -40,8 +41,9 @@ from app.models.programme import (
     days_to_mask,
     mask_to_days,
 )
+from app.models.progression import ProgressionSuggestion
 from app.models.webhook import EventType
-from app.services import audit, events, exercises, holds
+from app.services import audit, events, exercises, holds, prescribing
 from app.services.pagination import PageParams, paginate
 
 # action → (statuses it may start from, status it leads to, the event it emits)
@@ -130,7 +132,9 @@ _CLINIC_SCOPE = (_COLUMNS.clinic_id == bindparam("clinic_id"),)
 _PATIENT_SCOPE = (*_CLINIC_SCOPE, _COLUMNS.patient_id == bindparam("patient_id"), _COLUMNS.status != "draft")
 _BY_ID = _COLUMNS.id == bindparam("programme_id")
 # The patient app's own reads take only the columns its hot paths need.
-_MINE = sa_select(_COLUMNS.id, _COLUMNS.clinic_id, _COLUMNS.revision, _COLUMNS.status).where(*_PATIENT_SCOPE)
+_MINE = sa_select(
+    _COLUMNS.id, _COLUMNS.clinic_id, _COLUMNS.revision, _COLUMNS.status, _COLUMNS.activated_at
+).where(*_PATIENT_SCOPE)
 _MINE_BY_ID = _MINE.where(_BY_ID)
 _MINE_CURRENT = _MINE.where(_COLUMNS.status.in_(CURRENT_STATUSES))
 _CLINIC_GET = select(Programme).where(*_CLINIC_SCOPE, _BY_ID)
@@ -138,7 +142,8 @@ _PATIENT_GET = select(Programme).where(*_PATIENT_SCOPE, _BY_ID)
 
 
 def my_programme(session: Session, actor: Actor, programme_id: uuid.UUID) -> Row[Any]:
-    """A patient's own programme (not a draft): id, clinic_id, revision and status; NotFound otherwise."""
+    """A patient's own programme (not a draft): id, clinic_id, revision, status and activated_at; NotFound
+    otherwise."""
     row = (
         session.connection()
         .execute(
@@ -281,6 +286,9 @@ def _resolve_items(
             unchanged = before is not None and before.exercise_id == exercise.id
             if exercise.archived_at is not None and not unchanged:
                 _item_error(errors, p, i, "exercise", "This exercise is archived.", "exercise_archived")
+            if exercise.side_required and item.side not in ("left", "right"):
+                message = "Choose the leg for this exercise: side left or right."
+                _item_error(errors, p, i, "side", message, "side_required")
             if exercise.requires_clinician_unlock:
                 if not item.clinician_unlocked:
                     _item_error(
@@ -307,6 +315,44 @@ def _resolve_items(
     return found
 
 
+def _ensure_stopped_items_kept(
+    actor: Actor, phases: list[PhaseIn], found: dict[str, Exercise], existing: dict[uuid.UUID, ProgrammeItem]
+) -> None:
+    """Only a clinician may remove, or change the exercise of, an item stopped after a red session."""
+    if actor.kind == "staff":
+        return
+    kept = {item.id: found[item.exercise].id for phase in phases for item in phase.items if item.id}
+    if any(row.suspension is not None and kept.get(row.id) != row.exercise_id for row in existing.values()):
+        raise Forbidden(
+            "Only a clinician can remove or replace an exercise stopped after a red session.",
+            code="clinician_required",
+        )
+
+
+def _check_prescription(
+    actor: Actor,
+    patient: Patient,
+    phases: list[PhaseIn],
+    found: dict[str, Exercise],
+    existing: dict[uuid.UUID, ProgrammeItem],
+    reason: str | None,
+) -> dict[tuple[int, int], dict[str, Any]]:
+    """Contraindications against the patient's screening record (app.services.prescribing); returns the
+    new overrides by (phase, item) position."""
+    places, lines = [], []
+    for p, phase in enumerate(phases):
+        for i, item in enumerate(phase.items):
+            exercise = found[item.exercise]
+            before = existing.get(item.id) if item.id is not None else None
+            standing = (
+                before.contraindication_override if before and before.exercise_id == exercise.id else None
+            )
+            places.append((p, i))
+            lines.append((["body", "phases", p, "items", i, "exercise"], exercise, standing))
+    made = prescribing.check(actor, patient, lines, reason)
+    return {places[index]: override for index, override in made.items()}
+
+
 # --- writing programmes -------------------------------------------------------------------------------
 
 
@@ -328,6 +374,7 @@ def _write_structure(
     found: dict[str, Exercise],
     existing: dict[uuid.UUID, ProgrammeItem],
     by_clinician: bool = False,
+    overrides: dict[tuple[int, int], dict[str, Any]] | None = None,
 ) -> None:
     """Make the phase and item rows match the document; items left out are marked removed, not deleted.
     A stopped item stays stopped unless a clinician gives it another exercise (that is their review)."""
@@ -362,8 +409,12 @@ def _write_structure(
             before = (row.exercise_id, *(getattr(row, field) for field in DOSE_FIELDS))
             row.phase_position, row.position = position, item_position
             row.exercise_id = found[item.exercise].id
-            if by_clinician and row.exercise_id != before[0]:
-                row.suspension = None
+            if row.exercise_id != before[0]:
+                row.contraindication_override = None  # an override is for one exercise
+                if by_clinician:
+                    row.suspension = None
+            if overrides and (position, item_position) in overrides:
+                row.contraindication_override = overrides[(position, item_position)]
             row.clinician_unlocked = item.clinician_unlocked
             for field in DOSE_FIELDS:
                 setattr(row, field, getattr(item, field))
@@ -416,6 +467,7 @@ def _snapshot(session: Session, programme: Programme) -> dict[str, Any]:
             "notes": item.notes,
             "progression_rule": item.progression_rule,
             "suspension": item.suspension,
+            "contraindication_override": item.contraindication_override,
         }
 
     view = ProgrammePublic.model_validate(
@@ -557,6 +609,9 @@ def create_programme(session: Session, actor: Actor, patient: Patient, data: Pro
         phases=phases,
     )
     found = _resolve_items(session, actor, document.phases, existing={})
+    overrides = _check_prescription(
+        actor, patient, document.phases, found, {}, data.override_contraindications
+    )
     programme = Programme(
         clinic_id=actor.clinic_id,
         patient_id=patient.id,
@@ -569,9 +624,10 @@ def create_programme(session: Session, actor: Actor, patient: Patient, data: Pro
     )
     session.add(programme)
     session.flush()
-    _write_structure(session, programme, document.phases, found, existing={})
+    _write_structure(session, programme, document.phases, found, existing={}, overrides=overrides)
     _record_revision(session, actor, programme, "edit")
     audit.record(session, actor, "programme.create", "programme", programme.id, patient.id)
+    _audit_overrides(session, actor, programme, overrides, data.override_contraindications)
     emit_programme_event(session, programme, "programme.created")
     return programme
 
@@ -583,16 +639,28 @@ def replace_programme(
         raise Conflict(f"A {programme.status} programme can no longer be edited.", code="programme_closed")
     existing = _current_items(session, programme)
     found = _resolve_items(session, actor, document.phases, existing)
+    _ensure_stopped_items_kept(actor, document.phases, found, existing)
+    patient = session.get(Patient, programme.patient_id)
+    assert patient is not None  # the foreign key keeps it
+    reason = document.override_contraindications
+    overrides = _check_prescription(actor, patient, document.phases, found, existing, reason)
     _bump_revision(session, programme, if_match)
     programme.title, programme.start_date, programme.end_date = (
         document.title,
         document.start_date,
         document.end_date,
     )
+    moved_on = document.current_phase != programme.current_phase
     programme.auto_progress, programme.current_phase = document.auto_progress, document.current_phase
-    _write_structure(session, programme, document.phases, found, existing, actor.kind == "staff")
+    placed = {item_id: (row.phase_position, row.progression_rule) for item_id, row in existing.items()}
+    _write_structure(session, programme, document.phases, found, existing, actor.kind == "staff", overrides)
+    # Proposals for the items this edit changed, or for the phase, no longer stand; none do if it moved
+    # the programme to another phase.
+    touched = None if moved_on else _touched(programme, existing, placed)
+    supersede_pending(session, programme, touched, phase=True)
     _record_revision(session, actor, programme, "edit")
     audit.record(session, actor, "programme.update", "programme", programme.id, programme.patient_id)
+    _audit_overrides(session, actor, programme, overrides, reason)
     emit_programme_event(session, programme, "programme.revised")
     return programme
 
@@ -608,9 +676,15 @@ def transition(
         )
     if target == "active":
         holds.ensure_no_hold(session, actor, programme)
+        _ensure_stopped_exercises_reviewed(session, actor, programme)
+    elif target in ("completed", "cancelled"):
+        holds.ensure_clinician_during_hold(session, actor, programme)
+        programme.safety_hold = None  # a closed programme is not what the patient follows any more
     if target in CURRENT_STATUSES and programme.status not in CURRENT_STATUSES:
         _ensure_no_other_current(session, programme)
     _bump_revision(session, programme, programme.revision if if_match is None else if_match)
+    if target == "active" and programme.status == "draft":
+        programme.activated_at = utcnow()  # the first activation only: a resume keeps it
     programme.status = target
     if target == "active" and programme.phase_started_at is None:
         programme.phase_started_at = utcnow()
@@ -620,10 +694,52 @@ def transition(
             session.flush()
     except IntegrityError as exc:  # a concurrent activation for the same patient won the unique index
         raise _already_current() from exc
+    if target != "active":  # paused, completed or cancelled: nothing proposed before still stands
+        supersede_pending(session, programme)
     _record_revision(session, actor, programme, "status")
     audit.record(session, actor, f"programme.{action}", "programme", programme.id, programme.patient_id)
     emit_programme_event(session, programme, event_type)
     return programme
+
+
+def supersede_pending(
+    session: Session, programme: Programme, item_ids: Collection[uuid.UUID] | None = None, phase: bool = False
+) -> None:
+    """Mark the pending progression suggestions a new revision made moot as superseded: the row is kept,
+    decided by no one (the revision that caused it is audited). `item_ids` None: every pending suggestion
+    of the programme; else those for these items and, with `phase`, a proposed phase advance."""
+    which = []
+    if item_ids is not None:
+        chosen = [ProgressionSuggestion.item_id.in_(list(item_ids))] if item_ids else []
+        if phase:
+            chosen.append(ProgressionSuggestion.item_id.is_(None))
+        if not chosen:
+            return
+        which.append(or_(*chosen))
+    session.execute(
+        update(ProgressionSuggestion)
+        .where(
+            ProgressionSuggestion.clinic_id == programme.clinic_id,
+            ProgressionSuggestion.programme_id == programme.id,
+            ProgressionSuggestion.status == "pending",
+            *which,
+        )
+        .values(status="superseded", decided_at=utcnow(), decided_by=None)
+    )
+
+
+def _touched(
+    programme: Programme, existing: dict[uuid.UUID, ProgrammeItem], placed: dict[uuid.UUID, tuple[int, Any]]
+) -> list[uuid.UUID]:
+    """The items an edit changed for the progression rules: exercise or dose (_write_structure gave them
+    this revision as their dose_revision), progression rule or phase; or removed."""
+    return [
+        item_id
+        for item_id, row in existing.items()
+        if row.dose_revision == programme.revision
+        or row.removed_at is not None
+        or placed[item_id] != (row.phase_position, row.progression_rule)
+    ]
 
 
 def apply_item_change(
@@ -641,6 +757,7 @@ def apply_item_change(
         setattr(item, field, value)
     item.dose_revision = programme.revision
     session.add(item)
+    supersede_pending(session, programme, [item.id])
     _record_revision(session, actor, programme, reason)
     audit.record(session, actor, f"programme.{reason}", "programme", programme.id, programme.patient_id)
 
@@ -651,6 +768,7 @@ def advance_phase(
     _bump_revision(session, programme, programme.revision if expected_revision is None else expected_revision)
     programme.current_phase = to_phase
     programme.phase_started_at = utcnow()
+    supersede_pending(session, programme)  # proposals for the finished phase's items, or its advance
     _record_revision(session, actor, programme, "progression")
     audit.record(session, actor, "programme.progression", "programme", programme.id, programme.patient_id)
 
@@ -660,6 +778,7 @@ def set_safety_hold(
 ) -> bool:
     """Show (or clear) a safety hold on the programme, as a new revision; an active programme is paused.
     Returns True if it was paused. Lifting the hold leaves it paused: a clinician resumes it."""
+    _latest(session, programme)
     programme.safety_hold = hold
     if hold is not None and programme.status == "active":
         transition(session, actor, programme, "pause", None)
@@ -675,9 +794,11 @@ def suspend_item(
     session: Session, actor: Actor, programme: Programme, item: ProgrammeItem, suspension: dict[str, Any]
 ) -> None:
     """Stop one exercise after a red session, as a new revision: not due, not progressed, until reinstated."""
+    _latest(session, programme)
     _bump_revision(session, programme, programme.revision)
     item.suspension = suspension
     session.add(item)
+    supersede_pending(session, programme, [item.id])
     _record_revision(session, actor, programme, "regression")
     audit.record(session, actor, "programme.item_suspended", "programme", programme.id, programme.patient_id)
 
@@ -696,6 +817,7 @@ def reinstate_item(
     _bump_revision(session, programme, programme.revision if if_match is None else if_match)
     item.suspension = None
     session.add(item)
+    supersede_pending(session, programme, [item.id])  # e.g. the step back offered after the red session
     _record_revision(session, actor, programme, "edit")
     audit.record(
         session,
@@ -708,6 +830,56 @@ def reinstate_item(
     )
     emit_programme_event(session, programme, "programme.revised")
     return programme
+
+
+def _audit_overrides(
+    session: Session,
+    actor: Actor,
+    programme: Programme,
+    overrides: dict[tuple[int, int], dict[str, Any]],
+    reason: str | None,
+) -> None:
+    if overrides:
+        audit.record(
+            session,
+            actor,
+            "programme.contraindication_override",
+            "programme",
+            programme.id,
+            programme.patient_id,
+            detail=reason,
+        )
+
+
+def _latest(session: Session, programme: Programme) -> None:
+    """Changes the service makes on its own (a safety hold, a stopped exercise) apply to the programme as it
+    is now, not as this request first read it: lock the row and read its revision again (on PostgreSQL;
+    SQLite's writers are serialised already), so a concurrent edit cannot make them fail and lose an alert."""
+    session.flush()
+    session.refresh(programme, with_for_update=True)
+
+
+def _ensure_stopped_exercises_reviewed(session: Session, actor: Actor, programme: Programme) -> None:
+    """An exercise stopped after a red session comes back only through a clinician: an integration cannot
+    activate a programme that gives the patient an exercise stopped in another of their programmes."""
+    if actor.kind != "api_key":
+        return
+    stopped = session.exec(
+        select(ProgrammeItem.exercise_id).where(
+            ProgrammeItem.clinic_id == programme.clinic_id,
+            ProgrammeItem.programme_id.in_(
+                select(Programme.id).where(
+                    Programme.clinic_id == programme.clinic_id, Programme.patient_id == programme.patient_id
+                )
+            ),
+            ProgrammeItem.suspension.is_not(None),
+        )
+    ).all()
+    if set(stopped) & {item.exercise_id for item in _current_items(session, programme).values()}:
+        raise Forbidden(
+            "An exercise in this programme was stopped after a red session: a clinician must review it.",
+            code="clinician_required",
+        )
 
 
 def _already_current() -> Conflict:

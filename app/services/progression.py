@@ -13,15 +13,18 @@ Rules (DESIGN §5, clinical-content.md §2.3–2.4):
   answer: the clinician decides.
 - Advance the phase when every advance criterion set on the current phase holds.
 - One change per revision. `auto_progress`: `off` does nothing, `suggest` proposes to the physio, `auto`
-  applies at once; both emit events. A rejected proposal is never made again for the same logs.
+  applies at once; both emit events. A rejected proposal is not made again until the rule's window of
+  sessions received after the rejection (`_after_rejection`). A pending one is superseded by any revision
+  that makes it moot: an edit of its item (or any edit, for a phase advance), a phase advance, a pause,
+  the end of the programme (app.services.programmes.supersede_pending).
 """
 
 import hashlib
 import uuid
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, bindparam
+from sqlalchemy import bindparam
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, func, select
 
@@ -39,7 +42,7 @@ from app.models.programme import (
 )
 from app.models.progression import Direction, ProgressionSuggestion, SuggestionKind, SuggestionPublic
 from app.models.session_log import SessionLog
-from app.services import adherence, audit, events, programmes, safety
+from app.services import adherence, audit, events, pacing, prescribing, programmes, reviews, safety
 from app.services.pagination import PageParams, paginate
 
 DEFAULT_MIN_ADHERENCE_PCT = 80
@@ -71,6 +74,10 @@ def on_log(session: Session, log: SessionLog) -> None:
             _offer_regression(session, programme, item, log)
         return
     _progress_item(session, programme, item)
+    if log.colour == "yellow" and item.suspension is None:
+        exercise = session.get(Exercise, item.exercise_id)
+        is_directional = exercise is not None and pacing.directional(exercise.category)
+        reviews.after_log(session, system_actor(programme), programme, item, log, is_directional)
     _advance_phase(session, programme)
 
 
@@ -105,19 +112,6 @@ def _current_items(session: Session, programme: Programme) -> list[ProgrammeItem
     )
 
 
-def _dose_done(item: ProgrammeItem, log: SessionLog | Row[Any]) -> bool:
-    """The prescribed dose was done. Values the app did not report are not held against the patient."""
-    if item.sets is not None and log.sets_done < item.sets:
-        return False
-    if item.reps is not None and log.reps_done and min(log.reps_done) < item.reps:
-        return False
-    if item.hold_s is not None and log.hold_s is not None and log.hold_s < item.hold_s:
-        return False
-    return not (
-        item.duration_s is not None and log.duration_s is not None and log.duration_s < item.duration_s
-    )
-
-
 def _adherence_met(session: Session, programme: Programme, threshold_pct: int) -> bool:
     patient = session.get(Patient, programme.patient_id)
     if patient is None:
@@ -135,7 +129,17 @@ _LOGS = SessionLog.__table__.c  # type: ignore[attr-defined]
 # The item's latest logs at its current dose, with what the rule reads from them (built once: it runs
 # after every log).
 _RECENT_AT_DOSE = (
-    sa_select(_LOGS.id, _LOGS.colour, _LOGS.sets_done, _LOGS.reps_done, _LOGS.hold_s, _LOGS.duration_s)
+    sa_select(
+        _LOGS.id,
+        _LOGS.colour,
+        _LOGS.sets_done,
+        _LOGS.reps_done,
+        _LOGS.hold_s,
+        _LOGS.duration_s,
+        _LOGS.effort,
+        _LOGS.performed_at,
+        _LOGS.local_date,
+    )
     .where(
         _LOGS.clinic_id == bindparam("clinic_id"),
         _LOGS.item_id == bindparam("item_id"),
@@ -163,11 +167,16 @@ def _progress_item(
         "n": rule.sessions_needed,
     }
     recent = session.connection().execute(_RECENT_AT_DOSE, params).all()
-    if len(recent) < rule.sessions_needed or any(
-        log.colour != "green" or not _dose_done(item, log) for log in recent
-    ):
+    exercise = session.get(Exercise, item.exercise_id)
+    is_directional = exercise is not None and pacing.directional(exercise.category)
+    if not pacing.sessions_ready(item, recent, rule.sessions_needed, is_directional):
         return []
     if safety.has_open_alert(session, programme.clinic_id, programme.patient_id):
+        return []
+    if is_directional and not pacing.sustained(session, programme, item):
+        return []
+    since = (utcnow() - pacing.SUSTAINED).date() if is_directional else recent[-1].local_date
+    if not pacing.mornings_ready(session, programme, since, is_directional):
         return []
     phase = _phase(session, programme, item.phase_position)
     threshold = (
@@ -181,24 +190,28 @@ def _progress_item(
     current = getattr(item, rule.variable)
     if current < rule.ceiling:
         change = {"variable": rule.variable, "from": current, "to": min(current + rule.step, rule.ceiling)}
-        return _propose(session, programme, item, "dose", "progress", change, evidence)
+        return _propose(
+            session, programme, item, "dose", "progress", change, evidence, force_suggest=is_directional
+        )
     if rule.at_ceiling != "advance":
         return []
-    exercise = session.get(Exercise, item.exercise_id)
     target = _neighbour(session, programme, exercise.progression_slug if exercise else None, exercise)
-    if target is None:
+    if target is None or exercise is None:
         return []
     change = _exercise_change(exercise, target, item)
-    return _propose(
-        session,
-        programme,
-        item,
-        "exercise",
-        "progress",
-        change,
-        evidence,
-        force_suggest=target.requires_clinician_unlock,
+    # Never on its own into a locked exercise, one contraindicated for the patient, or more force in one
+    # direction: a clinician decides those.
+    needs_clinician = (
+        target.requires_clinician_unlock or is_directional or _contraindicated(session, programme, target)
     )
+    return _propose(
+        session, programme, item, "exercise", "progress", change, evidence, force_suggest=needs_clinician
+    )
+
+
+def _contraindicated(session: Session, programme: Programme, exercise: Exercise) -> bool:
+    patient = session.get(Patient, programme.patient_id)
+    return patient is not None and bool(prescribing.conflicts(exercise, prescribing.conditions(patient)))
 
 
 def _offer_regression(session: Session, programme: Programme, item: ProgrammeItem, log: SessionLog) -> None:
@@ -218,10 +231,35 @@ def _offer_regression(session: Session, programme: Programme, item: ProgrammeIte
             _propose(session, programme, item, "dose", "regress", change, [str(log.id)], force_suggest=True)
         return
     target = _neighbour(session, programme, exercise.regression_slug, exercise)
-    if target is None or target.requires_clinician_unlock or target.step >= exercise.step:
-        return  # never a step back into a locked or harder exercise
+    if (
+        target is None
+        or target.requires_clinician_unlock
+        or target.step >= exercise.step
+        or _contraindicated(session, programme, target)
+    ):
+        return  # never a step back into a locked, harder or contraindicated exercise
     change = _exercise_change(exercise, target, item)
     _propose(session, programme, item, "exercise", "regress", change, [str(log.id)], force_suggest=True)
+
+
+def step_back_after_worse_mornings(session: Session, programme: Programme, days: list[date]) -> None:
+    """Worse mornings twice in a row: offer the clinician a step back for each exercise done on those days
+    (the same rules as after a red session: never more of a provoking direction, never locked or harder)."""
+    if not _engine_may_act(programme):
+        return
+    logs = session.exec(
+        select(SessionLog)
+        .where(
+            SessionLog.clinic_id == programme.clinic_id,
+            SessionLog.programme_id == programme.id,
+            SessionLog.local_date.in_(days),
+        )
+        .order_by(SessionLog.performed_at, SessionLog.id)
+    ).all()
+    latest = {log.item_id: log for log in logs}
+    for item in _current_items(session, programme):
+        if item.id in latest and item.suspension is None:
+            _offer_regression(session, programme, item, latest[item.id])
 
 
 def _neighbour(
@@ -306,6 +344,8 @@ def _advance_phase(session: Session, programme: Programme) -> list[ProgressionSu
         session, programme, phase.min_adherence_pct
     ):
         return []
+    if any(item.suspension is not None for item in _current_items(session, programme)):
+        return []  # an exercise stopped after a red session waits for its review before the phase moves on
     change = {"phase_from": programme.current_phase, "phase_to": programme.current_phase + 1}
     evidence = [str(log.id) for log in logs[-EVIDENCE_LIMIT:]]
     return _propose(session, programme, None, "phase", "progress", change, evidence)
@@ -328,22 +368,32 @@ def _propose(
     key = hashlib.sha256(
         f"{programme.id}|{item_id}|{kind}|{direction}|{','.join(sorted(evidence))}".encode()
     ).hexdigest()
-    seen = session.exec(
-        select(func.count()).where(
+    earlier = session.exec(
+        select(
+            ProgressionSuggestion.status,
+            ProgressionSuggestion.evidence_key,
+            ProgressionSuggestion.decided_at,
+            ProgressionSuggestion.change,
+        ).where(
             ProgressionSuggestion.clinic_id == programme.clinic_id,
-            (ProgressionSuggestion.evidence_key == key)
+            ProgressionSuggestion.programme_id == programme.id,
+            ProgressionSuggestion.item_id == item_id if item_id else ProgressionSuggestion.item_id.is_(None),
+            (ProgressionSuggestion.status == "pending")
+            | (ProgressionSuggestion.evidence_key == key)
             | (
-                (ProgressionSuggestion.programme_id == programme.id)
-                & (ProgressionSuggestion.status == "pending")
-                & (
-                    ProgressionSuggestion.item_id == item_id
-                    if item_id
-                    else ProgressionSuggestion.item_id.is_(None)
-                )
+                (ProgressionSuggestion.status == "rejected")
+                & (ProgressionSuggestion.kind == kind)
+                & (ProgressionSuggestion.direction == direction)
             ),
         )
-    ).one()
-    if seen:  # this evidence was judged already, or the physio has not decided on the last proposal yet
+    ).all()
+    if any(row.status == "pending" or row.evidence_key == key for row in earlier):
+        return []  # the physio has not decided on the last proposal yet, or this evidence was judged already
+    rejections = [row for row in earlier if row.status == "rejected"]
+    if kind == "phase":  # a rejected advance from another phase says nothing about this one
+        rejections = [row for row in rejections if row.change["phase_from"] == change["phase_from"]]
+    rejected_at = max((row.decided_at for row in rejections), default=None)
+    if rejected_at is not None and not _after_rejection(session, programme, item, evidence, rejected_at):
         return []
     suggestion = ProgressionSuggestion(
         clinic_id=programme.clinic_id,
@@ -364,6 +414,39 @@ def _propose(
     else:
         events.emit(session, programme.clinic_id, "progression.suggested", _event_data(suggestion))
     return [suggestion]
+
+
+def _after_rejection(
+    session: Session,
+    programme: Programme,
+    item: ProgrammeItem | None,
+    evidence: list[str],
+    rejected_at: datetime,
+) -> bool:
+    """A rejected change is made again only on the rule's window of sessions received after the rejection:
+    for an item, every log of its evidence (so `sessions_needed` new ones, or the one new red session of a
+    step back); for a phase, at least its `green_streak` (else `min_sessions`, else 1) logs of the phase."""
+    logs = (SessionLog.clinic_id == programme.clinic_id,)
+    if item is not None:
+        ids = [uuid.UUID(log_id) for log_id in evidence]
+        older = select(func.count()).where(
+            *logs, SessionLog.id.in_(ids), SessionLog.received_at <= rejected_at
+        )
+        return session.exec(older).one() == 0
+    phase = _phase(session, programme, programme.current_phase)
+    needed = (phase.green_streak or phase.min_sessions or 1) if phase else 1
+    newer = (
+        select(func.count())
+        .select_from(SessionLog)
+        .join(ProgrammeItem, ProgrammeItem.id == SessionLog.item_id)
+        .where(
+            *logs,
+            SessionLog.programme_id == programme.id,
+            ProgrammeItem.phase_position == programme.current_phase,
+            SessionLog.received_at > rejected_at,
+        )
+    )
+    return session.exec(newer).one() >= needed
 
 
 def _event_data(suggestion: ProgressionSuggestion) -> dict[str, Any]:
@@ -387,13 +470,19 @@ def _apply(
     expected_revision: int | None = None,
 ) -> None:
     change, reason = suggestion.change, "progression" if suggestion.direction == "progress" else "regression"
+    # Decided before the revision is made: the revision supersedes the other pending suggestions it touches.
+    suggestion.status = status  # type: ignore[assignment]
+    suggestion.decided_by = actor.id if actor.kind == "staff" else None
+    suggestion.decided_at = utcnow()
+    session.add(suggestion)
+    session.flush()
     if suggestion.kind == "phase":
         if programme.current_phase != change["phase_from"]:
             raise _stale()
         programmes.advance_phase(session, actor, programme, change["phase_to"], expected_revision)
     else:
         item = session.get(ProgrammeItem, suggestion.item_id)
-        if item is None or item.removed_at is not None:
+        if item is None or item.removed_at is not None or item.phase_position != programme.current_phase:
             raise _stale()
         if suggestion.kind == "dose":
             if getattr(item, change["variable"]) != change["from"]:
@@ -406,10 +495,7 @@ def _apply(
         if suggestion.direction == "regress" and actor.kind == "staff":
             changes["suspension"] = None  # the clinician reviewed the stopped item and chose the step back
         programmes.apply_item_change(session, actor, programme, item, changes, reason, expected_revision)
-    suggestion.status = status  # type: ignore[assignment]
     suggestion.applied_revision = programme.revision
-    suggestion.decided_by = actor.id if actor.kind == "staff" else None
-    suggestion.decided_at = utcnow()
     session.add(suggestion)
     session.flush()
     events.emit(session, programme.clinic_id, "progression.applied", _event_data(suggestion))
@@ -472,6 +558,11 @@ def get_suggestion(session: Session, actor: Actor, suggestion_id: uuid.UUID) -> 
 
 
 def _pending(suggestion: ProgressionSuggestion) -> None:
+    if suggestion.status == "superseded":
+        raise Conflict(
+            "A later change to the programme replaced this suggestion; it no longer applies.",
+            code="suggestion_superseded",
+        )
     if suggestion.status != "pending":
         raise Conflict(f"The suggestion is {suggestion.status} already.", code="invalid_transition")
 

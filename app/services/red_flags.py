@@ -18,7 +18,10 @@ HISTORY = ("history_cancer", "history_immunosuppression", "history_fracture_risk
 CAUDA_EQUINA = frozenset(
     {"saddle_numbness", "bladder_change", "bowel_change", "sexual_dysfunction", "both_legs"}
 )
-NEW_NEUROLOGICAL = frozenset({"leg_weakness_worsening", "walking_difficulty", "new_nerve_pain"})
+# New signs that, with a cancer history, suggest metastatic spinal cord compression (LOTHIAN-RD).
+NEW_NEUROLOGICAL = frozenset(
+    {"leg_weakness_worsening", "walking_difficulty", "new_nerve_pain", "arm_symptoms", "symptoms_spreading"}
+)
 SERIOUS_PAIN = frozenset({"severe_or_worsening_pain", "upper_back_pain"})
 
 
@@ -42,17 +45,24 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule("emergency", "major_trauma", frozenset({"major_trauma"}), source="IFOMPT20; RCEM"),
     Rule(
+        "emergency",
+        "suspected_aortic_aneurysm",
+        frozenset({"pulsing_belly_pain"}),
+        source="IFOMPT20; RCEM; WIKEM",
+    ),
+    Rule(
         "urgent",
         "progressive_neurological_deficit",
         frozenset({"leg_weakness_worsening", "walking_difficulty"}),
         source="LOTHIAN; IFOMPT20",
     ),
+    Rule("urgent", "possible_myelopathy", frozenset({"arm_symptoms"}), source="HEY; RCEM"),
     Rule("urgent", "severe_or_thoracic_pain", SERIOUS_PAIN, source="IFOMPT20; CKS-RF"),
     Rule("urgent", "possible_infection", frozenset({"fever_or_unwell"}), source="LOTHIAN; HEY"),
     Rule(
         "urgent",
         "possible_infection",
-        SERIOUS_PAIN,
+        SERIOUS_PAIN | {"night_pain"},
         frozenset({"history_immunosuppression"}),
         source="LOTHIAN; HEY; CHIROMT",
     ),
@@ -64,6 +74,15 @@ RULES: tuple[Rule, ...] = (
         frozenset({"history_cancer", "weight_loss", "fever_or_unwell"}),
         source="IFOMPT20; DOWNIE13; FTPT",
     ),
+    # Any fall or knock is a possible fracture for someone at risk (osteoporosis, long-term steroids).
+    Rule(
+        "urgent",
+        "possible_fracture",
+        frozenset({"minor_fall"}),
+        frozenset({"history_fracture_risk"}),
+        source="WIKEM; DOWNIE13; DOCSLIB",
+    ),
+    # Severe pain is urgent anyway: this only names the likely cause for the clinician.
     Rule(
         "urgent",
         "possible_fracture",
@@ -71,6 +90,7 @@ RULES: tuple[Rule, ...] = (
         frozenset({"history_fracture_risk", "history_major_trauma"}),
         source="WIKEM; DOWNIE13",
     ),
+    Rule("routine", "fall_review", frozenset({"minor_fall"}), source="WIKEM; DOWNIE13"),
     Rule("routine", "new_nerve_root_pain", frozenset({"new_nerve_pain"}), source="NICE59; CKS-RF"),
     Rule("routine", "night_pain_review", frozenset({"night_pain"}), source="IFOMPT20"),
     Rule("routine", "no_improvement_review", frozenset({"no_improvement_month"}), source="IFOMPT20; FTPT"),
@@ -123,7 +143,8 @@ def tier_lines(tier: Tier, reasons: list[str]) -> list[str]:
         return ["go_to_emergency", "do_not_wait", "show_this_screen", "stop_exercises"]
     if tier == "urgent":
         return ["call_clinic_today", "if_no_answer_today", "stop_exercises", "emergency_signs_go_now"]
-    first = "stop_what_spreads" if "persistent_peripheralisation" in reasons else "keep_going_unless_worse"
+    spreading = {"persistent_peripheralisation", "new_nerve_root_pain"} & set(reasons)
+    first = "stop_what_spreads" if spreading else "keep_going_unless_worse"
     return [first, *(["call_your_physio"] if "symptoms_not_easing" in reasons else [])]
 
 
@@ -143,5 +164,6 @@ def instruction(assessment: Assessment, outcome: Outcome, locale: str) -> list[s
 
 
 def hold_lines(tier: Tier, locale: str) -> list[str]:
-    """The programme is on hold: say so, and repeat what the patient was told to do."""
-    return lines(["on_hold", *tier_lines(tier, [])], locale)
+    """The programme is on a safety hold, perhaps for days: say so, and what to do if nobody has checked the
+    patient yet (not "go now" again, which was right on the day of the alert)."""
+    return lines(["on_hold", "hold_emergency" if tier == "emergency" else "hold_urgent"], locale)

@@ -1,10 +1,11 @@
 """Symptom check-ins, safety alerts and the safety hold.
 
-A check-in is assessed first (app.services.red_flags, pure), then stored, alerted and held in a savepoint,
-so a failure there never hides the advice; the instruction only claims what actually happened. An open
-emergency or urgent alert puts the patient's programmes on a safety hold: they are paused, cannot be
-resumed or activated (app.services.programmes refuses), and show the patient why, until a clinician
-resolves the alert with a note.
+A check-in is assessed first (app.services.red_flags, pure); the check and its alert are stored in one
+savepoint and the hold is placed in a second, so a failure never hides the advice and a hold that cannot be
+placed never loses the alert; the instruction only claims what actually happened. An open emergency or urgent
+alert puts the patient's programmes on a safety hold: they are paused, cannot be resumed or activated
+(app.services.programmes refuses), and show the patient why, until a clinician resolves the alert with a
+note.
 """
 
 import logging
@@ -50,7 +51,8 @@ def raise_alert(
     programme_id: uuid.UUID | None = None,
     item_id: uuid.UUID | None = None,
 ) -> SafetyAlert:
-    """A new alert for the clinician's queue; an emergency or urgent one also puts a safety hold on."""
+    """A new alert for the clinician's queue, announced; the caller places the hold for an emergency or
+    urgent one (`hold`), in its own savepoint, so a hold that fails never takes the alert with it."""
     alert = SafetyAlert(
         clinic_id=actor.clinic_id,
         patient_id=patient_id,
@@ -82,11 +84,14 @@ def alert_raised(session: Session, alert: SafetyAlert) -> None:
     )
 
 
-def extend_alert(session: Session, alert: SafetyAlert, reasons: list[str], evidence: list[str]) -> None:
+def extend_alert(session: Session, alert: SafetyAlert, reasons: list[str], evidence: list[str]) -> bool:
+    """Add reasons and evidence to an unresolved alert; True if its reasons grew (news for the queue)."""
+    grew = not set(reasons) <= set(alert.reasons)
     alert.reasons = list(dict.fromkeys([*alert.reasons, *reasons]))
     alert.evidence = list(dict.fromkeys([*alert.evidence, *evidence]))
     alert.updated_at = utcnow()
     session.add(alert)
+    return grew
 
 
 # --- check-ins -------------------------------------------------------------------------------------------
@@ -122,14 +127,15 @@ def unrecorded(result: SymptomCheckResult, locale: str) -> SymptomCheckResult:
 
 
 def check_in(session: Session, actor: Actor, answers: RedFlagAnswers, locale: str) -> SymptomCheckResult:  # type: ignore[valid-type]
-    """Assess first; then store, alert and hold in a savepoint so a failure there never hides the advice."""
+    """Assess first; then store the check with its alert in one savepoint, and place the hold in a second:
+    a failure never hides the advice, and a hold that cannot be placed (say the programme changed at the same
+    moment) never loses the alert."""
     try:
         history = _history(session, actor)
     except Exception:  # noqa: BLE001 — assess on the answers alone rather than not at all
         logger.exception("screening history could not be read")
         history = frozenset()
     assessment = red_flags.assess(answers, history)
-    outcome, check_id = Outcome(), None
     try:
         with session.begin_nested():
             check = SymptomCheck(
@@ -141,26 +147,59 @@ def check_in(session: Session, actor: Actor, answers: RedFlagAnswers, locale: st
             )
             session.add(check)
             session.flush()
-            paused = False
-            if assessment.tier is not None:
-                current = _current_programme(session, actor.clinic_id, actor.id)
-                alert = raise_alert(
-                    session,
-                    actor,
-                    actor.id,
-                    assessment.tier,
-                    assessment.reasons,
-                    [str(check.id)],
-                    "symptom_check",
-                    programme_id=current.id if current else None,
-                )
-                paused = hold(session, actor, alert)
+            alert = _alert_for_check(session, actor, check, assessment)
             audit.record(session, actor, "symptom_check.create", "symptom_check", check.id, actor.id)
-        outcome = Outcome(recorded=True, programme_paused=paused, alert_raised=assessment.tier is not None)
-        check_id = check.id
     except Exception:  # noqa: BLE001 — the advice must reach the patient whatever failed here
         logger.exception("symptom check-in could not be stored", extra={"tier": assessment.tier})
-    return present(check_id, assessment, outcome, locale)
+        return present(None, assessment, Outcome(), locale)
+    paused = False
+    if alert is not None:
+        try:
+            with session.begin_nested():
+                held = hold(session, actor, alert)
+            paused = held
+        except Exception:  # noqa: BLE001 — the alert is stored: the clinic knows, the programme is not paused
+            logger.exception("safety hold could not be placed", extra={"alert_id": str(alert.id)})
+    outcome = Outcome(recorded=True, programme_paused=paused, alert_raised=alert is not None)
+    return present(check.id, assessment, outcome, locale)
+
+
+def _alert_for_check(
+    session: Session, actor: Actor, check: SymptomCheck, assessment: Assessment
+) -> SafetyAlert | None:
+    """A new alert for the check-in, or, while one from an earlier check-in of the same tier is unresolved,
+    that one extended: the same answers day after day must not fill the queue (alert fatigue). The extended
+    alert is announced again when it is emergency or urgent, or when its reasons grew."""
+    if assessment.tier is None:
+        return None
+    unresolved = session.exec(
+        select(SafetyAlert)
+        .where(
+            SafetyAlert.clinic_id == actor.clinic_id,
+            SafetyAlert.patient_id == actor.id,
+            SafetyAlert.source == "symptom_check",
+            SafetyAlert.tier == assessment.tier,
+            SafetyAlert.status != "resolved",
+        )
+        .order_by(SafetyAlert.created_at, SafetyAlert.id)
+    ).first()
+    if unresolved is None:
+        current = _current_programme(session, actor.clinic_id, actor.id)
+        return raise_alert(
+            session,
+            actor,
+            actor.id,
+            assessment.tier,
+            assessment.reasons,
+            [str(check.id)],
+            "symptom_check",
+            programme_id=current.id if current else None,
+        )
+    grew = extend_alert(session, unresolved, assessment.reasons, [str(check.id)])
+    session.flush()
+    if grew or unresolved.tier in HOLDING_TIERS:
+        alert_raised(session, unresolved)
+    return unresolved
 
 
 # --- the safety hold -------------------------------------------------------------------------------------
@@ -239,12 +278,15 @@ def resolve(session: Session, actor: Actor, alert: SafetyAlert, note: str) -> Sa
 
 
 def has_open_alert(session: Session, clinic_id: uuid.UUID, patient_id: uuid.UUID) -> bool:
+    """Any alert not yet resolved (acknowledging one is not reviewing it): progression waits. A review
+    prompt (no change, no improvement) asks for a look without meaning anything went wrong: it does not."""
     return (
         session.exec(
             select(SafetyAlert.id).where(
                 SafetyAlert.clinic_id == clinic_id,
                 SafetyAlert.patient_id == patient_id,
-                SafetyAlert.status == "open",
+                SafetyAlert.status != "resolved",
+                SafetyAlert.source != "review",
             )
         ).first()
         is not None

@@ -29,10 +29,12 @@ from app.db import utcnow
 from app.errors import Conflict, DomainError, InvalidInput
 from app.models.catalogue_files import DEFAULT_LOCALE
 from app.models.common import Actor, Page
+from app.models.exercise import Exercise
 from app.models.programme import Programme, ProgrammeItem
 from app.models.safety import SafetyAlert, SafetyNotice, Tier
 from app.models.safety_text import lines
 from app.models.session_log import (
+    LATER_FIELDS,
     LEG_RANK,
     BatchResult,
     Colour,
@@ -46,6 +48,7 @@ from app.services.pagination import PageParams, paginate
 # Phones' clocks drift; a log a little in the future is a clock, further is a mistake.
 CLOCK_SKEW = timedelta(minutes=10)
 RED_PAIN_DURING = 5
+NERVE_GLIDES = "neurodynamics"
 RED_STREAK = "two_red_sessions_in_a_row"
 URGENT_LOG_REASON = "new_numbness_or_weakness"
 
@@ -54,31 +57,46 @@ URGENT_LOG_REASON = "new_numbness_or_weakness"
 Previous = SessionLog | Row[Any]
 
 
-def red_reasons(data: SessionLogIn | SessionLog, previous: Previous | None) -> list[str]:
-    """Why a session is red (the stop rules it broke); empty when it is not."""
-    spread = previous is not None and LEG_RANK[data.leg_symptoms] > LEG_RANK[previous.leg_symptoms]
+def _spread(data: SessionLogIn | SessionLog, previous: Previous | None) -> int:
+    """How much further down the leg the symptoms reach than before: within the session when the app sent
+    the extent before it (centralisation is a within-session change), else against the previous session."""
+    if data.leg_symptoms_before is not None:
+        return LEG_RANK[data.leg_symptoms] - LEG_RANK[data.leg_symptoms_before]
+    if previous is None:
+        return 0
+    return LEG_RANK[data.leg_symptoms] - LEG_RANK[previous.leg_symptoms]
+
+
+def red_reasons(data: SessionLogIn | SessionLog, previous: Previous | None, category: str) -> list[str]:
+    """Why a session is red: the stop rules it broke (nerve glides have their own, stricter pain rule on the
+    leg: leg pain above 3/10, or the session's worst pain when leg pain was not reported)."""
+    if category == NERVE_GLIDES:
+        pain_rule = ("leg_pain_above_3", (data.pain_during if data.leg_pain is None else data.leg_pain) > 3)
+    else:
+        pain_rule = ("pain_above_5", data.pain_during > RED_PAIN_DURING)
     return [
         reason
         for reason, broken in (
             ("new_numbness_or_weakness", data.new_numbness_or_weakness),
-            ("pain_above_5", data.pain_during > RED_PAIN_DURING),
-            ("leg_symptoms_spread", spread),
+            pain_rule,
+            ("leg_symptoms_spread", _spread(data, previous) > 0),
         )
         if broken
     ]
 
 
-def colour(data: SessionLogIn, previous: Previous | None) -> Colour:
-    if red_reasons(data, previous):
+def colour(data: SessionLogIn, previous: Previous | None, category: str) -> Colour:
+    if red_reasons(data, previous, category):
         return "red"
-    retreated = previous is not None and LEG_RANK[data.leg_symptoms] < LEG_RANK[previous.leg_symptoms]
-    if data.response == "better" or retreated:
+    if data.response == "better" or _spread(data, previous) < 0:  # easing, or retreating toward the spine
         return "green"
     return "yellow"
 
 
 def body_hash(data: SessionLogIn) -> str:
-    canonical = json.dumps(data.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    unsent = {name for name in LATER_FIELDS if getattr(data, name) is None}
+    body = data.model_dump(mode="json", exclude=unsent)
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -120,10 +138,16 @@ def _insert_new(session: Session, log: SessionLog) -> bool:
     return connection.execute(_INSERT_NEW[connection.dialect.name], values).first() is not None
 
 
-_ITEM = select(ProgrammeItem).where(
-    ProgrammeItem.clinic_id == bindparam("clinic_id"),
-    ProgrammeItem.programme_id == bindparam("programme_id"),
-    ProgrammeItem.id == bindparam("item_id"),
+# The item with its exercise in one statement: the exercise's category decides the colour rules, and the
+# progression engine finds the exercise in the session afterwards without another query.
+_ITEM = (
+    select(ProgrammeItem, Exercise)
+    .join(Exercise, Exercise.id == ProgrammeItem.exercise_id)
+    .where(
+        ProgrammeItem.clinic_id == bindparam("clinic_id"),
+        ProgrammeItem.programme_id == bindparam("programme_id"),
+        ProgrammeItem.id == bindparam("item_id"),
+    )
 )
 
 
@@ -142,19 +166,20 @@ class _Context:
         self.session, self.actor = session, actor
         self.timezone = ZoneInfo(actor.timezone or "UTC")
         self.programmes: dict[uuid.UUID, Programme] = {}
-        self.items: dict[uuid.UUID, ProgrammeItem | None] = {}
+        self.items: dict[uuid.UUID, tuple[ProgrammeItem, Exercise] | None] = {}
 
     def programme(self, programme_id: uuid.UUID) -> Programme:
         if programme_id not in self.programmes:
             self.programmes[programme_id] = programmes.get_programme(self.session, self.actor, programme_id)
         return self.programmes[programme_id]
 
-    def item(self, programme: Programme, item_id: uuid.UUID) -> ProgrammeItem:
+    def item(self, programme: Programme, item_id: uuid.UUID) -> tuple[ProgrammeItem, Exercise]:
         if item_id not in self.items:
             params = {"clinic_id": programme.clinic_id, "programme_id": programme.id, "item_id": item_id}
-            self.items[item_id] = self.session.execute(_ITEM, params).scalars().first()
+            row = self.session.execute(_ITEM, params).first()
+            self.items[item_id] = (row[0], row[1]) if row is not None else None
         found = self.items[item_id]
-        if found is None or found.programme_id != programme.id:
+        if found is None or found[0].programme_id != programme.id:
             raise InvalidInput("This item is not part of the programme.", code="unknown_item")
         return found
 
@@ -180,12 +205,15 @@ def _store(context: _Context, data: SessionLogIn) -> tuple[SessionLog, bool, Saf
     if stored is not None:
         return stored, False, _replayed_notice(context, stored)
     programme = context.programme(data.programme_id)
-    item = context.item(programme, data.item_id)
+    item, exercise = context.item(programme, data.item_id)
     if data.revision > programme.revision:
         raise InvalidInput("That revision of the programme does not exist yet.", code="unknown_revision")
     performed_at = data.performed_at.astimezone(ZoneInfo("UTC"))
     if performed_at > utcnow() + CLOCK_SKEW:
         raise InvalidInput("performed_at is in the future.", code="performed_in_future")
+    # Nothing was due before the programme was first activated (a phone's clock may be a little behind).
+    if programme.activated_at is None or performed_at < programme.activated_at - CLOCK_SKEW:
+        raise Conflict("performed_at is before the programme was activated.", code="before_activation")
     previous = _previous(session, actor.clinic_id, item.id, performed_at)
     # model_construct: every value was validated as SessionLogIn or computed here, and a table model's
     # own constructor validates nothing while costing ten times as much.
@@ -196,7 +224,7 @@ def _store(context: _Context, data: SessionLogIn) -> tuple[SessionLog, bool, Saf
         performed_at=performed_at,
         utc_offset_minutes=int(data.performed_at.utcoffset().total_seconds() // 60),  # type: ignore[union-attr]
         local_date=performed_at.astimezone(context.timezone).date(),
-        colour=colour(data, previous),
+        colour=colour(data, previous, exercise.category),
         body_hash=digest,
     )
     if not _insert_new(session, log):
@@ -218,17 +246,25 @@ def _store(context: _Context, data: SessionLogIn) -> tuple[SessionLog, bool, Saf
             "colour": log.colour,
         },
     )
-    notice = _on_red(context, programme, item, log, previous) if log.colour == "red" else None
+    reasons = red_reasons(data, previous, exercise.category)
+    notice = _on_red(context, programme, item, log, previous, reasons)
     progression.on_log(session, log)
     return log, True, notice
 
 
 def _on_red(
-    context: _Context, programme: Programme, item: ProgrammeItem, log: SessionLog, previous: Previous | None
-) -> SafetyNotice:
-    """Stop the exercise; alert (urgent, with the safety hold, for new numbness or weakness)."""
+    context: _Context,
+    programme: Programme,
+    item: ProgrammeItem,
+    log: SessionLog,
+    previous: Previous | None,
+    reasons: list[str],
+) -> SafetyNotice | None:
+    """A red session stops the exercise and alerts (urgent, with the safety hold, for new numbness or
+    weakness). Nothing to do for any other colour."""
+    if not reasons:
+        return None
     session, actor = context.session, context.actor
-    reasons = red_reasons(log, previous)
     if "new_numbness_or_weakness" in reasons:
         safety.hold(session, actor, _alert_urgent(session, actor, log))
     else:
@@ -245,7 +281,10 @@ def _notice(context: _Context, programme: Programme, item: ProgrammeItem, reason
         tier: Tier = "urgent"
         keys = [*red_flags.tier_lines("urgent", []), *(["programme_paused"] if paused else []), "clinic_told"]
     else:
-        tier, keys = "routine", ["exercise_stopped", "physio_told"]
+        tier, keys = (
+            "routine",
+            ["exercise_stopped", "physio_told", *(["on_hold"] if programme.safety_hold else [])],
+        )
     return SafetyNotice(
         tier=tier,
         reasons=reasons,
@@ -259,9 +298,11 @@ def _replayed_notice(context: _Context, log: SessionLog) -> SafetyNotice | None:
     if log.colour != "red":
         return None
     programme = context.programme(log.programme_id)
-    # Spread is judged against the session before, so a red log that broke neither other rule spread.
-    reasons = red_reasons(log, None) or ["leg_symptoms_spread"]
-    return _notice(context, programme, context.item(programme, log.item_id), reasons)
+    item, exercise = context.item(programme, log.item_id)
+    # Without the extent before the session, spread was judged against the session before: a red log that
+    # broke neither other rule spread.
+    reasons = red_reasons(log, None, exercise.category) or ["leg_symptoms_spread"]
+    return _notice(context, programme, item, reasons)
 
 
 def _alert_urgent(session: Session, actor: Actor, log: SessionLog) -> SafetyAlert:
@@ -272,7 +313,7 @@ def _alert_urgent(session: Session, actor: Actor, log: SessionLog) -> SafetyAler
             SafetyAlert.patient_id == actor.id,
             SafetyAlert.source == "session_log",
             SafetyAlert.tier == "urgent",
-            SafetyAlert.status == "open",
+            SafetyAlert.status != "resolved",
         )
     ).first()
     if open_alert is not None:

@@ -15,29 +15,57 @@ from sqlmodel import Session, select
 
 from app.context import simulated_now_var
 from app.models.common import Actor
+from app.models.next_morning import NextMorningIn
 from app.models.patient import PatientCreate
 from app.models.programme import Programme, ProgrammeCreate, ProgrammeRevision
 from app.models.progression import ProgressionSuggestion
+from app.models.safety import SafetyAlert
 from app.models.session_log import SessionLogIn
-from app.services import patient_app, patients, programmes, sessions
+from app.services import next_morning, patient_app, patients, programmes, sessions
 
 # What the patient reports after one session: None means the session was skipped.
 Pattern = Callable[[int, str, int], dict[str, Any] | None]
+# The next-morning answer (better, same, worse) for day n's sessions; None: not answered.
+Mornings = Callable[[int], str | None]
 
-GREEN = {"response": "better", "leg_symptoms": "none", "pain_during": 2, "pain_after": 1}
-SAME = {"response": "same", "leg_symptoms": "none", "pain_during": 3, "pain_after": 2}
-RED = {"response": "worse", "leg_symptoms": "below_knee", "pain_during": 6, "pain_after": 5}
+GREEN = {"response": "better", "leg_symptoms": "none", "pain_during": 2, "pain_after": 1, "effort": 4}
+SAME = {"response": "same", "leg_symptoms": "none", "pain_during": 3, "pain_after": 2, "effort": 4}
+HARD = {**SAME, "effort": 8}
+RED = {"response": "worse", "leg_symptoms": "below_knee", "pain_during": 6, "pain_after": 5, "effort": 5}
+# Leg symptoms retreating toward the spine within each session: centralisation.
+CENTRALISING = {**GREEN, "leg_symptoms_before": "thigh", "leg_symptoms": "buttock", "leg_side": "left"}
 
-PATTERNS: dict[str, tuple[str, Pattern]] = {
-    "steady": ("every session done, symptoms easing", lambda day, slug, n: GREEN),
-    "plateau": ("every session done, no change in symptoms", lambda day, slug, n: SAME),
+PATTERNS: dict[str, tuple[str, Pattern, Mornings | None]] = {
+    "steady": ("every session done, symptoms easing", lambda day, slug, n: GREEN, lambda day: "better"),
+    "directional-responder": (
+        "leg symptoms centralise in every session, mornings better",
+        lambda day, slug, n: CENTRALISING,
+        lambda day: "better",
+    ),
+    "strength-stable": (
+        "every session done, symptoms unchanged, effort moderate (CR10 4)",
+        lambda day, slug, n: SAME,
+        lambda day: "same",
+    ),
+    "plateau": (
+        "every session done, no change in symptoms, sessions feel hard (CR10 8)",
+        lambda day, slug, n: HARD,
+        lambda day: "same",
+    ),
+    "worse-next-morning": (
+        "sessions go well but the mornings after days 3 and 4 are worse",
+        lambda day, slug, n: GREEN,
+        lambda day: "worse" if day in (3, 4) else "same",
+    ),
     "flare": (
         "steady, then leg symptoms spread on days 15 and 16",
         lambda day, slug, n: RED if day in (15, 16) else GREEN,
+        lambda day: "better",
     ),
     "low-adherence": (
         "symptoms easing but only every third day",
         lambda day, slug, n: GREEN if day % 3 == 0 else None,
+        None,
     ),
 }
 
@@ -130,6 +158,7 @@ def run(
     days: int,
     start: datetime,
     on_day: Callable[[int, Programme], None] | None = None,
+    mornings: Mornings | None = None,
 ) -> tuple[Programme, list[RevisionLine]]:
     """Create a patient and the programme, activate it, then log every due session `days` days long."""
     staff = Actor(kind="system", id=uuid.UUID(int=0), clinic_id=clinic_id)
@@ -141,6 +170,11 @@ def run(
     me = Actor(kind="patient", id=patient.id, clinic_id=clinic_id)
     for day in range(days):
         moment = datetime.combine(start.date() + timedelta(days=day), time(8), start.tzinfo)
+        answer = mornings(day - 1) if mornings is not None and day > 0 else None
+        if answer is not None:
+            with clock(moment - timedelta(hours=1)):
+                yesterday = moment.date() - timedelta(days=1)
+                next_morning.report(session, me, yesterday, NextMorningIn(response=answer))  # type: ignore[arg-type]
         with clock(moment):
             plan = patient_app.plan(session, me, None)
         for item in plan.items:
@@ -245,6 +279,19 @@ def waiting(session: Session, programme: Programme) -> list[str]:
         .order_by(ProgressionSuggestion.id)
     ).all()
     return [_proposal(suggestion) for suggestion in pending]
+
+
+def alerts(session: Session, programme: Programme, start: datetime) -> list[str]:
+    """The alerts the run raised for the clinician, by day."""
+    raised = session.exec(
+        select(SafetyAlert)
+        .where(SafetyAlert.clinic_id == programme.clinic_id, SafetyAlert.patient_id == programme.patient_id)
+        .order_by(SafetyAlert.created_at, SafetyAlert.id)
+    ).all()
+    return [
+        f"day {(alert.created_at.date() - start.date()).days}: {alert.tier} ({', '.join(alert.reasons)})"
+        for alert in raised
+    ]
 
 
 def _proposal(suggestion: ProgressionSuggestion) -> str:

@@ -13,13 +13,17 @@ import yaml
 
 from app.models.catalogue_files import (
     CATALOGUE_DIR,
+    CATALOGUE_LOCALES,
+    CONTRAINDICATIONS,
     STOP_RULES,
     CatalogueError,
     ChainFile,
+    Contraindication,
     StopRule,
     exercises_by_slug,
     load_catalogue,
 )
+from app.models.dose_words import numbers_outside_placeholders
 
 EXPECTED_CHAIN_SIZES = {
     "extension": 7,
@@ -34,8 +38,11 @@ EXPECTED_CHAIN_SIZES = {
     "mobility-stretch": 7,
     "walking": 3,
 }
-SPANISH_CHAINS = {"extension", "bridge", "sciatic-glide"}
-LOCKED = {"prone-press-up-overpressure", "sciatic-tensioner", "side-lying-femoral-tensioner"}
+LOCKED = {"prone-press-up-overpressure", "slump-slider", "sciatic-tensioner", "side-lying-femoral-tensioner"}
+NERVE_GLIDES = {
+    "supine-ankle-pump-glide", "supine-sciatic-slider", "seated-sciatic-slider", "slump-slider",
+    "sciatic-tensioner", "prone-knee-bend-glide", "side-lying-femoral-slider", "side-lying-femoral-tensioner",
+}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -75,15 +82,28 @@ def test_exercises_are_listed_in_ladder_order(by_chain: dict[str, ChainFile]) ->
         assert steps == list(range(first, first + len(steps))), name
 
 
-def test_spanish_text_for_extension_bridge_and_sciatic_chains(by_chain: dict[str, ChainFile]) -> None:
-    for name in SPANISH_CHAINS:
-        chain = by_chain[name]
-        assert chain.title["es"]
+def test_every_chain_and_exercise_has_text_in_every_catalogue_locale(catalogue: list[ChainFile]) -> None:
+    assert CATALOGUE_LOCALES == ("en", "es")
+    for chain in catalogue:
+        assert set(chain.title) == set(CATALOGUE_LOCALES), chain.chain
         for exercise in chain.exercises:
+            english = exercise.text["en"]
+            assert set(exercise.text) == set(CATALOGUE_LOCALES), exercise.slug
+            assert all(set(media.alt) == set(CATALOGUE_LOCALES) for media in exercise.media), exercise.slug
             spanish = exercise.text["es"]
-            assert spanish.name and spanish.summary and spanish.steps, exercise.slug
-            assert len(spanish.steps) == len(exercise.text["en"].steps), exercise.slug
-            assert len(spanish.cautions) == len(exercise.text["en"].cautions), exercise.slug
+            assert spanish.name != english.name or spanish.name in ("Dead bug", "Plancha"), exercise.slug
+            assert len(spanish.steps) == len(english.steps), exercise.slug
+            assert len(spanish.cautions) == len(english.cautions), exercise.slug
+
+
+def test_press_ups_are_called_extension_in_spanish(by_chain: dict[str, ChainFile]) -> None:
+    # "Flexión de brazos" reads as the opposite direction in an extension chain (review W3).
+    for exercise in by_chain["extension"].exercises:
+        spanish = exercise.text["es"]
+        words = " ".join([spanish.name, spanish.summary, *spanish.steps, *spanish.cautions])
+        assert "flexión" not in words.casefold(), exercise.slug
+        assert all("flexión" not in media.alt["es"].casefold() for media in exercise.media)
+    assert by_chain["extension"].exercises[3].text["es"].name.startswith("Extensión")
 
 
 def test_every_exercise_has_english_text_and_alt_text(catalogue: list[ChainFile]) -> None:
@@ -95,14 +115,17 @@ def test_every_exercise_has_english_text_and_alt_text(catalogue: list[ChainFile]
             assert exercise.media and all(media.alt["en"] for media in exercise.media)
 
 
-def test_exactly_the_three_high_load_steps_need_a_clinician_unlock(by_slug: dict[str, Any]) -> None:
+def test_exactly_the_high_load_steps_need_a_clinician_unlock(by_slug: dict[str, Any]) -> None:
     locked = {slug for slug, exercise in by_slug.items() if exercise.requires_clinician_unlock}
 
     assert locked == LOCKED
     # The locks do not break the ladders: the step before each locked one still links to it.
+    assert by_slug["seated-sciatic-slider"].progression == "slump-slider"
     assert by_slug["slump-slider"].progression == "sciatic-tensioner"
     assert by_slug["side-lying-femoral-slider"].progression == "side-lying-femoral-tensioner"
     assert by_slug["prone-press-up-exhale-sag"].progression == "prone-press-up-overpressure"
+    # A locked step cannot be a regression: the tensioner steps back past the slump slider.
+    assert by_slug["sciatic-tensioner"].regression == "seated-sciatic-slider"
 
 
 def test_mobility_stretch_chain_has_separate_ladders(by_slug: dict[str, Any]) -> None:
@@ -135,24 +158,163 @@ def test_doses_follow_the_clinical_reference(by_slug: dict[str, Any], by_chain: 
     assert by_slug["target-walk"].default_dose.days_per_week == 5
 
 
-def test_stop_rules_have_patient_text_in_english_and_spanish(catalogue: list[ChainFile]) -> None:
+def test_stop_rules_have_patient_text_in_every_catalogue_locale(catalogue: list[ChainFile]) -> None:
     assert set(STOP_RULES) == set(typing.get_args(StopRule))
     for texts in STOP_RULES.values():
-        assert texts["en"].strip() and texts["es"].strip()
+        assert all(texts[locale].strip() for locale in CATALOGUE_LOCALES)
     used = {rule for chain in catalogue for exercise in chain.exercises for rule in exercise.stop_rules}
     assert used == set(STOP_RULES)
 
 
-def test_nerve_glides_allow_brief_tingling_and_nothing_else_does(catalogue: list[ChainFile]) -> None:
+def test_stop_rules_promise_only_what_is_built() -> None:
+    assert "twice in a row, your physio will be told" in STOP_RULES["worse_next_morning"]["en"]
+    assert "dos mañanas seguidas" in STOP_RULES["worse_next_morning"]["es"]
+    assert "above 3 out of 10" in STOP_RULES["leg_pain_above_3"]["en"]
+    assert "numb or weak" in STOP_RULES["nerve_glide_symptoms"]["en"]
+
+
+def test_nerve_glides_have_one_consistent_rule_set(catalogue: list[ChainFile]) -> None:
+    nerve_only = {"nerve_glide_symptoms", "leg_pain_above_3"}
+    not_on_nerves = {"new_numbness_or_weakness", "pain_above_5"}
     for chain in catalogue:
         for exercise in chain.exercises:
-            allows_tingling = "brief_tingling_must_settle" in exercise.stop_rules
-            assert allows_tingling == (exercise.category == "neurodynamics"), exercise.slug
+            rules = set(exercise.stop_rules)
+            if exercise.category == "neurodynamics":
+                assert nerve_only <= rules and not rules & not_on_nerves, exercise.slug
+            else:
+                assert not rules & nerve_only, exercise.slug
 
 
 def test_localised_text_falls_back_to_english(by_slug: dict[str, Any]) -> None:
-    assert by_slug["bird-dog"].localised("es").name == by_slug["bird-dog"].text["en"].name
+    assert by_slug["bird-dog"].localised("fr").name == by_slug["bird-dog"].text["en"].name
     assert by_slug["double-leg-bridge"].localised("es").name == "Puente"
+
+
+# --- contraindications, sides and nerve tension (review H6, H7, M7, M8, W4) ----------------------
+
+
+def test_contraindication_codes_are_exported_in_order() -> None:
+    assert typing.get_args(Contraindication) == CONTRAINDICATIONS
+    assert "pregnancy" in CONTRAINDICATIONS and "neurodynamic_sensitivity" in CONTRAINDICATIONS
+
+
+def _with(by_slug: dict[str, Any], code: str) -> set[str]:
+    return {slug for slug, exercise in by_slug.items() if code in exercise.contraindications}
+
+
+def test_contraindications_follow_the_clinical_rules(
+    by_slug: dict[str, Any], by_chain: dict[str, ChainFile]
+) -> None:
+    chain_of = {exercise.slug: name for name, chain in by_chain.items() for exercise in chain.exercises}
+    prone = {slug for slug, exercise in by_slug.items() if exercise.position == "prone"}
+    assert len(prone) == 10 and prone <= _with(by_slug, "pregnancy")
+    assert {slug for slug in by_slug if chain_of[slug] == "dead-bug"} <= _with(by_slug, "pregnancy")
+    assert _with(by_slug, "extension_intolerant") == {
+        slug for slug in by_slug if chain_of[slug] == "extension"
+    }
+    assert _with(by_slug, "flexion_intolerant") >= {
+        slug for slug in by_slug if chain_of[slug] == "flexion"
+    } | {"slump-slider"}
+    assert _with(by_slug, "stenosis") >= {"standing-extension", "prone-press-up-overpressure"}
+    assert _with(by_slug, "osteoporosis") == {
+        "single-knee-to-chest", "double-knees-to-chest", "seated-flexion", "standing-flexion",
+        "slump-slider", "cat-camel",
+    }  # fmt: skip
+    holds = {
+        "knee-plank",
+        "front-plank",
+        "knee-side-plank",
+        "side-plank",
+        "dead-bug-hold",
+        "double-leg-bridge",
+    }
+    assert holds | {"bird-dog", "banded-bridge"} <= _with(by_slug, "uncontrolled_hypertension")
+    assert {
+        "single-knee-to-chest", "double-knees-to-chest", "figure-four-stretch", "figure-four-pull-stretch",
+        "side-lying-femoral-slider", "side-lying-femoral-tensioner",
+    } <= _with(by_slug, "hip_replacement")  # fmt: skip
+    assert {"sciatic-tensioner", "side-lying-femoral-tensioner", "prone-press-up-overpressure"} <= _with(
+        by_slug, "recent_spinal_surgery"
+    )
+    assert _with(by_slug, "neurodynamic_sensitivity") == {
+        "strap-hamstring-stretch", "standing-hamstring-stretch", "sciatic-tensioner",
+        "side-lying-femoral-tensioner",
+    }  # fmt: skip
+    # Sliders treat neurodynamic sensitivity; walking is never withheld.
+    assert not by_slug["supine-sciatic-slider"].contraindications
+    assert not any(by_slug[slug].contraindications for slug in by_slug if chain_of[slug] == "walking")
+
+
+def test_one_leg_nerve_glides_need_a_side_and_say_so(by_slug: dict[str, Any]) -> None:
+    assert {slug for slug, exercise in by_slug.items() if exercise.side_required} == NERVE_GLIDES
+    for slug in NERVE_GLIDES:
+        english, spanish = by_slug[slug].text["en"], by_slug[slug].text["es"]
+        assert "the leg your physio chose" in " ".join(english.steps), slug
+        assert "la pierna que eligió tu fisioterapeuta" in " ".join(spanish.steps), slug
+        text = " ".join([english.summary, *english.steps, *english.cautions])
+        assert "painful leg" not in text and "without symptoms" not in text, slug
+
+
+def test_hamstring_stretches_leave_the_ankle_relaxed(by_slug: dict[str, Any]) -> None:
+    strap = by_slug["strap-hamstring-stretch"].text["en"]
+    assert "arch" in strap.steps[0] and "sole" not in " ".join(strap.steps)
+    assert any("Do not pull your toes" in step for step in strap.steps)
+    standing = by_slug["standing-hamstring-stretch"].text["en"]
+    assert "toes pointing up" not in " ".join(standing.steps)
+    assert by_slug["strap-hamstring-stretch"].alternatives.easier == []
+
+
+def test_sciatic_step_zero_is_a_true_slider(by_slug: dict[str, Any]) -> None:
+    steps = by_slug["supine-ankle-pump-glide"].text["en"].steps
+    straighten = next(step for step in steps if step.startswith("Straighten the knee"))
+    bend = next(step for step in steps if step.startswith("Bend the knee"))
+    assert "point your toes away" in straighten and "pull your toes up" in bend
+
+
+def test_the_missing_cautions_are_there(by_slug: dict[str, Any]) -> None:
+    def cautions(slug: str) -> str:
+        return " ".join(by_slug[slug].text["en"].cautions)
+
+    for slug in (
+        "knee-side-plank",
+        "side-plank",
+        "side-plank-leg-lift",
+        "dead-bug-hold",
+        "double-leg-bridge",
+    ):
+        assert "hold your breath" in cautions(slug) and "blood pressure" in cautions(slug), slug
+    assert "dizzy" in cautions("standing-extension") and "looking forward" in cautions("standing-extension")
+    for slug in ("single-knee-to-chest", "double-knees-to-chest", "side-lying-femoral-slider"):
+        assert "hip replacement" in cautions(slug), slug
+    for slug in ("short-walks", "continuous-walk", "target-walk"):
+        assert "see your doctor (GP) soon" in cautions(slug), slug
+        assert "calf" in cautions(slug) and "tell your physio." not in cautions(slug).split("calf")[1]
+
+
+# A patient who becomes pregnant, or learns of a condition, after the prescription still reads why.
+CAUTION_WORDS = {
+    "pregnancy": ("pregnant", "embarazada"),
+    "osteoporosis": ("osteoporosis", "osteoporosis"),
+    "uncontrolled_hypertension": ("blood pressure", "tensión alta"),
+    "hip_replacement": ("hip replacement", "prótesis de cadera"),
+}
+
+
+def test_each_condition_a_patient_may_not_have_told_us_has_a_caution(catalogue: list[ChainFile]) -> None:
+    for chain in catalogue:
+        for exercise in chain.exercises:
+            for code in set(exercise.contraindications) & set(CAUTION_WORDS):
+                english, spanish = CAUTION_WORDS[code]
+                assert english in " ".join(exercise.text["en"].cautions), (exercise.slug, code)
+                assert spanish in " ".join(exercise.text["es"].cautions), (exercise.slug, code)
+
+
+def test_summaries_and_steps_state_no_dose(catalogue: list[ChainFile]) -> None:
+    for chain in catalogue:
+        for exercise in chain.exercises:
+            for text in exercise.text.values():
+                for line in (text.summary, *text.steps):
+                    assert numbers_outside_placeholders(line) == [], (exercise.slug, line)
 
 
 # --- broken copies ------------------------------------------------------------------------------
@@ -350,14 +512,29 @@ BROKEN_CASES = [
     pytest.param(
         "sciatic-glide",
         remove("slump-slider", "text", "es"),
-        ("exercises/sciatic-glide.yaml: exercise 'slump-slider' field text.es: is required for this chain",),
-        id="missing-spanish-in-required-chain",
+        (
+            "exercises/sciatic-glide.yaml: exercise 'slump-slider' field text.es: "
+            "is required (catalogue locales: en, es)",
+        ),
+        id="missing-spanish-text",
+    ),
+    pytest.param(
+        "walking",
+        remove("target-walk", "text", "es"),
+        ("exercises/walking.yaml: exercise 'target-walk' field text.es: is required (catalogue locales",),
+        id="declared-locale-missing-in-any-chain",
     ),
     pytest.param(
         "extension",
         lambda data: data["title"].pop("es"),
-        ("exercises/extension.yaml: field title.es: is required for this chain",),
+        ("exercises/extension.yaml: field title.es: is required (catalogue locales: en, es)",),
         id="missing-spanish-chain-title",
+    ),
+    pytest.param(
+        "walking",
+        lambda data: exercise(data, "short-walks")["media"][0]["alt"].pop("es"),
+        ("exercises/walking.yaml: exercise 'short-walks' field media[0].alt.es: is required",),
+        id="missing-spanish-media-alt",
     ),
     pytest.param(
         "walking",
@@ -470,9 +647,116 @@ BROKEN_CASES = [
     ),
     pytest.param(
         "bridge",
-        lambda data: exercise(data, "single-leg-bridge")["stop_rules"].append("brief_tingling_must_settle"),
+        lambda data: exercise(data, "single-leg-bridge")["stop_rules"].append("nerve_glide_symptoms"),
         ("exercises/bridge.yaml: exercise 'single-leg-bridge' field stop_rules:", "only to neurodynamics"),
         id="nerve-stop-rule-on-a-bridge",
+    ),
+    pytest.param(
+        "sciatic-glide",
+        lambda data: exercise(data, "seated-sciatic-slider")["stop_rules"].append("pain_above_5"),
+        (
+            "exercises/sciatic-glide.yaml: exercise 'seated-sciatic-slider' field stop_rules:",
+            "['pain_above_5'] do not apply to neurodynamics exercises",
+        ),
+        id="nerve-glide-with-pain-above-5",
+    ),
+    pytest.param(
+        "femoral-glide",
+        lambda data: exercise(data, "prone-knee-bend-glide")["stop_rules"].append("new_numbness_or_weakness"),
+        ("exercise 'prone-knee-bend-glide' field stop_rules:", "['new_numbness_or_weakness'] do not apply"),
+        id="nerve-glide-with-the-old-numbness-rule",
+    ),
+    pytest.param(
+        "sciatic-glide",
+        lambda data: exercise(data, "supine-sciatic-slider")["stop_rules"].remove("leg_pain_above_3"),
+        (
+            "exercises/sciatic-glide.yaml: exercise 'supine-sciatic-slider' field stop_rules:",
+            "a neurodynamics exercise needs ['leg_pain_above_3']",
+        ),
+        id="nerve-glide-without-the-leg-pain-rule",
+    ),
+    pytest.param(
+        "bridge",
+        lambda data: exercise(data, "single-leg-bridge")["stop_rules"].append("brief_tingling_must_settle"),
+        ("exercise 'single-leg-bridge' field stop_rules[5]:", "'brief_tingling_must_settle' is not allowed"),
+        id="retired-stop-rule",
+    ),
+    pytest.param(
+        "bridge",
+        change("single-leg-bridge", "contraindications", value=["heart_disease"]),
+        (
+            "exercises/bridge.yaml: exercise 'single-leg-bridge' field contraindications[0]:",
+            "'heart_disease' is not allowed",
+        ),
+        id="unknown-contraindication",
+    ),
+    pytest.param(
+        "bridge",
+        change("single-leg-bridge", "contraindications", value=["pregnancy", "pregnancy"]),
+        ("exercise 'single-leg-bridge' field contraindications: duplicate entries ['pregnancy']",),
+        id="duplicate-contraindication",
+    ),
+    pytest.param(
+        "sciatic-glide",
+        change("slump-slider", "side_required", value="yes"),
+        ("exercises/sciatic-glide.yaml: exercise 'slump-slider' field side_required:",),
+        id="side-required-not-a-boolean",
+    ),
+    pytest.param(
+        "bridge",
+        change("double-leg-bridge", "text", "en", "summary", value="Lift your hips {count} times."),
+        (
+            "exercises/bridge.yaml: exercise 'double-leg-bridge' field text.en.summary:",
+            "unknown placeholder {count}; use one of {reps}, {sets}, {hold}, {duration}, {per_day}",
+        ),
+        id="unknown-placeholder",
+    ),
+    pytest.param(
+        "bridge",
+        lambda data: exercise(data, "double-leg-bridge")["text"]["es"]["cautions"].append("Aguanta {reps."),
+        (
+            "exercise 'double-leg-bridge' field text.es.cautions[3]:",
+            "'{' or '}' that is not part of a placeholder",
+        ),
+        id="stray-brace",
+    ),
+    pytest.param(
+        "bridge",
+        change("double-leg-bridge", "text", "en", "name", value="Bridge {reps}"),
+        ("exercise 'double-leg-bridge' field text.en.name: a name cannot hold a placeholder",),
+        id="placeholder-in-a-name",
+    ),
+    pytest.param(
+        "bridge",
+        change("double-leg-bridge", "text", "en", "summary", value="Lift your hips. Do 10, holding each."),
+        (
+            "exercises/bridge.yaml: exercise 'double-leg-bridge' field text.en.summary: "
+            "states the number(s) ['10']; a dose goes through a placeholder",
+        ),
+        id="digit-in-a-summary",
+    ),
+    pytest.param(
+        "bridge",
+        lambda data: exercise(data, "banded-bridge")["text"]["es"]["steps"].__setitem__(
+            4, "Aguanta 5 segundos."
+        ),
+        ("exercise 'banded-bridge' field text.es.steps[4]: states the number(s) ['5']",),
+        id="digit-in-a-spanish-step",
+    ),
+    pytest.param(
+        "bridge",
+        change("double-leg-bridge", "text", "es", "summary", value="Sube la cadera y baja despacio."),
+        (
+            "exercise 'double-leg-bridge' field text.es: uses the placeholders ['hold'] but the English "
+            "text uses ['hold', 'reps', 'sets']",
+        ),
+        id="placeholders-differ-between-locales",
+    ),
+    pytest.param(
+        "bridge",
+        change("double-leg-bridge", "default_dose", "hold_s", value=None),
+        ("exercise 'double-leg-bridge' field default_dose: the text uses {hold}, so set hold_s",),
+        id="placeholder-without-its-dose",
     ),
     pytest.param(
         "bridge",
@@ -632,14 +916,40 @@ def test_a_minimal_valid_chain_loads(tmp_path: Path) -> None:
                 "stop_rules": ["dizziness_chest_pain_breathless"],
                 "sources": ["JOSPT21"],
                 "text": {
-                    "en": {"name": "Belly breathing", "summary": "Breathe slowly.", "steps": ["Lie down."]}
+                    "en": {"name": "Belly breathing", "summary": "Breathe slowly.", "steps": ["Lie down."]},
+                    "es": {"name": "Respiración", "summary": "Respira despacio.", "steps": ["Túmbate."]},
                 },
             }
         ],
     }
+    minimal["title"]["es"] = "Respiración"
     (directory / "breathing.yaml").write_text(yaml.safe_dump(minimal), encoding="utf-8")
 
     [chain] = load_catalogue(directory)
 
     assert chain.exercises[0].alternatives.easier == []
     assert chain.exercises[0].text["en"].cautions == []
+    assert chain.exercises[0].contraindications == [] and chain.exercises[0].side_required is False
+
+
+def test_a_locked_step_may_lead_to_a_locked_step_that_steps_back_past_it(catalogue_copy: Path) -> None:
+    # slump-slider (locked) → sciatic-tensioner (locked), which steps back to the unlocked seated slider.
+    edit(catalogue_copy, "sciatic-glide", change("sciatic-tensioner", "regression", value=None))
+
+    assert load_errors(catalogue_copy) == [
+        "exercises/sciatic-glide.yaml: exercise 'slump-slider' field progression: 'sciatic-tensioner' has no "
+        "regression; it must step back past this locked step to a lower unlocked one"
+    ]
+
+
+def test_an_allowlisted_technique_number_is_not_a_dose(catalogue_copy: Path) -> None:
+    edit(
+        catalogue_copy,
+        "bridge",
+        change(
+            "double-leg-bridge", "text", "en", "steps", value=["Bend your knees to 90°.", "Hold for {hold}."]
+        ),
+    )
+
+    [bridge] = [chain for chain in load_catalogue(catalogue_copy) if chain.chain == "bridge"]
+    assert bridge.exercises[0].text["en"].steps[0] == "Bend your knees to 90°."
