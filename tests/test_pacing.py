@@ -685,3 +685,19 @@ def progression_pending(session, programme):
         .where(ProgressionSuggestion.programme_id == programme.id, ProgressionSuggestion.status == "pending")
         .order_by(ProgressionSuggestion.created_at)
     ).all()
+
+
+def test_the_patient_text_states_the_prescribed_dose_not_the_default(client, world):
+    programme = active_programme(
+        client,
+        world.a,
+        items=[{"exercise": "bird-dog", "sets": 2, "reps": 6, "hold_s": 8, "days_of_week": [1, 3]}],
+    )
+    client.patch(
+        f"/v1/patients/{world.a.patient.id}", json={"locale": "es"}, headers=world.a.headers["physio"]
+    )
+    view = client.get(f"/v1/me/programmes/{programme['id']}", headers=world.a.headers["patient"]).json()
+    item = view["phases"][0]["items"][0]
+    text = " ".join([item["exercise"]["summary"], *item["exercise"]["steps"]])
+    assert "8 segundos" in text and "{" not in text
+    assert item["dose_text"] == "2 series de 6, aguanta 8 segundos, los lunes y miércoles"

@@ -493,13 +493,13 @@ def test_patient_sees_own_non_draft_programmes_in_their_language(client, world):
     )
     programme = create(client, world.a, body([item(), item("knee-plank", reps=4, hold_s=10)]))
     assert programme["id"] not in {
-        p["id"] for p in client.get("/v1/me/programmes", headers=patient_headers).json()
+        p["id"] for p in client.get("/v1/me/programmes", headers=patient_headers).json()["items"]
     }
     assert_problem(client.get(f"/v1/me/programmes/{programme['id']}", headers=patient_headers), 404)
 
     action(client, world.a, programme["id"], "activate")
     assert programme["id"] in {
-        p["id"] for p in client.get("/v1/me/programmes", headers=patient_headers).json()
+        p["id"] for p in client.get("/v1/me/programmes", headers=patient_headers).json()["items"]
     }
     response = client.get(f"/v1/me/programmes/{programme['id']}", headers=patient_headers)
     assert response.status_code == 200, response.text

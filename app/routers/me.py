@@ -41,9 +41,9 @@ async def me(work: AsPatient):
     return await work(patient_app.profile)
 
 
-@router.get("/programmes", response_model=list[ProgrammeSummary])
-async def my_programmes(work: AsPatient):
-    return await work(patient_app.list_mine)
+@router.get("/programmes", response_model=Page[ProgrammeSummary])
+async def my_programmes(work: AsPatient, page: PageDep):
+    return await work(patient_app.list_mine, page)
 
 
 @router.get(

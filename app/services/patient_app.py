@@ -18,8 +18,9 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session
 
 from app.errors import InvalidInput
+from app.models import dose_words
 from app.models.catalogue_files import DEFAULT_LOCALE
-from app.models.common import Actor
+from app.models.common import Actor, Page
 from app.models.patient import Patient
 from app.models.programme import Programme, ProgrammeSummary
 from app.models.safety_text import (
@@ -33,6 +34,7 @@ from app.models.safety_text import (
 from app.models.session_log import Plan, PlanItem, ProgressReport, SessionLog, StoppedItem
 from app.models.stop_rules import STOP_RULES
 from app.services import adherence, audit, holds, patients, programmes, red_flags
+from app.services.pagination import PageParams, paginate
 
 _CACHE_SIZE = 2048
 # The patient-facing text this service adds to every programme (safety text and stop rules).
@@ -72,10 +74,12 @@ def etag(programme: Row[Any], locale: str) -> str:
     return f'"{programme.revision}.{locale}.{TEXT_VERSION}"'
 
 
-def list_mine(session: Session, actor: Actor) -> list[ProgrammeSummary]:
-    rows = session.exec(programmes.scoped(actor).order_by(Programme.id)).all()
+def list_mine(session: Session, actor: Actor, params: PageParams) -> Page[ProgrammeSummary]:
+    page = paginate(session, programmes.scoped(actor), Programme.id, params)
     audit.record(session, actor, "programme.list", "programme", patient_id=actor.id)
-    return [ProgrammeSummary.model_validate(row, from_attributes=True) for row in rows]
+    return page.mapped(
+        lambda rows: [ProgrammeSummary.model_validate(row, from_attributes=True) for row in rows]
+    )
 
 
 def render(snapshot: dict[str, Any], locale: str) -> dict[str, Any]:
@@ -83,24 +87,19 @@ def render(snapshot: dict[str, Any], locale: str) -> dict[str, Any]:
     programme = snapshot["programme"]
     exercises = snapshot["exercises"]
 
-    def exercise_view(exercise_id: str) -> dict[str, Any]:
-        by_locale = exercises[exercise_id]
+    def exercise_view(item: dict[str, Any]) -> dict[str, Any]:
+        """The exercise's text in the patient's language, its dose words filled from this item's
+        prescription (never the catalogue's default dose)."""
+        by_locale = exercises[str(item["exercise_id"])]
         chosen = by_locale.get(locale) or by_locale[DEFAULT_LOCALE]
-        return {
-            key: chosen[key]
-            for key in (
-                "id",
-                "slug",
-                "locale",
-                "name",
-                "summary",
-                "steps",
-                "cautions",
-                "media",
-                "stop_rules",
-                "position",
-            )
+        text_locale = chosen["locale"]
+        view = {
+            key: chosen[key] for key in ("id", "slug", "locale", "name", "media", "stop_rules", "position")
         }
+        view["summary"] = dose_words.fill(chosen["summary"], item, text_locale)
+        view["steps"] = [dose_words.fill(step, item, text_locale) for step in chosen["steps"]]
+        view["cautions"] = [dose_words.fill(caution, item, text_locale) for caution in chosen["cautions"]]
+        return view
 
     body = {
         **{
@@ -138,7 +137,8 @@ def render(snapshot: dict[str, Any], locale: str) -> dict[str, Any]:
                                 "notes",
                             )
                         },
-                        "exercise": exercise_view(str(item["exercise_id"])),
+                        "dose_text": dose_words.dose_sentence(item, locale),
+                        "exercise": exercise_view(item),
                         "stopped": _stopped_view(item.get("suspension"), locale),
                     }
                     for item in phase["items"]
