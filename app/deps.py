@@ -26,7 +26,8 @@ from app.services import (
     exercises,
     patients,
     programmes,
-    progression,
+    suggestions,
+    templates,
     users,
     webhook_endpoints,
 )
@@ -242,7 +243,7 @@ async def _load_programme(programme_id: uuid.UUID, session: SessionDep, actor: C
 
 
 async def _load_template(template_id: uuid.UUID, session: SessionDep, actor: ClinicActor) -> Template:
-    return await in_db(programmes.get_template, session, actor, template_id)
+    return await in_db(templates.get_template, session, actor, template_id)
 
 
 async def _load_alert(alert_id: uuid.UUID, session: SessionDep, actor: ClinicActor) -> SafetyAlert:
@@ -253,7 +254,7 @@ async def _load_suggestion_to_decide(
     suggestion_id: uuid.UUID, session: SessionDep, actor: StaffActor
 ) -> ProgressionSuggestion:
     # Deciding is a clinician's act: the role is checked before the id is looked up.
-    return await in_db(progression.get_suggestion, session, actor, suggestion_id)
+    return await in_db(suggestions.get_suggestion, session, actor, suggestion_id)
 
 
 PatientDep = Annotated[Patient, Depends(_load_patient)]

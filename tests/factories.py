@@ -17,7 +17,17 @@ from app.models.safety import SafetyAlert
 from app.models.user import User
 from app.models.webhook import DeliveryPublic, WebhookEndpoint, WebhookEndpointCreate
 from app.security import create_access_token
-from app.services import api_keys, clinics, exercises, patients, programmes, safety, users, webhook_endpoints
+from app.services import (
+    api_keys,
+    clinics,
+    exercises,
+    patients,
+    programmes,
+    safety,
+    templates,
+    users,
+    webhook_endpoints,
+)
 
 PASSWORD = "correct horse battery"
 
@@ -163,7 +173,7 @@ def make_template(session: Session, clinic: Clinic) -> Template:
     data = TemplateIn(
         name="Factory template", phases=[PhaseIn(name="Start", items=[ItemIn(exercise="cat-camel", reps=6)])]
     )
-    return programmes.create_template(session, actor, data)
+    return templates.create_template(session, actor, data)
 
 
 def make_alert(session: Session, patient: Patient) -> SafetyAlert:

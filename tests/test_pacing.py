@@ -504,7 +504,7 @@ def test_suggestions_and_steps_keep_their_rules_over_any_history(session, script
     from app.models.patient import PatientCreate
     from app.models.programme import ProgrammeRevision
     from app.models.session_log import SessionLog
-    from app.services import next_morning, patients, programmes, progression
+    from app.services import next_morning, patients, programmes, suggestions
     from app.services.prescribing import CONDITIONS
 
     everything = catalogue()
@@ -571,9 +571,9 @@ def test_suggestions_and_steps_keep_their_rules_over_any_history(session, script
                     yesterday = moment.date() - timedelta(days=1)
                     next_morning.report(session, me, yesterday, NextMorningIn(response=action))
                 elif action == "reject" and pending:
-                    progression.reject(session, staff, pending[0], "not yet")
+                    suggestions.reject(session, staff, pending[0], "not yet")
                 elif action == "accept" and pending:
-                    progression.accept(session, staff, pending[0], None)
+                    suggestions.accept(session, staff, pending[0], None)
                 elif action == "edit":
                     edited = one_more_rep(programmes.read_programme(session, system, programme))
                     programmes.replace_programme(session, staff, programme, edited, programme.revision)

@@ -11,7 +11,7 @@ from app.errors import PreconditionFailed
 from app.models.audit import AuditEvent
 from app.models.safety_text import RED_FLAG_QUESTIONS
 from app.models.webhook import Event
-from app.services import programmes, safety
+from app.services import programme_changes, safety
 from tests.helpers import assert_problem
 from tests.logging_helpers import active_programme, draft_programme, item_ids, log_body
 
@@ -441,7 +441,7 @@ def test_the_alert_is_kept_when_the_hold_cannot_be_placed(client, world, monkeyp
     def changed_meanwhile(*args, **kwargs):
         raise PreconditionFailed("The programme changed meanwhile.")
 
-    monkeypatch.setattr(programmes, "set_safety_hold", changed_meanwhile)
+    monkeypatch.setattr(programme_changes, "set_safety_hold", changed_meanwhile)
     result = check(client, world.a, bladder_change=True)
     monkeypatch.undo()
     assert result["recorded"] is True and result["alert_raised"] is True and result["id"]

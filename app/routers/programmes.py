@@ -31,7 +31,7 @@ from app.models.programme import (
     TemplatePublic,
 )
 from app.models.progression import RejectIn, SuggestionPublic, SuggestionStatus
-from app.services import programmes, progression
+from app.services import programme_changes, programmes, progression, suggestions, templates
 
 router = APIRouter(tags=["programmes"])
 
@@ -159,7 +159,7 @@ def reinstate_item(
 ):
     """A clinician reviewed an exercise stopped after a red session and lets the patient do it again."""
     expected = parse_revision_tag(if_match) if if_match is not None else None
-    programmes.reinstate_item(session, actor, programme, item_id, body.note, expected)
+    programme_changes.reinstate_item(session, actor, programme, item_id, body.note, expected)
     view = programmes.read_programme(session, actor, programme)
     session.commit()
     return _with_etag(response, view)
@@ -198,7 +198,7 @@ def list_suggestions(
     page: PageDep,
     status: Annotated[SuggestionStatus | None, Query()] = None,
 ):
-    result = progression.list_suggestions(session, actor, programme, page, status)
+    result = suggestions.list_suggestions(session, actor, programme, page, status)
     session.commit()
     return result
 
@@ -224,9 +224,9 @@ def accept_suggestion(
     if_match: IfMatch = None,
 ):
     expected = parse_revision_tag(if_match) if if_match is not None else None
-    progression.accept(session, actor, suggestion, expected)
+    suggestions.accept(session, actor, suggestion, expected)
     session.commit()
-    return progression.public(suggestion)
+    return suggestions.public(suggestion)
 
 
 @router.post("/v1/suggestions/{suggestion_id}/reject", response_model=SuggestionPublic, tags=["progression"])
@@ -237,41 +237,41 @@ def reject_suggestion(
     session: SessionDep,
     actor: StaffActor,
 ):
-    progression.reject(session, actor, suggestion, body.reason)
+    suggestions.reject(session, actor, suggestion, body.reason)
     session.commit()
-    return progression.public(suggestion)
+    return suggestions.public(suggestion)
 
 
 @router.get("/v1/templates", response_model=Page[TemplatePublic], tags=["templates"])
 def list_templates(session: SessionDep, actor: ClinicActor, page: PageDep):
-    return programmes.list_templates(session, actor, page)
+    return templates.list_templates(session, actor, page)
 
 
 @router.post(
     "/v1/templates", response_model=TemplatePublic, status_code=status.HTTP_201_CREATED, tags=["templates"]
 )
 def create_template(body: TemplateIn, session: SessionDep, actor: ClinicActor):
-    template = programmes.create_template(session, actor, body)
+    template = templates.create_template(session, actor, body)
     session.commit()
-    return programmes.template_public(template)
+    return templates.template_public(template)
 
 
 @router.get("/v1/templates/{template_id}", response_model=TemplatePublic, tags=["templates"])
 def get_template(template_id: uuid.UUID, template: TemplateDep):
-    return programmes.template_public(template)
+    return templates.template_public(template)
 
 
 @router.put("/v1/templates/{template_id}", response_model=TemplatePublic, tags=["templates"])
 def replace_template(
     template_id: uuid.UUID, body: TemplateIn, template: TemplateDep, session: SessionDep, actor: ClinicActor
 ):
-    programmes.replace_template(session, actor, template, body)
+    templates.replace_template(session, actor, template, body)
     session.commit()
-    return programmes.template_public(template)
+    return templates.template_public(template)
 
 
 @router.delete("/v1/templates/{template_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["templates"])
 def delete_template(template_id: uuid.UUID, template: TemplateDep, session: SessionDep) -> Response:
-    programmes.delete_template(session, template)
+    templates.delete_template(session, template)
     session.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)

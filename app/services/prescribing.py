@@ -9,6 +9,7 @@ exercise need no new override for the same conditions. The progression engine ne
 contraindicated exercise on its own: it can only suggest it to a clinician.
 """
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +18,7 @@ from app.errors import Conflict, Forbidden
 from app.models.common import Actor
 from app.models.exercise import Exercise
 from app.models.patient import Patient
+from app.models.programme import PhaseIn, ProgrammeItem
 
 # Which screening answers put a patient in each contraindication condition.
 CONDITIONS: dict[str, Callable[[Patient], bool | None]] = {
@@ -89,3 +91,41 @@ def check(
             "Only a signed-in clinician can override a contraindication.", code="clinician_required"
         )
     return overrides
+
+
+def ensure_stopped_items_kept(
+    actor: Actor, phases: list[PhaseIn], found: dict[str, Exercise], existing: dict[uuid.UUID, ProgrammeItem]
+) -> None:
+    """Only a clinician may remove, or change the exercise of, an item stopped after a red session."""
+    if actor.kind == "staff":
+        return
+    kept = {item.id: found[item.exercise].id for phase in phases for item in phase.items if item.id}
+    if any(row.suspension is not None and kept.get(row.id) != row.exercise_id for row in existing.values()):
+        raise Forbidden(
+            "Only a clinician can remove or replace an exercise stopped after a red session.",
+            code="clinician_required",
+        )
+
+
+def check_prescription(
+    actor: Actor,
+    patient: Patient,
+    phases: list[PhaseIn],
+    found: dict[str, Exercise],
+    existing: dict[uuid.UUID, ProgrammeItem],
+    reason: str | None,
+) -> dict[tuple[int, int], dict[str, Any]]:
+    """Contraindications against the patient's screening record (app.services.prescribing); returns the
+    new overrides by (phase, item) position."""
+    places, lines = [], []
+    for p, phase in enumerate(phases):
+        for i, item in enumerate(phase.items):
+            exercise = found[item.exercise]
+            before = existing.get(item.id) if item.id is not None else None
+            standing = (
+                before.contraindication_override if before and before.exercise_id == exercise.id else None
+            )
+            places.append((p, i))
+            lines.append((["body", "phases", p, "items", i, "exercise"], exercise, standing))
+    made = check(actor, patient, lines, reason)
+    return {places[index]: override for index, override in made.items()}

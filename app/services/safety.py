@@ -28,7 +28,7 @@ from app.models.safety import (
     Tier,
 )
 from app.models.safety_text import RED_FLAG_QUESTIONS, localised
-from app.services import audit, events, holds, programmes, red_flags
+from app.services import audit, events, holds, programme_changes, red_flags
 from app.services.red_flags import Assessment, Outcome
 
 logger = logging.getLogger("hep.safety")
@@ -234,7 +234,7 @@ def _sync_hold(session: Session, actor: Actor, clinic_id: uuid.UUID, patient_id:
     wanted = _hold_of(holds.holding_alert(session, clinic_id, patient_id))
     if programme is None or programme.safety_hold == wanted:
         return False
-    return programmes.set_safety_hold(session, actor, programme, wanted)
+    return programme_changes.set_safety_hold(session, actor, programme, wanted)
 
 
 # --- a clinician works an alert ---------------------------------------------------------------------------

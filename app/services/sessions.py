@@ -42,7 +42,16 @@ from app.models.session_log import (
     SessionLogIn,
     SessionLogPublic,
 )
-from app.services import audit, events, programmes, progression, red_flags, safety
+from app.services import (
+    audit,
+    events,
+    programme_changes,
+    programmes,
+    progression,
+    red_flags,
+    safety,
+    suggestions,
+)
 from app.services.pagination import PageParams, paginate
 
 # Phones' clocks drift; a log a little in the future is a clock, further is a mistake.
@@ -271,7 +280,9 @@ def _on_red(
         _alert_red(session, actor, log, previous)
     if item.suspension is None:
         suspension = {"since": utcnow().isoformat(), "reasons": reasons, "log_id": str(log.id)}
-        programmes.suspend_item(session, progression.system_actor(programme), programme, item, suspension)
+        programme_changes.suspend_item(
+            session, suggestions.system_actor(programme), programme, item, suspension
+        )
     return _notice(context, programme, item, reasons)
 
 
