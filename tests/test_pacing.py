@@ -17,7 +17,7 @@ from app.models.progression import ProgressionSuggestion
 from app.models.safety import SafetyAlert
 from app.models.session_log import SessionLogIn
 from app.models.webhook import Event
-from app.services import promises, sessions, simulation
+from app.services import promises, sessions, simulation, symptom_response
 from tests.factories import make_clinic
 from tests.helpers import assert_problem
 from tests.logging_helpers import active_programme, draft_programme, item_ids, log_body
@@ -101,8 +101,8 @@ def log_in(**fields) -> SessionLogIn:
 )
 def test_colour_by_chain_and_within_the_session(fields, category, reasons, colour):
     data = log_in(**fields)
-    assert sessions.red_reasons(data, None, category) == reasons
-    assert sessions.colour(data, None, category) == colour
+    assert symptom_response.red_reasons(data, None, category) == reasons
+    assert symptom_response.colour(data, None, category) == colour
 
 
 def test_a_log_carries_back_and_leg_pain_side_and_extent_before(client, world):
@@ -466,7 +466,7 @@ def test_every_stop_rule_in_the_catalogue_is_kept_by_a_rule():
         if kept_by.startswith("red:"):
             reason = kept_by.removeprefix("red:")
             fields, category = breaking[reason]
-            assert reason in sessions.red_reasons(log_in(**fields), None, category), rule
+            assert reason in symptom_response.red_reasons(log_in(**fields), None, category), rule
         elif kept_by.startswith("next_morning:"):
             from app.services import next_morning
 

@@ -33,7 +33,7 @@ from app.models.programme import (
 )
 from app.models.progression import ProgressionSuggestion
 from app.models.webhook import EventType
-from app.services import audit, events, exercises
+from app.services import events, exercises
 
 DOSE_FIELDS = ("sets", "reps", "reps_max", "hold_s", "rest_s", "duration_s", "load", "side", "times_per_day")
 
@@ -374,25 +374,6 @@ def touched(
         or row.removed_at is not None
         or placed[item_id] != (row.phase_position, row.progression_rule)
     ]
-
-
-def audit_overrides(
-    session: Session,
-    actor: Actor,
-    programme: Programme,
-    overrides: dict[tuple[int, int], dict[str, Any]],
-    reason: str | None,
-) -> None:
-    if overrides:
-        audit.record(
-            session,
-            actor,
-            "programme.contraindication_override",
-            "programme",
-            programme.id,
-            programme.patient_id,
-            detail=reason,
-        )
 
 
 def latest(session: Session, programme: Programme) -> None:

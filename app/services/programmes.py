@@ -231,7 +231,7 @@ def create_programme(session: Session, actor: Actor, patient: Patient, data: Pro
     documents.write_structure(session, programme, document.phases, found, existing={}, overrides=overrides)
     documents.record_revision(session, actor, programme, "edit")
     audit.record(session, actor, "programme.create", "programme", programme.id, patient.id)
-    documents.audit_overrides(session, actor, programme, overrides, data.override_contraindications)
+    _audit_overrides(session, actor, programme, overrides, data.override_contraindications)
     documents.emit_programme_event(session, programme, "programme.created")
     return programme
 
@@ -266,7 +266,7 @@ def replace_programme(
     documents.supersede_pending(session, programme, touched, phase=True)
     documents.record_revision(session, actor, programme, "edit")
     audit.record(session, actor, "programme.update", "programme", programme.id, programme.patient_id)
-    documents.audit_overrides(session, actor, programme, overrides, reason)
+    _audit_overrides(session, actor, programme, overrides, reason)
     documents.emit_programme_event(session, programme, "programme.revised")
     return programme
 
@@ -349,3 +349,22 @@ def _ensure_no_other_current(session: Session, programme: Programme) -> None:
     ).first()
     if other is not None:
         raise _already_current()
+
+
+def _audit_overrides(
+    session: Session,
+    actor: Actor,
+    programme: Programme,
+    overrides: dict[tuple[int, int], dict[str, Any]],
+    reason: str | None,
+) -> None:
+    if overrides:
+        audit.record(
+            session,
+            actor,
+            "programme.contraindication_override",
+            "programme",
+            programme.id,
+            programme.patient_id,
+            detail=reason,
+        )

@@ -23,10 +23,11 @@ STOP_RULES_KEPT_BY: dict[str, str] = {
 
 # Lines of app.models.safety_text that say the service did something: shown only when it did.
 LINES_KEPT_BY: dict[str, str] = {
-    "programme_paused": "app.services.red_flags.outcome_lines / sessions._notice: only when the programme "
-    "was paused by this request or is paused",
+    "programme_paused": "red_flags.outcome_lines, symptom_response.notice: only when the programme was "
+    "paused by this request or is paused",
     "clinic_told": "red_flags.outcome_lines: only when the alert was stored (recorded and alert_raised)",
-    "physio_told": "red_flags.outcome_lines, sessions._notice, next_morning.report: only with a stored alert",
-    "exercise_stopped_why": "sessions._on_red suspends the item; only a clinician reinstates it",
+    "physio_told": "red_flags.outcome_lines, symptom_response.notice, next_morning.report: only with a "
+    "stored alert",
+    "exercise_stopped_why": "symptom_response.on_red suspends the item; only a clinician reinstates it",
     "on_hold": "holds.ensure_no_hold: resume and activate are refused until a clinician resolves the alert",
 }

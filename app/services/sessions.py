@@ -1,25 +1,14 @@
-"""Session logs from the patient app: idempotent by the app's id, coloured by symptom response, alerting.
-
-Symptom response (clinical-content.md §2.2 and DESIGN §5):
-- red: new numbness or weakness, pain during above 5/10, or leg symptoms reaching further down the leg
-  than in the previous session of the same exercise (peripheralisation);
-- green: symptoms better, or leg symptoms retreating toward the spine;
-- yellow: no change.
-A red log stops that exercise (the item is suspended until a clinician reviews it) and the answer tells the
-patient so. New numbness or weakness takes the urgent path, as in a check-in: an urgent alert, the safety
-hold (the programme is paused) and the urgent instruction. Any other red raises a routine alert for the
-physio (or adds to the open one for that item); a second red in a row for the same item marks the alert as
-a red streak, with both logs as evidence.
+"""Session logs from the patient app: idempotent by the app's id, coloured and acted on by their symptom
+response (app.services.symptom_response).
 """
 
 import hashlib
 import json
 import uuid
 from datetime import date, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, bindparam
+from sqlalchemy import bindparam
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -27,17 +16,13 @@ from sqlmodel import Session, select
 
 from app.db import utcnow
 from app.errors import Conflict, DomainError, InvalidInput
-from app.models.catalogue_files import DEFAULT_LOCALE
 from app.models.common import Actor, Page
 from app.models.exercise import Exercise
 from app.models.programme import Programme, ProgrammeItem
-from app.models.safety import SafetyAlert, SafetyNotice, Tier
-from app.models.safety_text import lines
+from app.models.safety import SafetyNotice
 from app.models.session_log import (
     LATER_FIELDS,
-    LEG_RANK,
     BatchResult,
-    Colour,
     SessionLog,
     SessionLogIn,
     SessionLogPublic,
@@ -45,61 +30,14 @@ from app.models.session_log import (
 from app.services import (
     audit,
     events,
-    programme_changes,
     programmes,
     progression,
-    red_flags,
-    safety,
-    suggestions,
+    symptom_response,
 )
 from app.services.pagination import PageParams, paginate
 
 # Phones' clocks drift; a log a little in the future is a clock, further is a mistake.
 CLOCK_SKEW = timedelta(minutes=10)
-RED_PAIN_DURING = 5
-NERVE_GLIDES = "neurodynamics"
-RED_STREAK = "two_red_sessions_in_a_row"
-URGENT_LOG_REASON = "new_numbness_or_weakness"
-
-
-# The previous log of the same item: a SessionLog, or just its id, colour and leg_symptoms.
-Previous = SessionLog | Row[Any]
-
-
-def _spread(data: SessionLogIn | SessionLog, previous: Previous | None) -> int:
-    """How much further down the leg the symptoms reach than before: within the session when the app sent
-    the extent before it (centralisation is a within-session change), else against the previous session."""
-    if data.leg_symptoms_before is not None:
-        return LEG_RANK[data.leg_symptoms] - LEG_RANK[data.leg_symptoms_before]
-    if previous is None:
-        return 0
-    return LEG_RANK[data.leg_symptoms] - LEG_RANK[previous.leg_symptoms]
-
-
-def red_reasons(data: SessionLogIn | SessionLog, previous: Previous | None, category: str) -> list[str]:
-    """Why a session is red: the stop rules it broke (nerve glides have their own, stricter pain rule on the
-    leg: leg pain above 3/10, or the session's worst pain when leg pain was not reported)."""
-    if category == NERVE_GLIDES:
-        pain_rule = ("leg_pain_above_3", (data.pain_during if data.leg_pain is None else data.leg_pain) > 3)
-    else:
-        pain_rule = ("pain_above_5", data.pain_during > RED_PAIN_DURING)
-    return [
-        reason
-        for reason, broken in (
-            ("new_numbness_or_weakness", data.new_numbness_or_weakness),
-            pain_rule,
-            ("leg_symptoms_spread", _spread(data, previous) > 0),
-        )
-        if broken
-    ]
-
-
-def colour(data: SessionLogIn, previous: Previous | None, category: str) -> Colour:
-    if red_reasons(data, previous, category):
-        return "red"
-    if data.response == "better" or _spread(data, previous) < 0:  # easing, or retreating toward the spine
-        return "green"
-    return "yellow"
 
 
 def body_hash(data: SessionLogIn) -> str:
@@ -162,7 +100,7 @@ _ITEM = (
 
 def _previous(
     session: Session, log_clinic: uuid.UUID, item_id: uuid.UUID, before: datetime
-) -> Previous | None:
+) -> symptom_response.Previous | None:
     # Statements built once (see programmes.get_programme): every log runs these.
     params = {"clinic_id": log_clinic, "item_id": item_id, "before": before}
     return session.connection().execute(_PREVIOUS, params).first()
@@ -233,7 +171,7 @@ def _store(context: _Context, data: SessionLogIn) -> tuple[SessionLog, bool, Saf
         performed_at=performed_at,
         utc_offset_minutes=int(data.performed_at.utcoffset().total_seconds() // 60),  # type: ignore[union-attr]
         local_date=performed_at.astimezone(context.timezone).date(),
-        colour=colour(data, previous, exercise.category),
+        colour=symptom_response.colour(data, previous, exercise.category),
         body_hash=digest,
     )
     if not _insert_new(session, log):
@@ -255,54 +193,10 @@ def _store(context: _Context, data: SessionLogIn) -> tuple[SessionLog, bool, Saf
             "colour": log.colour,
         },
     )
-    reasons = red_reasons(data, previous, exercise.category)
-    notice = _on_red(context, programme, item, log, previous, reasons)
+    reasons = symptom_response.red_reasons(data, previous, exercise.category)
+    notice = symptom_response.on_red(session, actor, programme, item, log, previous, reasons)
     progression.on_log(session, log)
     return log, True, notice
-
-
-def _on_red(
-    context: _Context,
-    programme: Programme,
-    item: ProgrammeItem,
-    log: SessionLog,
-    previous: Previous | None,
-    reasons: list[str],
-) -> SafetyNotice | None:
-    """A red session stops the exercise and alerts (urgent, with the safety hold, for new numbness or
-    weakness). Nothing to do for any other colour."""
-    if not reasons:
-        return None
-    session, actor = context.session, context.actor
-    if "new_numbness_or_weakness" in reasons:
-        safety.hold(session, actor, _alert_urgent(session, actor, log))
-    else:
-        _alert_red(session, actor, log, previous)
-    if item.suspension is None:
-        suspension = {"since": utcnow().isoformat(), "reasons": reasons, "log_id": str(log.id)}
-        programme_changes.suspend_item(
-            session, suggestions.system_actor(programme), programme, item, suspension
-        )
-    return _notice(context, programme, item, reasons)
-
-
-def _notice(context: _Context, programme: Programme, item: ProgrammeItem, reasons: list[str]) -> SafetyNotice:
-    paused = programme.status == "paused"
-    if "new_numbness_or_weakness" in reasons:
-        tier: Tier = "urgent"
-        keys = [*red_flags.tier_lines("urgent", []), *(["programme_paused"] if paused else []), "clinic_told"]
-    else:
-        tier, keys = (
-            "routine",
-            ["exercise_stopped", "physio_told", *(["on_hold"] if programme.safety_hold else [])],
-        )
-    return SafetyNotice(
-        tier=tier,
-        reasons=reasons,
-        instruction=lines(keys, context.actor.locale or DEFAULT_LOCALE),
-        programme_paused=paused,
-        item_suspended=item.suspension is not None,
-    )
 
 
 def _replayed_notice(context: _Context, log: SessionLog) -> SafetyNotice | None:
@@ -312,68 +206,8 @@ def _replayed_notice(context: _Context, log: SessionLog) -> SafetyNotice | None:
     item, exercise = context.item(programme, log.item_id)
     # Without the extent before the session, spread was judged against the session before: a red log that
     # broke neither other rule spread.
-    reasons = red_reasons(log, None, exercise.category) or ["leg_symptoms_spread"]
-    return _notice(context, programme, item, reasons)
-
-
-def _alert_urgent(session: Session, actor: Actor, log: SessionLog) -> SafetyAlert:
-    """One urgent alert per patient for new numbness or weakness in logs, extended while it is open."""
-    open_alert = session.exec(
-        select(SafetyAlert).where(
-            SafetyAlert.clinic_id == actor.clinic_id,
-            SafetyAlert.patient_id == actor.id,
-            SafetyAlert.source == "session_log",
-            SafetyAlert.tier == "urgent",
-            SafetyAlert.status != "resolved",
-        )
-    ).first()
-    if open_alert is not None:
-        safety.extend_alert(session, open_alert, [URGENT_LOG_REASON], [str(log.id)])
-        return open_alert
-    return safety.raise_alert(
-        session,
-        actor,
-        actor.id,
-        "urgent",
-        [URGENT_LOG_REASON],
-        [str(log.id)],
-        "session_log",
-        programme_id=log.programme_id,
-        item_id=log.item_id,
-    )
-
-
-def _alert_red(session: Session, actor: Actor, log: SessionLog, previous: Previous | None) -> None:
-    streak = previous is not None and previous.colour == "red"
-    reasons = ["red_response", *([RED_STREAK] if streak else [])]
-    evidence = [*([str(previous.id)] if streak and previous else []), str(log.id)]
-    open_alert = session.exec(
-        select(SafetyAlert).where(
-            SafetyAlert.clinic_id == actor.clinic_id,
-            SafetyAlert.patient_id == actor.id,
-            SafetyAlert.item_id == log.item_id,
-            SafetyAlert.source == "session_log",
-            SafetyAlert.status == "open",
-        )
-    ).first()
-    if open_alert is None:
-        safety.raise_alert(
-            session,
-            actor,
-            actor.id,
-            "routine",
-            reasons,
-            evidence,
-            "session_log",
-            programme_id=log.programme_id,
-            item_id=log.item_id,
-        )
-        return
-    newly_streak = streak and RED_STREAK not in open_alert.reasons
-    safety.extend_alert(session, open_alert, reasons, evidence)
-    if newly_streak:
-        session.flush()
-        safety.alert_raised(session, open_alert)  # the streak is news for the physio's queue
+    reasons = symptom_response.red_reasons(log, None, exercise.category) or ["leg_symptoms_spread"]
+    return symptom_response.notice(context.actor, programme, item, reasons)
 
 
 def log_one(session: Session, actor: Actor, data: SessionLogIn) -> tuple[SessionLogPublic, bool]:
