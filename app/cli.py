@@ -95,7 +95,7 @@ def simulate(
     from alembic import command
     from app.db import make_engine
     from app.models.catalogue_files import CATALOGUE_DIR, load_catalogue
-    from app.models.programme import ProgrammeCreate
+    from app.models.programme_document import ProgrammeCreate
     from app.services import catalogue, clinics, simulation
     from app.services.health import alembic_config
 

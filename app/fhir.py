@@ -10,7 +10,8 @@ from datetime import datetime
 from typing import Any
 
 from app.models.exercise import Exercise, ExercisePublic
-from app.models.programme import PhasePublic, ProgrammePublic, ProgrammeStatus
+from app.models.programme import PhasePublic, ProgrammePublic
+from app.models.programme_document import ProgrammeStatus
 
 # Stable across deployments: the extensions and code systems mean the same wherever this service runs.
 BASE = "https://hep.example/fhir"

@@ -138,7 +138,7 @@ def generate(name: str, clinics: int, patients: int, logs: int, seed: int = 1) -
     from app.models.catalogue_files import load_catalogue
     from app.models.common import Actor
     from app.models.patient import PatientCreate
-    from app.models.programme import ItemIn, PhaseIn, ProgrammeCreate
+    from app.models.programme_document import ItemIn, PhaseIn, ProgrammeCreate
     from app.models.session_log import SessionLogIn
     from app.security import create_access_token
     from app.services import catalogue, programmes, users

@@ -11,7 +11,8 @@ from app.models.clinic import Clinic
 from app.models.common import Actor
 from app.models.exercise import Exercise, ExerciseCreate
 from app.models.patient import Patient, PatientCreate
-from app.models.programme import ItemIn, PhaseIn, Programme, ProgrammeCreate, Template, TemplateIn
+from app.models.programme import Programme, Template
+from app.models.programme_document import ItemIn, PhaseIn, ProgrammeCreate, TemplateIn
 from app.models.progression import ProgressionSuggestion
 from app.models.safety import SafetyAlert
 from app.models.user import User

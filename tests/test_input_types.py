@@ -220,7 +220,7 @@ def test_internal_callers_still_pass_python_values(session, world):
     """Services and the simulation build these models from Python dates, datetimes and UUIDs."""
     from datetime import UTC, date, datetime
 
-    from app.models.programme import ItemIn, ProgrammeCreate
+    from app.models.programme_document import ItemIn, ProgrammeCreate
     from app.models.session_log import SessionLogIn
 
     created = ProgrammeCreate(

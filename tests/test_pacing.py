@@ -12,7 +12,7 @@ from sqlmodel import select
 from app.errors import DomainError
 from app.models.audit import AuditEvent
 from app.models.catalogue_files import load_catalogue
-from app.models.programme import ProgrammeCreate
+from app.models.programme_document import ProgrammeCreate
 from app.models.progression import ProgressionSuggestion
 from app.models.safety import SafetyAlert
 from app.models.session_log import SessionLogIn
@@ -655,7 +655,7 @@ def contraindicated_next_step(everything):
 
 def one_more_rep(view):
     """The programme as a clinician would PUT it back, each item one rep more (up to 12)."""
-    from app.models.programme import ProgrammeDocument
+    from app.models.programme_document import ProgrammeDocument
 
     item_fields = {"id", "sets", "days_of_week", "times_per_day", "progression_rule", "clinician_unlocked"}
     return ProgrammeDocument.model_validate(

@@ -8,7 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import select
 
-from app.models.programme import DOSE_BOUNDS, ProgrammeCreate, ProgrammeRevision
+from app.models.programme import ProgrammeRevision
+from app.models.programme_document import DOSE_BOUNDS, ProgrammeCreate
 from app.models.progression import ProgressionSuggestion
 from app.services import simulation
 from tests.factories import make_clinic

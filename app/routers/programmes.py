@@ -19,16 +19,18 @@ from app.deps import (
 from app.errors import InvalidInput, PreconditionRequired
 from app.models.common import Page, QueryInt
 from app.models.programme import (
-    ProgrammeCreate,
-    ProgrammeDocument,
     ProgrammePublic,
-    ProgrammeStatus,
     ProgrammeSummary,
-    ReinstateIn,
     RevisionPublic,
     RevisionSummary,
-    TemplateIn,
     TemplatePublic,
+)
+from app.models.programme_document import (
+    ProgrammeCreate,
+    ProgrammeDocument,
+    ProgrammeStatus,
+    ReinstateIn,
+    TemplateIn,
 )
 from app.models.progression import RejectIn, SuggestionPublic, SuggestionStatus
 from app.services import programme_changes, programmes, progression, suggestions, templates

@@ -18,7 +18,8 @@ from app.errors import Conflict, Forbidden
 from app.models.common import Actor
 from app.models.exercise import Exercise
 from app.models.patient import Patient
-from app.models.programme import PhaseIn, ProgrammeItem
+from app.models.programme import ProgrammeItem
+from app.models.programme_document import PhaseIn
 
 # Which screening answers put a patient in each contraindication condition.
 CONDITIONS: dict[str, Callable[[Patient], bool | None]] = {

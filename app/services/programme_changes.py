@@ -13,7 +13,8 @@ from sqlmodel import Session
 from app.db import utcnow
 from app.errors import Conflict, NotFound
 from app.models.common import Actor
-from app.models.programme import Programme, ProgrammeItem, RevisionReason
+from app.models.programme import Programme, ProgrammeItem
+from app.models.programme_document import RevisionReason
 from app.services import audit, programmes
 from app.services import programme_documents as documents
 

@@ -18,19 +18,16 @@ from app.errors import InvalidInput, PreconditionFailed
 from app.models.common import Actor
 from app.models.exercise import Exercise
 from app.models.programme import (
-    ItemIn,
-    PhaseIn,
     Programme,
-    ProgrammeCreate,
     ProgrammeItem,
     ProgrammePhase,
     ProgrammePublic,
     ProgrammeRevision,
-    RevisionReason,
     Template,
     days_to_mask,
     mask_to_days,
 )
+from app.models.programme_document import ItemIn, PhaseIn, ProgrammeCreate, RevisionReason
 from app.models.progression import ProgressionSuggestion
 from app.models.webhook import EventType
 from app.services import events, exercises

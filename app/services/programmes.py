@@ -17,17 +17,19 @@ from app.models.clinic import Clinic
 from app.models.common import Actor, Page
 from app.models.patient import Patient
 from app.models.programme import (
-    CURRENT_STATUSES,
     Programme,
-    ProgrammeCreate,
-    ProgrammeDocument,
     ProgrammeItem,
     ProgrammePublic,
     ProgrammeRevision,
-    ProgrammeStatus,
     ProgrammeSummary,
     RevisionPublic,
     RevisionSummary,
+)
+from app.models.programme_document import (
+    CURRENT_STATUSES,
+    ProgrammeCreate,
+    ProgrammeDocument,
+    ProgrammeStatus,
 )
 from app.models.webhook import EventType
 from app.services import audit, holds, prescribing, templates

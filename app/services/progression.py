@@ -30,13 +30,8 @@ from app.db import utcnow
 from app.models.common import Actor
 from app.models.exercise import Exercise
 from app.models.patient import Patient
-from app.models.programme import (
-    DOSE_BOUNDS,
-    Programme,
-    ProgrammeItem,
-    ProgrammePhase,
-    ProgressionRule,
-)
+from app.models.programme import Programme, ProgrammeItem, ProgrammePhase
+from app.models.programme_document import DOSE_BOUNDS, ProgressionRule
 from app.models.progression import ProgressionSuggestion, SuggestionPublic
 from app.models.session_log import SessionLog
 from app.services import (

@@ -17,7 +17,8 @@ from app.db import utcnow
 from app.errors import Conflict
 from app.models.common import Actor
 from app.models.patient import Patient
-from app.models.programme import CURRENT_STATUSES, Programme
+from app.models.programme import Programme
+from app.models.programme_document import CURRENT_STATUSES
 from app.models.safety import (
     HOLDING_TIERS,
     RedFlagAnswers,

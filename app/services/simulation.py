@@ -17,7 +17,8 @@ from app.context import simulated_now_var
 from app.models.common import Actor
 from app.models.next_morning import NextMorningIn
 from app.models.patient import PatientCreate
-from app.models.programme import Programme, ProgrammeCreate, ProgrammeRevision
+from app.models.programme import Programme, ProgrammeRevision
+from app.models.programme_document import ProgrammeCreate
 from app.models.progression import ProgressionSuggestion
 from app.models.safety import SafetyAlert
 from app.models.session_log import SessionLogIn

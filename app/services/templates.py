@@ -8,7 +8,8 @@ from sqlmodel import Session, select
 from app.db import utcnow
 from app.errors import NotFound
 from app.models.common import Actor, Page
-from app.models.programme import Template, TemplateIn, TemplatePublic
+from app.models.programme import Template, TemplatePublic
+from app.models.programme_document import TemplateIn
 from app.services import programme_documents as documents
 from app.services.pagination import PageParams, paginate
 
