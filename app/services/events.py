@@ -1,5 +1,6 @@
-"""The webhook outbox: events written in the caller's transaction, the pull feed, and the delivery
-lifecycle the dispatcher drives (claim due deliveries, record each attempt).
+"""The webhook outbox: events written in the caller's transaction, one delivery row per subscribed
+endpoint, and the pull feed. The dispatcher's side (claiming due deliveries, recording each attempt) is
+app.services.deliveries.
 
 Other services call `emit()` inside the transaction that makes the change, so a change and its event
 commit together or not at all.
@@ -7,21 +8,19 @@ commit together or not at all.
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic_core import to_jsonable_python
-from sqlalchemy import bindparam, insert, or_, text, update
+from sqlalchemy import bindparam, insert, text, update
 from sqlalchemy import event as sa_event
 from sqlmodel import Session, select
 
-from app.db import UTCDateTime, utcnow
+from app.db import utcnow
 from app.models.common import Actor, Page, new_id
 from app.models.webhook import (
     TEST_EVENT_TYPE,
     Delivery,
-    DeliveryAttempt,
     DisabledReason,
     Event,
     EventPublic,
@@ -30,7 +29,6 @@ from app.models.webhook import (
 )
 from app.services import audit
 from app.services.pagination import PageParams, paginate
-from app.webhooks.policy import DeliveryPolicy
 
 # Set on a session whose transaction scheduled deliveries, so a dispatcher can be woken by its commit: in
 # this process by a callback, in others (`hep worker`, other API processes) on PostgreSQL by a NOTIFY on
@@ -177,233 +175,3 @@ def disable_endpoint(session: Session, endpoint: WebhookEndpoint, reason: Disabl
     session.execute(
         update(Delivery).where(*pending).values(status="cancelled", next_attempt_at=None, locked_until=None)
     )
-
-
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """Everything needed to send one delivery attempt, taken out of the claiming transaction."""
-
-    delivery_id: uuid.UUID
-    clinic_id: uuid.UUID
-    endpoint_id: uuid.UUID
-    url: str
-    signing_secrets: list[str]
-    message_id: str
-    body: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    attempted_at: datetime
-    duration_ms: int
-    status_code: int | None = None
-    error: str | None = None
-
-    @property
-    def succeeded(self) -> bool:
-        return self.status_code is not None and 200 <= self.status_code < 300
-
-
-# The dispatcher's statements, built once: it runs them for every batch, and building a statement costs
-# more than running it on SQLite. They go to the connection as Core statements (no ORM objects).
-_delivery = Delivery.__table__  # type: ignore[attr-defined]
-_DUE = (
-    select(
-        Delivery.id.label("delivery_id"),
-        Delivery.clinic_id,
-        Delivery.endpoint_id,
-        WebhookEndpoint.enabled,
-        WebhookEndpoint.url,
-        WebhookEndpoint.secret,
-        WebhookEndpoint.previous_secret,
-        WebhookEndpoint.previous_secret_expires_at,
-        Event.id.label("event_id"),
-        Event.type,
-        Event.occurred_at,
-        Event.data,
-    )
-    .join(Event, Event.id == Delivery.event_id)
-    .join(WebhookEndpoint, WebhookEndpoint.id == Delivery.endpoint_id)
-    .where(
-        Delivery.status == "pending",
-        Delivery.next_attempt_at <= bindparam("now"),
-        or_(Delivery.locked_until.is_(None), Delivery.locked_until <= bindparam("now")),
-    )
-    .order_by(Delivery.next_attempt_at, Delivery.id)
-    .limit(bindparam("limit"))
-    # Lock only the deliveries: locking endpoint rows would stop other dispatchers from sending further
-    # deliveries to the same endpoint.
-    .with_for_update(skip_locked=True, of=Delivery)
-)
-_LEASE = (
-    update(_delivery)
-    .where(_delivery.c.id.in_(bindparam("ids", expanding=True)))
-    .values(locked_until=bindparam("until", type_=UTCDateTime()))
-)
-_CANCEL = (
-    update(_delivery)
-    .where(_delivery.c.id.in_(bindparam("ids", expanding=True)))
-    .values(status="cancelled", next_attempt_at=None)
-)
-# In id order, as disable_endpoint locks them.
-_LOCK_FOR_RECORD = (
-    select(Delivery.id, WebhookEndpoint.failing_since)
-    .join(WebhookEndpoint, WebhookEndpoint.id == Delivery.endpoint_id)
-    .where(Delivery.id.in_(bindparam("ids", expanding=True)))
-    .order_by(Delivery.id)
-    .with_for_update(of=Delivery)
-)
-_INSERT_ATTEMPT = insert(DeliveryAttempt.__table__)  # type: ignore[attr-defined]
-_SUCCEEDED = (
-    update(_delivery)
-    .where(_delivery.c.id == bindparam("delivery_id"))
-    .values(
-        status="succeeded",
-        attempt_count=_delivery.c.attempt_count + 1,
-        last_status_code=bindparam("status_code"),
-        last_error=None,
-        next_attempt_at=None,
-        locked_until=None,
-    )
-)
-
-
-def claim_due(session: Session, limit: int, lease: timedelta) -> list[Claim]:
-    """Take up to `limit` due deliveries for this dispatcher until `lease` from now; the caller commits.
-
-    On PostgreSQL, rows another dispatcher is claiming are skipped (FOR UPDATE SKIP LOCKED); once it
-    commits, their `locked_until` keeps them out. SQLite has no row locks, but its writers are serialised
-    (BEGIN IMMEDIATE), which gives the same guarantee.
-    """
-    now = utcnow()
-    connection = session.connection()
-    rows = connection.execute(_DUE, {"now": now, "limit": limit}).all()
-    claims, cancelled = [], []
-    for row in rows:
-        if not row.enabled:  # disabled after this delivery was scheduled
-            cancelled.append(row.delivery_id)
-            continue
-        signing_secrets = [row.secret]
-        expires = row.previous_secret_expires_at
-        if row.previous_secret and expires is not None and expires > now:
-            signing_secrets.append(row.previous_secret)
-        body = EventPublic(
-            id=row.event_id, type=row.type, timestamp=row.occurred_at, clinic_id=row.clinic_id, data=row.data
-        )
-        claims.append(
-            Claim(
-                delivery_id=row.delivery_id,
-                clinic_id=row.clinic_id,
-                endpoint_id=row.endpoint_id,
-                url=row.url,
-                signing_secrets=signing_secrets,
-                message_id=str(row.event_id),
-                body=body.model_dump_json().encode(),
-            )
-        )
-    if cancelled:
-        connection.execute(_CANCEL, {"ids": cancelled})
-    if claims:
-        connection.execute(_LEASE, {"ids": [claim.delivery_id for claim in claims], "until": now + lease})
-    return claims
-
-
-def release(session: Session, claims: list[Claim]) -> None:
-    """Hand back claims that will not be sent: due again at once. The caller commits."""
-    session.connection().execute(_LEASE, {"ids": [claim.delivery_id for claim in claims], "until": None})
-
-
-def record_successes(session: Session, results: list[tuple[Claim, Outcome]]) -> list[tuple[Claim, Outcome]]:
-    """Log successful attempts together, in a few statements whatever their number; the caller commits.
-
-    Only the deliveries are locked, in id order (as disable_endpoint locks them), so that this cannot
-    deadlock with another dispatcher or with an endpoint being disabled. A success that ends its
-    endpoint's failing streak changes the endpoint, which must be locked first: those are returned
-    untouched, for record_attempt after this transaction. Deliveries deleted meanwhile (with their
-    endpoint) are skipped.
-    """
-    by_delivery = {claim.delivery_id: (claim, outcome) for claim, outcome in results}
-    connection = session.connection()
-    rows = connection.execute(_LOCK_FOR_RECORD, {"ids": list(by_delivery)}).all()
-    healthy = [by_delivery[row.id] for row in rows if row.failing_since is None]
-    if healthy:
-        attempts = [
-            {
-                "id": new_id(),
-                "clinic_id": claim.clinic_id,
-                "delivery_id": claim.delivery_id,
-                "attempted_at": outcome.attempted_at,
-                "status_code": outcome.status_code,
-                "duration_ms": outcome.duration_ms,
-                "error": None,
-            }
-            for claim, outcome in healthy
-        ]
-        connection.execute(_INSERT_ATTEMPT, attempts)
-        succeeded = [
-            {"delivery_id": claim.delivery_id, "status_code": outcome.status_code}
-            for claim, outcome in healthy
-        ]
-        connection.execute(_SUCCEEDED, succeeded)
-    return [by_delivery[row.id] for row in rows if row.failing_since is not None]
-
-
-def record_attempt(session: Session, claim: Claim, outcome: Outcome, policy: DeliveryPolicy) -> bool:
-    """Log the attempt and decide what follows: done, retry later, give up, or disable the endpoint.
-
-    Returns whether the endpoint still takes deliveries (False: disabled, by this attempt or before, or
-    deleted).
-    """
-    endpoint = session.get(WebhookEndpoint, claim.endpoint_id)
-    if endpoint is not None and (not outcome.succeeded or endpoint.failing_since is not None):
-        # This attempt changes the endpoint: lock it, and before the delivery (disable_endpoint's lock
-        # order). The common case, a success on a healthy endpoint, locks only the delivery, so results
-        # for one busy endpoint are recorded in parallel.
-        endpoint = session.exec(
-            select(WebhookEndpoint)
-            .where(WebhookEndpoint.id == claim.endpoint_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        ).first()
-    delivery = session.exec(
-        select(Delivery).where(Delivery.id == claim.delivery_id).with_for_update()
-    ).first()
-    if endpoint is None or delivery is None:  # the endpoint was deleted meanwhile
-        return False
-    session.add(
-        DeliveryAttempt(
-            clinic_id=delivery.clinic_id,
-            delivery_id=delivery.id,
-            attempted_at=outcome.attempted_at,
-            status_code=outcome.status_code,
-            duration_ms=outcome.duration_ms,
-            error=outcome.error,
-        )
-    )
-    delivery.attempt_count += 1
-    delivery.last_status_code = outcome.status_code
-    delivery.last_error = outcome.error
-    delivery.locked_until = None
-    if outcome.succeeded:
-        delivery.status, delivery.next_attempt_at = "succeeded", None
-        if endpoint.failing_since is not None:
-            endpoint.failing_since = None
-            session.add(endpoint)
-    elif outcome.status_code == 410:  # Gone: the receiver asks us to stop
-        delivery.status, delivery.next_attempt_at = "failed", None
-        if endpoint.enabled:
-            disable_endpoint(session, endpoint, "gone")
-    else:
-        if delivery.status == "pending":  # not cancelled while in flight
-            delay = policy.retry_delay(delivery.attempt_count)
-            if delay is None:
-                delivery.status, delivery.next_attempt_at = "failed", None
-            else:
-                delivery.next_attempt_at = outcome.attempted_at + delay
-        endpoint.failing_since = endpoint.failing_since or outcome.attempted_at
-        session.add(endpoint)
-        if endpoint.enabled and outcome.attempted_at - endpoint.failing_since >= policy.disable_after:
-            disable_endpoint(session, endpoint, "failing")
-    session.add(delivery)
-    session.flush()
-    return endpoint.enabled

@@ -21,8 +21,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from app.observability import DELIVERY_ATTEMPTS
-from app.services import events
-from app.services.events import Claim, Outcome
+from app.services import deliveries, events
+from app.services.deliveries import Claim, Outcome
 from app.webhooks.policy import DeliveryPolicy
 from app.webhooks.signing import signature_header
 from app.webhooks.url_safety import UnsafeUrl, pin
@@ -217,11 +217,11 @@ class Dispatcher:
         claims: list[Claim] = []
         try:
             with Session(self.engine, expire_on_commit=False) as session:
-                streak_ends = events.record_successes(session, successes) if successes else []
+                streak_ends = deliveries.record_successes(session, successes) if successes else []
                 if limit:
-                    claims = events.claim_due(session, limit, self.policy.lease)
+                    claims = deliveries.claim_due(session, limit, self.policy.lease)
                 if released:
-                    events.release(session, released)
+                    deliveries.release(session, released)
                 session.commit()
         except Exception:
             logger.exception("could not record and claim webhook deliveries")
@@ -234,7 +234,7 @@ class Dispatcher:
         """Record one attempt; False if its endpoint takes no more deliveries."""
         try:
             with Session(self.engine, expire_on_commit=False) as session:
-                enabled = events.record_attempt(session, claim, outcome, self.policy)
+                enabled = deliveries.record_attempt(session, claim, outcome, self.policy)
                 session.commit()
             return enabled
         except Exception:
