@@ -309,8 +309,8 @@ def worker(
     import logging
     import signal
 
+    from app.dispatcher import Dispatcher
     from app.observability import configure_logging
-    from app.webhooks.dispatcher import Dispatcher
     from app.webhooks.policy import DeliveryPolicy
 
     settings = get_settings()

@@ -1,15 +1,16 @@
 """Engine, naming-convention metadata, column types and the session factory."""
 
+import functools
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import ParamSpec, TypeVar
 
+import anyio.to_thread
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, SQLModel, create_engine
-from starlette.concurrency import run_in_threadpool
 
 from app.config import get_settings
 from app.context import simulated_now_var
@@ -100,7 +101,7 @@ async def in_db(work: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R
     on the event loop itself was measured too, on SQLite where requests are serialized anyway: no faster
     under load, and the slowest 1 % of requests waited 6× longer (docs/performance.md).
     """
-    return await run_in_threadpool(work, *args, **kwargs)
+    return await anyio.to_thread.run_sync(functools.partial(work, *args, **kwargs))
 
 
 def new_session() -> Session:

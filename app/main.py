@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.config import Settings, get_settings
 from app.context import request_id_var
 from app.db import get_engine
+from app.dispatcher import Dispatcher
 from app.errors import PROBLEM_JSON, DomainError, Problem, problem
 from app.observability import record_request
 from app.routers import (
@@ -38,7 +39,6 @@ from app.routers import (
     users,
     webhooks,
 )
-from app.webhooks.dispatcher import Dispatcher
 
 logger = logging.getLogger("hep")
 

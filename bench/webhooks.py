@@ -376,7 +376,7 @@ def main() -> None:
         if args.mode == "inprocess":
             from app.config import get_settings
             from app.db import get_engine
-            from app.webhooks.dispatcher import Dispatcher
+            from app.dispatcher import Dispatcher
 
             for _ in range(args.dispatchers):
                 dispatcher = Dispatcher(

@@ -25,9 +25,9 @@ from sqlmodel import Session, select
 
 from app.config import get_settings
 from app.db import get_engine, get_session, make_engine
+from app.dispatcher import Dispatcher
 from app.main import create_app
 from app.models.webhook import Delivery, DeliveryAttempt
-from app.webhooks.dispatcher import Dispatcher
 from app.webhooks.policy import DeliveryPolicy
 from tests import dbutil
 from tests.factories import make_tenant

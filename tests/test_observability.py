@@ -14,8 +14,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from app.config import get_settings
 from app.db import get_engine
 from app.deps import current_settings
+from app.dispatcher import Dispatcher
 from app.observability import JsonFormatter
-from app.webhooks.dispatcher import Dispatcher
 from tests.factories import make_test_delivery, make_webhook_endpoint
 from tests.helpers import assert_problem, start_worker
 

@@ -33,10 +33,10 @@ from starlette.routing import Route
 
 from app.config import get_settings
 from app.db import get_engine
+from app.dispatcher import Dispatcher
 from app.main import create_app
 from app.models.webhook import Delivery, DeliveryAttempt, Event, WebhookEndpoint
 from app.services import events
-from app.webhooks.dispatcher import Dispatcher
 from app.webhooks.policy import DeliveryPolicy
 from tests.helpers import REPO, start_worker, wait_until
 
