@@ -31,8 +31,3 @@ class Clinic(ClinicBase, table=True):
 
     id: uuid.UUID = id_field()
     created_at: datetime = utc_field(default_now=True)
-
-
-class ClinicPublic(ClinicBase):
-    id: uuid.UUID
-    created_at: datetime

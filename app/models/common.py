@@ -141,10 +141,6 @@ class Actor:
     locale: str | None = None
     timezone: str | None = None
 
-    @property
-    def is_admin(self) -> bool:
-        return self.kind == "staff" and self.role == "admin"
-
 
 class Page(BaseModel, Generic[T]):
     """The one list shape: a slice of items in a deterministic order, and where to continue."""

@@ -17,6 +17,11 @@ ProgressionVariable = Literal["reps", "hold_s", "sets", "duration_s"]
 # Statuses in which a programme is the patient's current one: at most one per patient.
 CURRENT_STATUSES = ("active", "paused")
 
+# The numbers of a dose, in one place: a prescription adds load, side and frequency; an exercise's
+# starting dose, the progression rules and the simulation's change lines use these.
+DOSE_NUMBERS = ("sets", "reps", "reps_max", "hold_s", "rest_s", "duration_s")
+PRESCRIPTION_FIELDS = (*DOSE_NUMBERS, "load", "side", "times_per_day")
+
 # One table of bounds for every dose number: request validation and database checks both use it.
 DOSE_BOUNDS: dict[str, tuple[int, int]] = {
     "sets": (1, 10),

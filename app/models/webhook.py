@@ -73,9 +73,6 @@ class WebhookEndpoint(SQLModel, table=True):
     created_at: datetime = utc_field(default_now=True)
     updated_at: datetime = utc_field(default_now=True)
 
-    def subscribes_to(self, event_type: str) -> bool:
-        return not self.event_types or event_type in self.event_types
-
 
 class WebhookEndpointCreate(SQLModel):
     model_config = INPUT

@@ -27,12 +27,16 @@ from app.models.programme import (
     days_to_mask,
     mask_to_days,
 )
-from app.models.programme_document import ItemIn, PhaseIn, ProgrammeCreate, RevisionReason
+from app.models.programme_document import (
+    PRESCRIPTION_FIELDS,
+    ItemIn,
+    PhaseIn,
+    ProgrammeCreate,
+    RevisionReason,
+)
 from app.models.progression import ProgressionSuggestion
 from app.models.webhook import EventType
 from app.services import events, exercises
-
-DOSE_FIELDS = ("sets", "reps", "reps_max", "hold_s", "rest_s", "duration_s", "load", "side", "times_per_day")
 
 
 def _item_error(
@@ -142,7 +146,7 @@ def write_structure(
                     exercise_id=found[item.exercise].id,
                 )
             kept.add(row.id)
-            before = (row.exercise_id, *(getattr(row, field) for field in DOSE_FIELDS))
+            before = (row.exercise_id, *(getattr(row, field) for field in PRESCRIPTION_FIELDS))
             row.phase_position, row.position = position, item_position
             row.exercise_id = found[item.exercise].id
             if row.exercise_id != before[0]:
@@ -152,9 +156,12 @@ def write_structure(
             if overrides and (position, item_position) in overrides:
                 row.contraindication_override = overrides[(position, item_position)]
             row.clinician_unlocked = item.clinician_unlocked
-            for field in DOSE_FIELDS:
+            for field in PRESCRIPTION_FIELDS:
                 setattr(row, field, getattr(item, field))
-            if row.id not in existing or before != (row.exercise_id, *(getattr(row, f) for f in DOSE_FIELDS)):
+            if row.id not in existing or before != (
+                row.exercise_id,
+                *(getattr(row, f) for f in PRESCRIPTION_FIELDS),
+            ):
                 row.dose_revision = programme.revision
             row.days_mask = days_to_mask(item.days_of_week)
             row.notes = item.notes
@@ -198,7 +205,7 @@ def snapshot(session: Session, programme: Programme) -> dict[str, Any]:
             "exercise_name": rendered[exercise.id]["en"].name,
             "requires_clinician_unlock": exercise.requires_clinician_unlock,
             "clinician_unlocked": item.clinician_unlocked,
-            **{field: getattr(item, field) for field in DOSE_FIELDS},
+            **{field: getattr(item, field) for field in PRESCRIPTION_FIELDS},
             "days_of_week": mask_to_days(item.days_mask),
             "notes": item.notes,
             "progression_rule": item.progression_rule,

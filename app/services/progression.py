@@ -31,7 +31,7 @@ from app.models.common import Actor
 from app.models.exercise import Exercise
 from app.models.patient import Patient
 from app.models.programme import Programme, ProgrammeItem, ProgrammePhase
-from app.models.programme_document import DOSE_BOUNDS, ProgressionRule
+from app.models.programme_document import DOSE_BOUNDS, DOSE_NUMBERS, ProgressionRule
 from app.models.progression import ProgressionSuggestion, SuggestionPublic
 from app.models.session_log import SessionLog
 from app.services import (
@@ -278,7 +278,7 @@ def _neighbour(
 
 
 def _exercise_change(exercise: Exercise, target: Exercise, item: ProgrammeItem) -> dict[str, Any]:
-    dose = {field: target.default_dose.get(field) for field in suggestions.STARTING_DOSE_FIELDS}
+    dose = {field: target.default_dose.get(field) for field in DOSE_NUMBERS}
     if dose["duration_s"] is None and target.default_dose.get("duration_min"):
         dose["duration_s"] = min(target.default_dose["duration_min"] * 60, DOSE_BOUNDS["duration_s"][1])
     return {

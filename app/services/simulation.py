@@ -18,7 +18,7 @@ from app.models.common import Actor
 from app.models.next_morning import NextMorningIn
 from app.models.patient import PatientCreate
 from app.models.programme import Programme, ProgrammeRevision
-from app.models.programme_document import ProgrammeCreate
+from app.models.programme_document import DOSE_NUMBERS, ProgrammeCreate
 from app.models.progression import ProgressionSuggestion
 from app.models.safety import SafetyAlert
 from app.models.session_log import SessionLogIn
@@ -236,9 +236,6 @@ def history(session: Session, programme: Programme, start: datetime) -> list[Rev
     return lines
 
 
-DOSE_KEYS = ("sets", "reps", "hold_s", "duration_s")
-
-
 def describe(before: dict[str, Any] | None, after: dict[str, Any]) -> list[str]:
     """What changed between two revisions, in words a clinician reads at a glance."""
     if before is None:
@@ -257,7 +254,7 @@ def describe(before: dict[str, Any] | None, after: dict[str, Any]) -> list[str]:
                 continue
             if old["exercise_slug"] != item["exercise_slug"]:
                 changes.append(f"{old['exercise_slug']} → {item['exercise_slug']}")
-            for key in DOSE_KEYS:
+            for key in DOSE_NUMBERS:
                 if old[key] != item[key] and old["exercise_slug"] == item["exercise_slug"]:
                     changes.append(f"{item['exercise_slug']}: {key} {old[key]} → {item[key]}")
             stopped, was_stopped = item.get("suspension"), old.get("suspension")

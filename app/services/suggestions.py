@@ -19,13 +19,13 @@ from app.db import utcnow
 from app.errors import Conflict, NotFound
 from app.models.common import Actor, Page
 from app.models.programme import Programme, ProgrammeItem, ProgrammePhase
+from app.models.programme_document import DOSE_NUMBERS
 from app.models.progression import Direction, ProgressionSuggestion, SuggestionKind, SuggestionPublic
 from app.models.session_log import SessionLog
 from app.services import audit, events, programme_changes, programmes
 from app.services.pagination import PageParams, paginate
 
 # Dose fields an exercise's default dose can set when an item moves to another exercise of its chain.
-STARTING_DOSE_FIELDS = ("sets", "reps", "reps_max", "hold_s", "rest_s", "duration_s")
 
 
 def system_actor(programme: Programme) -> Actor:
@@ -185,7 +185,7 @@ def _apply(
 def _exercise_item_changes(
     item: ProgrammeItem, change: dict[str, Any], unlocked_by_clinician: bool
 ) -> dict[str, Any]:
-    dose = {field: change["dose"].get(field) for field in STARTING_DOSE_FIELDS}
+    dose = {field: change["dose"].get(field) for field in DOSE_NUMBERS}
     if dose["reps"] is None and dose["hold_s"] is None and dose["duration_s"] is None:
         dose["reps"] = item.reps or 1  # the database requires an amount; keep the item's own
     rule = item.progression_rule
