@@ -6,7 +6,7 @@ queue, is stored once.
 
 import uuid
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints, field_validator
 from sqlalchemy import JSON, CheckConstraint, Index, String, Text
@@ -14,6 +14,7 @@ from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
 from app.models.common import INPUT, IsoDateTime, IsoUUID, clinic_fk, in_calendar, utc_field
+from app.models.programme_view import ExerciseView, HoldNotice
 from app.models.safety import SafetyNotice
 
 LegSymptoms = Literal["none", "buttock", "thigh", "below_knee", "foot"]
@@ -237,7 +238,7 @@ class ProgressReport(BaseModel):
 
 class PlanItem(BaseModel):
     item_id: uuid.UUID
-    exercise: dict[str, Any]
+    exercise: ExerciseView
     sets: int | None
     reps: int | None
     reps_max: int | None
@@ -258,12 +259,6 @@ class StoppedItem(BaseModel):
     since: datetime
     reasons: list[str] = Field(description="The stop rules the red session broke")
     message: list[str] = Field(description="What the patient is told, in their language")
-
-
-class HoldNotice(BaseModel):
-    tier: Literal["emergency", "urgent"]
-    since: datetime
-    instruction: list[str] = Field(description="The programme is on hold, and what to do, in short lines")
 
 
 class Plan(BaseModel):

@@ -12,6 +12,7 @@ from app.models.next_morning import NextMorningIn, NextMorningResult
 from app.models.outcome import Instrument, OutcomeIn, OutcomePublic
 from app.models.patient import PatientPublic
 from app.models.programme import ProgrammeSummary
+from app.models.programme_view import ProgrammeView
 from app.models.safety import RedFlagQuestion, SymptomCheckIn, SymptomCheckResult
 from app.models.session_log import (
     BatchResponse,
@@ -48,6 +49,7 @@ async def my_programmes(work: AsPatient, page: PageDep):
 
 @router.get(
     "/programmes/{programme_id}",
+    response_model=ProgrammeView,
     responses={
         200: {"description": "The programme in the patient's language, with everything needed offline"},
         304: {"description": "Not modified since the ETag sent in If-None-Match"},

@@ -180,7 +180,7 @@ def run(
             plan = patient_app.plan(session, me, None)
         for item in plan.items:
             for n in range(item.sessions_due):
-                report = pattern(day, item.exercise["slug"], n)
+                report = pattern(day, item.exercise.slug, n)
                 moment += timedelta(minutes=30)
                 if report is None:
                     continue
