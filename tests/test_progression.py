@@ -8,9 +8,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import select
 
+from app import simulation
 from app.models.programme import DOSE_BOUNDS, ProgrammeCreate, ProgrammeRevision
 from app.models.progression import ProgressionSuggestion
-from app.services import simulation
 from tests.factories import make_clinic
 from tests.helpers import assert_problem
 
