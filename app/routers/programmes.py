@@ -31,9 +31,10 @@ from app.models.programme import (
     TemplatePublic,
 )
 from app.models.progression import RejectIn, SuggestionPublic, SuggestionStatus
+from app.routing import UnitOfWorkRoute
 from app.services import programmes, progression
 
-router = APIRouter(tags=["programmes"])
+router = APIRouter(tags=["programmes"], route_class=UnitOfWorkRoute)
 
 IfMatch = Annotated[str | None, Header(description='The programme revision you edited, e.g. "3"')]
 
@@ -67,7 +68,6 @@ def create_programme(
 ):
     programme = programmes.create_programme(session, actor, patient, body)
     view = programmes.read_programme(session, actor, programme)
-    session.commit()
     return _with_etag(response, view)
 
 
@@ -79,9 +79,7 @@ def list_programmes(
     patient_id: Annotated[uuid.UUID | None, Query()] = None,
     status: Annotated[ProgrammeStatus | None, Query()] = None,
 ):
-    result = programmes.list_programmes(session, actor, page, patient_id, status)
-    session.commit()
-    return result
+    return programmes.list_programmes(session, actor, page, patient_id, status)
 
 
 @router.get("/v1/programmes/{programme_id}", response_model=ProgrammePublic)
@@ -93,7 +91,6 @@ def get_programme(
     response: Response,
 ):
     view = programmes.read_programme(session, actor, programme)
-    session.commit()
     return _with_etag(response, view)
 
 
@@ -114,7 +111,6 @@ def replace_programme(
         )
     programmes.replace_programme(session, actor, programme, body, parse_revision_tag(if_match))
     view = programmes.read_programme(session, actor, programme)
-    session.commit()
     return _with_etag(response, view)
 
 
@@ -130,7 +126,6 @@ def _transition_route(action: str) -> None:
         expected = parse_revision_tag(if_match) if if_match is not None else None
         programmes.transition(session, actor, programme, action, expected)
         view = programmes.read_programme(session, actor, programme)
-        session.commit()
         return _with_etag(response, view)
 
     handler.__name__ = f"{action}_programme"
@@ -161,7 +156,6 @@ def reinstate_item(
     expected = parse_revision_tag(if_match) if if_match is not None else None
     programmes.reinstate_item(session, actor, programme, item_id, body.note, expected)
     view = programmes.read_programme(session, actor, programme)
-    session.commit()
     return _with_etag(response, view)
 
 
@@ -169,9 +163,7 @@ def reinstate_item(
 def list_revisions(
     programme_id: uuid.UUID, programme: ProgrammeDep, session: SessionDep, actor: ClinicActor, page: PageDep
 ):
-    result = programmes.list_revisions(session, actor, programme, page)
-    session.commit()
-    return result
+    return programmes.list_revisions(session, actor, programme, page)
 
 
 @router.get("/v1/programmes/{programme_id}/revisions/{number}", response_model=RevisionPublic)
@@ -182,9 +174,7 @@ def get_revision(
     session: SessionDep,
     actor: ClinicActor,
 ):
-    result = programmes.get_revision(session, actor, programme, number)
-    session.commit()
-    return result
+    return programmes.get_revision(session, actor, programme, number)
 
 
 @router.get(
@@ -198,9 +188,7 @@ def list_suggestions(
     page: PageDep,
     status: Annotated[SuggestionStatus | None, Query()] = None,
 ):
-    result = progression.list_suggestions(session, actor, programme, page, status)
-    session.commit()
-    return result
+    return progression.list_suggestions(session, actor, programme, page, status)
 
 
 @router.post(
@@ -210,9 +198,7 @@ def evaluate_programme(
     programme_id: uuid.UUID, programme: ProgrammeDep, session: SessionDep, actor: ClinicActor
 ):
     """Run the progression rules now; returns what they proposed (or applied, with auto_progress=auto)."""
-    result = progression.evaluate(session, actor, programme)
-    session.commit()
-    return result
+    return progression.evaluate(session, actor, programme)
 
 
 @router.post("/v1/suggestions/{suggestion_id}/accept", response_model=SuggestionPublic, tags=["progression"])
@@ -225,7 +211,6 @@ def accept_suggestion(
 ):
     expected = parse_revision_tag(if_match) if if_match is not None else None
     progression.accept(session, actor, suggestion, expected)
-    session.commit()
     return progression.public(suggestion)
 
 
@@ -238,7 +223,6 @@ def reject_suggestion(
     actor: StaffActor,
 ):
     progression.reject(session, actor, suggestion, body.reason)
-    session.commit()
     return progression.public(suggestion)
 
 
@@ -252,7 +236,6 @@ def list_templates(session: SessionDep, actor: ClinicActor, page: PageDep):
 )
 def create_template(body: TemplateIn, session: SessionDep, actor: ClinicActor):
     template = programmes.create_template(session, actor, body)
-    session.commit()
     return programmes.template_public(template)
 
 
@@ -266,12 +249,10 @@ def replace_template(
     template_id: uuid.UUID, body: TemplateIn, template: TemplateDep, session: SessionDep, actor: ClinicActor
 ):
     programmes.replace_template(session, actor, template, body)
-    session.commit()
     return programmes.template_public(template)
 
 
 @router.delete("/v1/templates/{template_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["templates"])
 def delete_template(template_id: uuid.UUID, template: TemplateDep, session: SessionDep) -> Response:
     programmes.delete_template(session, template)
-    session.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
