@@ -93,10 +93,11 @@ def simulate(
     from pydantic import ValidationError
 
     from alembic import command
+    from app import simulation
     from app.db import make_engine
     from app.models.catalogue_files import CATALOGUE_DIR, load_catalogue
     from app.models.programme_document import ProgrammeCreate
-    from app.services import catalogue, clinics, simulation
+    from app.services import catalogue, clinics
     from app.services.health import alembic_config
 
     if pattern not in simulation.PATTERNS:

@@ -1,14 +1,19 @@
-"""Engine, naming-convention metadata, column types and the session factory."""
+"""Engine, naming-convention metadata, column types, and the units of work: the only owners of a commit.
 
-import functools
-from collections.abc import AsyncIterator, Callable
+A request's work runs in its UnitOfWork (app.routing opens one per request and commits it once, after the
+route succeeded and before the answer is sent); work that must be stored whatever becomes of the request
+runs in an independent_unit_of_work(). docs/architecture.md draws the request shape.
+"""
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import ParamSpec, TypeVar
+from typing import Any, Generic, TypeVar
 
-import anyio.to_thread
 from sqlalchemy import DateTime, MetaData, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, SQLModel, create_engine
 
@@ -60,11 +65,21 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def _sqlite_begin(connection) -> None:
+_CHANGES_AT_BEGIN = "hep_changes_at_begin"
+
+
+def _sqlite_changes(connection: Connection) -> int:
+    return connection.connection.dbapi_connection.total_changes  # type: ignore[union-attr]
+
+
+def _sqlite_begin(connection: Connection) -> None:
     # Most requests read then write (every patient read writes an audit row). A deferred transaction
     # that later needs the write lock fails at once with "database is locked" when another writer holds
     # it; taking the lock up front makes writers queue on busy_timeout instead.
     connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # Where the connection's change count stood when the transaction began: whether the transaction has
+    # changed anything yet, for UnitOfWork.make_way.
+    connection.info[_CHANGES_AT_BEGIN] = _sqlite_changes(connection)
 
 
 def make_engine(url: str) -> Engine:
@@ -88,36 +103,157 @@ def get_engine() -> Engine:
     return make_engine(get_settings().database_url)
 
 
-P = ParamSpec("P")
+T = TypeVar("T")
 R = TypeVar("R")
 
 
-async def in_db(work: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
-    """Run blocking database work for an async dependency or route, in the thread pool.
+class Deferred(Generic[T]):
+    """A dependency's value that needs the database, computed by the unit of work at the start of the
+    route's own thread hop, before the route's work: the patient app's caller, whose row is checked on
+    every request without a trip to the thread pool of its own. The route receives the computed value."""
 
-    Async dependencies and routes put their database work through here in as few trips as they can: each
-    trip is a thread hand-off, and a plain `def` dependency costs one for every dependency of every
-    request (the profile of `make bench` put more than half a request's time in those). Running the work
-    on the event loop itself was measured too, on SQLite where requests are serialized anyway: no faster
-    under load, and the slowest 1 % of requests waited 6× longer (docs/performance.md).
+    __slots__ = ("args", "compute")
+
+    def __init__(self, compute: Callable[..., T], *args: Any) -> None:
+        self.compute, self.args = compute, args
+
+    def value(self, session: Session) -> T:
+        return self.compute(session, *self.args)
+
+
+class UnitOfWork:
+    """One request's transaction, and the only place that commits it.
+
+    The session is made at its first use and takes a connection at its first statement, so a request that
+    needs no database costs nothing here. `run` is the route's one hop: the deferred values, the route,
+    then the commit. `close` rolls back whatever was not committed: any error, wherever it was raised,
+    leaves nothing behind. expire_on_commit=False: the answer is shaped from the objects after the commit.
     """
-    return await anyio.to_thread.run_sync(functools.partial(work, *args, **kwargs))
+
+    __slots__ = ("_engine", "_session")
+
+    def __init__(self, engine: Engine | None = None) -> None:
+        self._engine = engine
+        self._session: Session | None = None
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = get_engine()
+        return self._engine
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            self._session = Session(self.engine, expire_on_commit=False)
+        return self._session
+
+    @property
+    def in_transaction(self) -> bool:
+        """Whether committing or closing has database work to do (then it belongs in a worker thread)."""
+        return self._session is not None and self._session.in_transaction()
+
+    def resolve(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """The arguments with every Deferred value computed in this unit."""
+        return {
+            name: value.value(self.session) if isinstance(value, Deferred) else value
+            for name, value in arguments.items()
+        }
+
+    def run(self, work: Callable[..., R], arguments: dict[str, Any]) -> R:
+        """Deferred values first, then the work, then the one commit, all in the calling thread. Whatever
+        raises, commits nothing: close() rolls back."""
+        result = work(**self.resolve(arguments))
+        self.commit()
+        return result
+
+    def commit(self) -> None:
+        if self._session is not None and self._session.in_transaction():
+            _commit(self._session)
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+
+    @contextmanager
+    def as_current(self) -> Iterator["UnitOfWork"]:
+        """This unit is the one SessionDep and independent_unit_of_work() find, in this context and the
+        worker threads it hands work to (context variables travel with the hop)."""
+        token = _current_unit.set(self)
+        try:
+            yield self
+        finally:
+            _current_unit.reset(token)
+
+    def make_way(self) -> None:
+        """Let an independent unit of work take SQLite's one write lock.
+
+        The request's unit took the lock with its first statement (see _sqlite_begin) and would hold it
+        until the request ends, so an independent unit would wait on its own request until busy_timeout.
+        A transaction that has changed nothing yet (the caller check, the reads before a failed sign-in)
+        is ended here; its loaded objects stay as they are, and the next statement begins a new one. One
+        that has changed something cannot be ended without committing or losing that change: that is a
+        mistake in the calling code, refused at once rather than waited out. PostgreSQL runs the two
+        transactions side by side: nothing to do.
+        """
+        session = self._session
+        if session is None or not session.in_transaction() or self.engine.dialect.name != "sqlite":
+            return
+        connection = session.connection()
+        if (
+            session.new
+            or session.dirty
+            or session.deleted
+            or _sqlite_changes(connection) != connection.info.get(_CHANGES_AT_BEGIN)
+        ):
+            raise RuntimeError(
+                "An independent unit of work was opened after the request's own unit changed something: "
+                "on SQLite the two would wait on each other. Open it before the request's writes."
+            )
+        _commit(session)  # a transaction that changed nothing: this only ends it (and frees the lock)
 
 
-def new_session() -> Session:
-    # expire_on_commit=False: routes shape the response from objects after their one commit.
-    return Session(get_engine(), expire_on_commit=False)
+_current_unit: ContextVar[UnitOfWork | None] = ContextVar("hep_unit_of_work", default=None)
 
 
-async def get_session() -> AsyncIterator[Session]:
-    """The request's session. Creating one does no I/O (a connection is taken at the first statement);
-    closing one that still holds a connection (a request that failed before its commit) rolls back, which
-    is database work, so it goes through in_db."""
-    session = new_session()
-    try:
+def current_unit() -> UnitOfWork:
+    """The request's unit of work (set by app.routing.UnitOfWorkRoute for every API route)."""
+    unit = _current_unit.get()
+    if unit is None:
+        raise LookupError("No unit of work here: API routes get theirs from app.routing.UnitOfWorkRoute.")
+    return unit
+
+
+@contextmanager
+def independent_unit_of_work() -> Iterator[Session]:
+    """A transaction of its own, for work that must be stored whatever becomes of the request.
+
+    Use it only for that, and name why where it is used. Today: a failed sign-in's count and a revoked
+    token family (app.services.auth), which must stay although the request answers 401; and a symptom
+    check's record (app.services.safety.check_in), which must be stored although the request's answer is
+    the advice, and whose answer must say whether it was stored. Everything else a request does belongs
+    in the request's one unit of work, committed by its owner, never here.
+
+    The block's work is committed when the block ends without an error (a failed commit raises, so the
+    caller knows) and rolled back when an error escapes. The request's own unit is left alone: it commits
+    or rolls back with the request. Inside a request it uses the request's engine; open it before the
+    request's own writes (see UnitOfWork.make_way: on SQLite the request's unit yields the write lock).
+    """
+    unit = _current_unit.get()
+    engine = unit.engine if unit is not None else get_engine()
+    if unit is not None:
+        unit.make_way()
+    with Session(engine, expire_on_commit=False) as session:
         yield session
-    finally:
-        if session.in_transaction():
-            await in_db(session.close)
-        else:
-            session.close()
+        _commit(session)
+
+
+def _commit(session: Session) -> None:
+    try:
+        session.commit()
+    except BaseException:
+        # A COMMIT that failed can leave the connection inside a transaction SQLAlchemy no longer tracks
+        # (SQLite keeps a transaction whose COMMIT was refused), and closing the session would then hand it
+        # back to the pool as it is: discard the connection instead of passing it to the next request.
+        session.invalidate()
+        raise

@@ -1,16 +1,22 @@
-"""Dependency aliases: the database session, the caller, role checks, pagination and resource loaders."""
+"""Dependency aliases: the database session, the caller, role checks, pagination and resource loaders.
+
+Every route runs in the request's unit of work (app.routing): SessionDep is its session. Dependencies with
+no I/O are async and run on the event loop; those that read the database are plain `def` (FastAPI runs
+each in the thread pool, in the same unit). The patient app's caller needs no hop of its own: its token is
+checked here, its row at the start of the route's hop (a Deferred value).
+"""
 
 import hmac
 import uuid
-from collections.abc import Callable
-from typing import Annotated, Concatenate
+from typing import Annotated
 
 from fastapi import Depends, Header, Query
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
 from app.config import Settings, get_settings
-from app.db import P, R, get_session, in_db, new_session
+from app.db import Deferred, current_unit
 from app.errors import Forbidden, Unauthorized
 from app.models.common import Actor, QueryInt
 from app.models.exercise import Exercise
@@ -35,15 +41,16 @@ from app.services.pagination import PageParams
 
 
 async def current_settings() -> Settings:
-    """The settings, as a dependency (tests override this one). Async: a plain `def` dependency costs a
-    trip through the thread pool on every request."""
+    """The settings, as a dependency (tests override this one)."""
     return get_settings()
 
 
-# Every dependency below is async: those with no I/O run on the event loop, and those that touch the
-# database make one trip to the thread pool through in_db. A plain `def` dependency would cost a trip
-# each, the session's opening and closing one more each.
-SessionDep = Annotated[Session, Depends(get_session)]
+async def request_session() -> Session:
+    """The request's unit of work's session (made at first use; no I/O until its first statement)."""
+    return current_unit().session
+
+
+SessionDep = Annotated[Session, Depends(request_session)]
 SettingsDep = Annotated[Settings, Depends(current_settings)]
 
 _bearer = HTTPBearer(
@@ -61,8 +68,8 @@ def _bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str:
     return credentials.credentials
 
 
-async def _current_actor(session: SessionDep, settings: SettingsDep, credentials: Credentials) -> Actor:
-    return await in_db(auth.authenticate, session, settings, _bearer_token(credentials))
+def _current_actor(session: SessionDep, settings: SettingsDep, credentials: Credentials) -> Actor:
+    return auth.authenticate(session, settings, _bearer_token(credentials))
 
 
 CurrentActor = Annotated[Actor, Depends(_current_actor)]
@@ -94,49 +101,19 @@ def _require_patient(actor: Actor) -> Actor:
     return actor
 
 
-async def _patient_actor(actor: CurrentActor) -> Actor:
-    return _require_patient(actor)
+def confirm_patient(session: Session, settings: Settings, token: str) -> Actor:
+    """The patient-app caller, checked against the database: the patient still exists, in that clinic."""
+    return _require_patient(auth.authenticate(session, settings, token))
 
 
-class PatientWork:
-    """A patient-app request's database work, done in one trip: open a session, authenticate the caller,
-    check it is a patient, run the service, commit once, close.
-
-    The same checks as PatientActor, with one dependency instead of a chain of them (session, settings,
-    actor, loader): the patient app's routes carry most of the traffic, and each dependency FastAPI
-    solves, and each trip to a database thread, costs more than the queries. Who may call is settled
-    before the body is read (see _patient_work); that the patient still exists, with the work.
-    """
-
-    __slots__ = ("settings", "token")
-
-    def __init__(self, settings: Settings, token: str) -> None:
-        self.settings, self.token = settings, token
-
-    async def __call__(self, work: Callable[Concatenate[Session, Actor, P], R], *args: P.args) -> R:
-        def unit() -> R:
-            with new_session() as session:
-                actor = _require_patient(auth.authenticate(session, self.settings, self.token))
-                result = work(session, actor, *args)
-                session.commit()
-                return result
-
-        return await in_db(unit)
-
-
-def _check_not_patient(settings: Settings, token: str) -> None:
-    with new_session() as session:
-        _require_patient(auth.authenticate(session, settings, token))
-
-
-async def _patient_work(settings: SettingsDep, credentials: Credentials) -> PatientWork:
+async def _patient_actor(settings: SettingsDep, credentials: Credentials) -> Deferred[Actor]:
     token = _bearer_token(credentials)
-    # Who may call is settled before the request body is read, as with PatientActor: a patient token by
-    # its verified claims here (the patient's row is checked with the work), anything else by the full
-    # check, which answers 401 or 403 exactly as PatientActor would.
+    # Who may call is settled before the body is read: a patient token by its verified claims here (its
+    # row is checked at the start of the route's hop, before the route's work), anything else by the full
+    # check, which answers 401 or 403 as on any route.
     if not auth.is_patient_token(settings, token):
-        await in_db(_check_not_patient, settings, token)
-    return PatientWork(settings, token)
+        await run_in_threadpool(confirm_patient, current_unit().session, settings, token)
+    return Deferred(confirm_patient, settings, token)
 
 
 def require_role(*roles: str):
@@ -180,8 +157,8 @@ IntegrationActor = Annotated[Actor, Depends(_integration_actor)]
 StaffActor = Annotated[Actor, Depends(_staff_actor)]
 ClinicianActor = Annotated[Actor, Depends(_clinician_actor)]
 AdminActor = Annotated[Actor, Depends(require_role("admin"))]
+# The route receives the Actor: the unit of work computes the Deferred value in the route's hop.
 PatientActor = Annotated[Actor, Depends(_patient_actor)]
-AsPatient = Annotated[PatientWork, Depends(_patient_work)]
 
 
 async def _page_params(
@@ -196,7 +173,7 @@ async def _page_params(
 PageDep = Annotated[PageParams, Depends(_page_params)]
 
 
-async def _locale(
+def _locale(
     session: SessionDep,
     actor: ClinicActor,
     locale: Annotated[
@@ -205,56 +182,56 @@ async def _locale(
     ] = None,
     accept_language: Annotated[str | None, Header()] = None,
 ) -> str:
-    return await in_db(exercises.resolve_locale, session, actor, locale, accept_language)
+    return exercises.resolve_locale(session, actor, locale, accept_language)
 
 
 LocaleDep = Annotated[str, Depends(_locale)]
 
 
-async def _load_patient(patient_id: uuid.UUID, session: SessionDep, actor: ClinicActor) -> Patient:
-    return await in_db(patients.get_patient, session, actor, patient_id)
+def _load_patient(patient_id: uuid.UUID, session: SessionDep, actor: ClinicActor) -> Patient:
+    return patients.get_patient(session, actor, patient_id)
 
 
-async def _load_user(user_id: uuid.UUID, session: SessionDep, actor: AdminActor) -> User:
-    return await in_db(users.get_user, session, actor, user_id)
+def _load_user(user_id: uuid.UUID, session: SessionDep, actor: AdminActor) -> User:
+    return users.get_user(session, actor, user_id)
 
 
-async def _load_exercise(id_or_slug: str, session: SessionDep, actor: ClinicActor) -> Exercise:
-    return await in_db(exercises.get_exercise, session, actor, id_or_slug)
+def _load_exercise(id_or_slug: str, session: SessionDep, actor: ClinicActor) -> Exercise:
+    return exercises.get_exercise(session, actor, id_or_slug)
 
 
-async def _load_exercise_for_fhir(exercise_slug: str, session: SessionDep, actor: ClinicActor) -> Exercise:
+def _load_exercise_for_fhir(exercise_slug: str, session: SessionDep, actor: ClinicActor) -> Exercise:
     # FHIR ids are slugs, or the exercise id when a clinic's slug is too long for a FHIR id.
-    return await in_db(exercises.get_exercise, session, actor, exercise_slug)
+    return exercises.get_exercise(session, actor, exercise_slug)
 
 
-async def _load_webhook_endpoint(
+def _load_webhook_endpoint(
     endpoint_id: uuid.UUID, session: SessionDep, actor: IntegrationActor
 ) -> WebhookEndpoint:
-    return await in_db(webhook_endpoints.get_endpoint, session, actor, endpoint_id)
+    return webhook_endpoints.get_endpoint(session, actor, endpoint_id)
 
 
-async def _load_delivery(delivery_id: uuid.UUID, session: SessionDep, actor: IntegrationActor) -> Delivery:
-    return await in_db(webhook_endpoints.get_delivery, session, actor, delivery_id)
+def _load_delivery(delivery_id: uuid.UUID, session: SessionDep, actor: IntegrationActor) -> Delivery:
+    return webhook_endpoints.get_delivery(session, actor, delivery_id)
 
 
-async def _load_programme(programme_id: uuid.UUID, session: SessionDep, actor: ClinicActor) -> Programme:
-    return await in_db(programmes.get_programme, session, actor, programme_id)
+def _load_programme(programme_id: uuid.UUID, session: SessionDep, actor: ClinicActor) -> Programme:
+    return programmes.get_programme(session, actor, programme_id)
 
 
-async def _load_template(template_id: uuid.UUID, session: SessionDep, actor: ClinicActor) -> Template:
-    return await in_db(templates.get_template, session, actor, template_id)
+def _load_template(template_id: uuid.UUID, session: SessionDep, actor: ClinicActor) -> Template:
+    return templates.get_template(session, actor, template_id)
 
 
-async def _load_alert(alert_id: uuid.UUID, session: SessionDep, actor: ClinicActor) -> SafetyAlert:
-    return await in_db(alerts.get_alert, session, actor, alert_id)
+def _load_alert(alert_id: uuid.UUID, session: SessionDep, actor: ClinicActor) -> SafetyAlert:
+    return alerts.get_alert(session, actor, alert_id)
 
 
-async def _load_suggestion_to_decide(
+def _load_suggestion_to_decide(
     suggestion_id: uuid.UUID, session: SessionDep, actor: StaffActor
 ) -> ProgressionSuggestion:
     # Deciding is a clinician's act: the role is checked before the id is looked up.
-    return await in_db(suggestions.get_suggestion, session, actor, suggestion_id)
+    return suggestions.get_suggestion(session, actor, suggestion_id)
 
 
 PatientDep = Annotated[Patient, Depends(_load_patient)]

@@ -28,8 +28,6 @@ class DomainError(Exception):
     status: int = 400
     code: str = "bad_request"
     title: str = "Bad request"
-    # True when the request's changes must be committed even though it fails (e.g. a failed sign-in count).
-    keeps_changes: bool = False
 
     def __init__(
         self,

@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DataError, DisconnectionError, InterfaceError, OperationalError, StatementError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.concurrency import run_in_threadpool
@@ -307,7 +308,7 @@ def document_problems(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def _lifespan(settings: Settings):
+def _lifespan(settings: Settings, engine: Engine | None):
     """Runs the webhook dispatcher inside the API process unless HEP_DISPATCHER=off."""
 
     @asynccontextmanager
@@ -315,7 +316,7 @@ def _lifespan(settings: Settings):
         if settings.dispatcher == "off":
             yield
             return
-        dispatcher = Dispatcher(get_engine(), allow_private=settings.webhook_allow_private)
+        dispatcher = Dispatcher(engine or get_engine(), allow_private=settings.webhook_allow_private)
         dispatcher.start()
         try:
             yield
@@ -326,10 +327,11 @@ def _lifespan(settings: Settings):
     return lifespan
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    """The API. `engine`: the database to use instead of the configured one (tests that take it away)."""
     settings = settings or get_settings()
     app = FastAPI(
-        lifespan=_lifespan(settings),
+        lifespan=_lifespan(settings, engine),
         title="Home-exercise prescription service",
         version="0.1.0",
         description=(
@@ -337,6 +339,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "Errors are RFC 9457 problem+json with a stable `code`."
         ),
     )
+    app.state.engine = engine  # every request's unit of work runs on it (app.routing)
     install_error_handlers(app)
     document_problems(app)
     # Routes are matched in this order, one pattern after another: the patient app's, which carry most

@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session, select
 
 from app.config import get_settings
-from app.db import get_engine, get_session, make_engine
+from app.db import get_engine, make_engine
 from app.dispatcher import Dispatcher
 from app.main import create_app
 from app.models.webhook import Delivery, DeliveryAttempt
@@ -280,13 +280,7 @@ def test_database_outage_answers_503_and_recovers_without_a_restart(outage):
     `database_unavailable` (problem+json, Retry-After), /metrics says the database is down, and once the
     database is back the same app answers again."""
     engine = make_engine(outage.url)
-
-    def session_on_this_database():
-        with Session(engine, expire_on_commit=False) as session:
-            yield session
-
-    app = create_app()
-    app.dependency_overrides[get_session] = session_on_this_database
+    app = create_app(engine=engine)
     ehr = outage.tenant.headers["api_key"]
     try:
         with TestClient(app) as client:
@@ -322,13 +316,7 @@ def test_a_write_lock_held_beyond_the_busy_timeout_answers_503_database_busy(wor
     This app waits 0.1 s, so the test need not hold the lock for 10."""
     engine = make_engine(database_url)
     event.listen(engine, "connect", lambda connection, _: connection.execute("PRAGMA busy_timeout=100"))
-
-    def impatient_session():
-        with Session(engine, expire_on_commit=False) as session:
-            yield session
-
-    app = create_app()
-    app.dependency_overrides[get_session] = impatient_session
+    app = create_app(engine=engine)
     ehr = world.a.headers["api_key"]
     holder = sqlite3.connect(make_url(database_url).database, isolation_level=None)
     try:

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import select
 
+from app import simulation
 from app.errors import DomainError
 from app.models.audit import AuditEvent
 from app.models.catalogue_files import load_catalogue
@@ -17,7 +18,7 @@ from app.models.progression import ProgressionSuggestion
 from app.models.safety import SafetyAlert
 from app.models.session_log import SessionLogIn
 from app.models.webhook import Event
-from app.services import promises, sessions, simulation, symptom_response
+from app.services import promises, sessions, symptom_response
 from tests.factories import make_clinic
 from tests.helpers import assert_problem
 from tests.logging_helpers import active_programme, draft_programme, item_ids, log_body

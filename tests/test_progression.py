@@ -8,10 +8,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import select
 
+from app import simulation
 from app.models.programme import ProgrammeRevision
 from app.models.programme_document import DOSE_BOUNDS, ProgrammeCreate
 from app.models.progression import ProgressionSuggestion
-from app.services import simulation
 from tests.factories import make_clinic
 from tests.helpers import assert_problem
 

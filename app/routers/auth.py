@@ -6,27 +6,17 @@ from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from app.deps import SessionDep, SettingsDep
-from app.errors import DomainError
 from app.models.auth import EnrolRequest, RefreshRequest, TokenPair
+from app.routing import UnitOfWorkRoute
 from app.services import auth
 
-router = APIRouter(tags=["auth"])
+# A failed sign-in is counted (and a reused refresh token's family revoked) in a unit of work of its own,
+# inside the service: it is stored although the request answers 401 and its own unit rolls back.
+router = APIRouter(tags=["auth"], route_class=UnitOfWorkRoute)
 
 
 def _address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
-
-
-def _commit_then(session, call):
-    """Run a sign-in call; failures that count towards rate limits are committed before answering."""
-    try:
-        result = call()
-    except DomainError as exc:
-        if exc.keeps_changes:
-            session.commit()
-        raise
-    session.commit()
-    return result
 
 
 @router.post("/v1/auth/token", response_model=TokenPair)
@@ -36,20 +26,17 @@ def staff_token(
     session: SessionDep,
     settings: SettingsDep,
 ) -> TokenPair:
-    return _commit_then(
-        session, lambda: auth.login(session, settings, form.username, form.password, _address(request))
-    )
+    return auth.login(session, settings, form.username, form.password, _address(request))
 
 
 @router.post("/v1/auth/refresh", response_model=TokenPair)
 def staff_refresh(body: RefreshRequest, session: SessionDep, settings: SettingsDep) -> TokenPair:
-    return _commit_then(session, lambda: auth.refresh(session, settings, body.refresh_token, "staff"))
+    return auth.refresh(session, settings, body.refresh_token, "staff")
 
 
 @router.post("/v1/auth/logout", status_code=status.HTTP_204_NO_CONTENT)
 def logout(body: RefreshRequest, session: SessionDep) -> Response:
     auth.logout(session, body.refresh_token)
-    session.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -57,16 +44,15 @@ def logout(body: RefreshRequest, session: SessionDep) -> Response:
 def patient_enrol(
     body: EnrolRequest, request: Request, session: SessionDep, settings: SettingsDep
 ) -> TokenPair:
-    return _commit_then(session, lambda: auth.enrol(session, settings, body.code, _address(request)))
+    return auth.enrol(session, settings, body.code, _address(request))
 
 
 @router.post("/v1/patient-auth/refresh", response_model=TokenPair)
 def patient_refresh(body: RefreshRequest, session: SessionDep, settings: SettingsDep) -> TokenPair:
-    return _commit_then(session, lambda: auth.refresh(session, settings, body.refresh_token, "patient"))
+    return auth.refresh(session, settings, body.refresh_token, "patient")
 
 
 @router.post("/v1/patient-auth/logout", status_code=status.HTTP_204_NO_CONTENT)
 def patient_logout(body: RefreshRequest, session: SessionDep) -> Response:
     auth.logout(session, body.refresh_token)
-    session.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)

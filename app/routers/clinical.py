@@ -10,9 +10,10 @@ from app.models.common import CalendarDate, Page
 from app.models.outcome import Instrument, OutcomePublic
 from app.models.safety import AlertPage, AlertResolveIn, AlertStatus, SafetyAlertPublic, Tier
 from app.models.session_log import AdherenceReport, SessionLogPublic
+from app.routing import UnitOfWorkRoute
 from app.services import adherence, alerts, outcomes, safety, sessions
 
-router = APIRouter(tags=["clinical"])
+router = APIRouter(tags=["clinical"], route_class=UnitOfWorkRoute)
 
 From = Annotated[
     CalendarDate | None,
@@ -31,9 +32,7 @@ def patient_sessions(
     start: From = None,
     end: To = None,
 ):
-    result = sessions.list_logs(session, actor, patient.id, start, end, page)
-    session.commit()
-    return result
+    return sessions.list_logs(session, actor, patient.id, start, end, page)
 
 
 @router.get("/v1/patients/{patient_id}/adherence", response_model=AdherenceReport)
@@ -45,9 +44,7 @@ def patient_adherence(
     start: From = None,
     end: To = None,
 ):
-    result = adherence.report(session, actor, patient, start, end)
-    session.commit()
-    return result
+    return adherence.report(session, actor, patient, start, end)
 
 
 @router.get("/v1/patients/{patient_id}/outcomes", response_model=Page[OutcomePublic])
@@ -59,9 +56,7 @@ def patient_outcomes(
     page: PageDep,
     instrument: Annotated[Instrument | None, Query()] = None,
 ):
-    result = outcomes.list_outcomes(session, actor, patient.id, instrument, page)
-    session.commit()
-    return result
+    return outcomes.list_outcomes(session, actor, patient.id, instrument, page)
 
 
 @router.get("/v1/alerts", response_model=AlertPage)
@@ -73,15 +68,12 @@ def list_alerts(
     tier: Annotated[Tier | None, Query()] = None,
     patient_id: Annotated[uuid.UUID | None, Query()] = None,
 ):
-    result = alerts.list_alerts(session, actor, page, status, tier, patient_id)
-    session.commit()
-    return result
+    return alerts.list_alerts(session, actor, page, status, tier, patient_id)
 
 
 @router.post("/v1/alerts/{alert_id}/acknowledge", response_model=SafetyAlertPublic)
 def acknowledge_alert(alert_id: uuid.UUID, alert: AlertDep, session: SessionDep, actor: StaffActor):
     safety.acknowledge(session, actor, alert)
-    session.commit()
     return SafetyAlertPublic.model_validate(alert, from_attributes=True)
 
 
@@ -92,5 +84,4 @@ def resolve_alert(
     """Close an alert with a note. Resolving the last open emergency or urgent alert lifts the safety hold;
     the programme stays paused until a clinician resumes it."""
     safety.resolve(session, actor, alert, body.note)
-    session.commit()
     return SafetyAlertPublic.model_validate(alert, from_attributes=True)

@@ -7,9 +7,10 @@ from fastapi import APIRouter, Query, Response, status
 from app.deps import ClinicActor, ExerciseDep, LocaleDep, PageDep, SessionDep, StaffActor
 from app.models.common import Page
 from app.models.exercise import ExerciseChain, ExerciseCreate, ExercisePublic, ExerciseSearch, ExerciseUpdate
+from app.routing import UnitOfWorkRoute
 from app.services import exercises
 
-router = APIRouter(prefix="/v1/exercises", tags=["exercises"])
+router = APIRouter(prefix="/v1/exercises", tags=["exercises"], route_class=UnitOfWorkRoute)
 
 
 @router.get("", response_model=Page[ExercisePublic])
@@ -27,7 +28,6 @@ def list_exercises(
 def create_exercise(body: ExerciseCreate, session: SessionDep, actor: StaffActor, locale: LocaleDep):
     exercise = exercises.create_exercise(session, actor, body)
     public = exercises.present(session, exercise, locale)
-    session.commit()
     return public
 
 
@@ -54,7 +54,6 @@ def update_exercise(
 ):
     exercises.update_exercise(session, actor, exercise, body)
     public = exercises.present(session, exercise, locale)
-    session.commit()
     return public
 
 
@@ -63,5 +62,4 @@ def archive_exercise(
     id_or_slug: str, actor: StaffActor, exercise: ExerciseDep, session: SessionDep
 ) -> Response:
     exercises.archive_exercise(session, exercise)
-    session.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -13,12 +13,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 
 from app import fhir
 from app.deps import ClinicActor, FhirExerciseDep, ProgrammeDep, SessionDep
 from app.errors import InvalidInput, NotFound
 from app.models.common import QueryInt
+from app.routing import UnitOfWorkRoute
 from app.services import fhir_reads
 from app.services.pagination import PageParams
 
@@ -33,9 +33,10 @@ def _outcome(status: int, issue_code: str, code: str, diagnostics: str) -> FhirJ
     return FhirJSONResponse(fhir.operation_outcome(issue_code, code, diagnostics), status_code=status)
 
 
-class FhirRoute(APIRoute):
+class FhirRoute(UnitOfWorkRoute):
     """Turns the not-found and invalid-input errors of a FHIR route into OperationOutcomes; every other
-    error (authentication, permission) goes on to the service's problem+json handler."""
+    error (authentication, permission) goes on to the service's problem+json handler. A unit-of-work
+    route like every other: the unit has rolled back by the time an error is turned into an answer."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -103,7 +104,6 @@ def read_care_plan(
     response: Response,
 ) -> dict[str, Any]:
     resource = fhir_reads.read_care_plan(session, actor, programme)
-    session.commit()
     response.headers["ETag"] = f'W/"{programme.revision}"'
     response.headers["Last-Modified"] = format_datetime(programme.updated_at, usegmt=True)
     return resource
@@ -125,7 +125,6 @@ def search_care_plans(
     page = fhir_reads.search_care_plans(
         session, actor, _patient_id(patient), PageParams.clamped(count, cursor)
     )
-    session.commit()
     next_url = None
     if page.next_cursor is not None:
         next_url = str(request.url.include_query_params(_cursor=page.next_cursor))

@@ -1,12 +1,11 @@
 """The patient app's own view."""
 
-import logging
 import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response, status
 
-from app.deps import AsPatient, PageDep, PatientActor, SessionDep
+from app.deps import PageDep, PatientActor, SessionDep
 from app.models.common import CalendarDate, Page
 from app.models.next_morning import NextMorningIn, NextMorningResult
 from app.models.outcome import Instrument, OutcomeIn, OutcomePublic
@@ -22,29 +21,29 @@ from app.models.session_log import (
     SessionLogIn,
     SessionLogPublic,
 )
+from app.routing import UnitOfWorkRoute
 from app.services import next_morning as next_morning_reports
 from app.services import outcomes, patient_app, safety, sessions
 
-logger = logging.getLogger("hep.me")
-
-router = APIRouter(prefix="/v1/me", tags=["patient app"])
+router = APIRouter(prefix="/v1/me", tags=["patient app"], route_class=UnitOfWorkRoute)
 
 # The app may keep a revision offline and revalidate; it must not be stored by shared caches.
 PRIVATE_REVALIDATE = "private, no-cache"
 
 
-# Every route but the symptom check does its work through AsPatient: the caller's checks, the service and
-# the one commit in a single trip to the database (see app.deps.PatientWork).
+# Every route has the same shape as the staff routes: the caller (PatientActor: the token's claims before
+# the body is read, the patient's row at the start of the route's one hop), the session of the request's
+# unit of work, one service call. The unit of work commits after the route, before the answer.
 
 
 @router.get("", response_model=PatientPublic)
-async def me(work: AsPatient):
-    return await work(patient_app.profile)
+def me(session: SessionDep, actor: PatientActor):
+    return patient_app.profile(session, actor)
 
 
 @router.get("/programmes", response_model=Page[ProgrammeSummary])
-async def my_programmes(work: AsPatient, page: PageDep):
-    return await work(patient_app.list_mine, page)
+def my_programmes(session: SessionDep, actor: PatientActor, page: PageDep):
+    return patient_app.list_mine(session, actor, page)
 
 
 @router.get(
@@ -55,10 +54,13 @@ async def my_programmes(work: AsPatient, page: PageDep):
         304: {"description": "Not modified since the ETag sent in If-None-Match"},
     },
 )
-async def my_programme(
-    programme_id: uuid.UUID, work: AsPatient, if_none_match: Annotated[str | None, Header()] = None
+def my_programme(
+    programme_id: uuid.UUID,
+    session: SessionDep,
+    actor: PatientActor,
+    if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
-    tag, body = await work(patient_app.read_mine, programme_id, if_none_match)
+    tag, body = patient_app.read_mine(session, actor, programme_id, if_none_match)
     headers = {"ETag": tag, "Cache-Control": PRIVATE_REVALIDATE}
     if body is None:
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
@@ -66,13 +68,14 @@ async def my_programme(
 
 
 @router.get("/plan", response_model=Plan)
-async def my_plan(
-    work: AsPatient,
+def my_plan(
+    session: SessionDep,
+    actor: PatientActor,
     date: Annotated[
         CalendarDate | None, Query(description="A local date (default: today where the patient is)")
     ] = None,
 ):
-    plan = await work(patient_app.plan, date)
+    plan = patient_app.plan(session, actor, date)
     # Already a validated Plan: sent as its JSON rather than validated again on the way out.
     return Response(plan.model_dump_json(), media_type="application/json")
 
@@ -83,8 +86,8 @@ async def my_plan(
     status_code=status.HTTP_201_CREATED,
     responses={200: {"description": "This log was stored before (a retry): the stored log"}},
 )
-async def log_session(body: SessionLogIn, work: AsPatient):
-    log, created = await work(sessions.log_one, body)
+def log_session(body: SessionLogIn, session: SessionDep, actor: PatientActor):
+    log, created = sessions.log_one(session, actor, body)
     # Already a validated SessionLogPublic: sent as its JSON rather than validated again on the way out.
     return Response(
         log.model_dump_json(),
@@ -94,13 +97,14 @@ async def log_session(body: SessionLogIn, work: AsPatient):
 
 
 @router.post("/sessions/batch", response_model=BatchResponse)
-async def log_sessions(body: SessionBatchIn, work: AsPatient):
-    return BatchResponse(results=await work(sessions.log_batch, body.logs))
+def log_sessions(body: SessionBatchIn, session: SessionDep, actor: PatientActor):
+    return BatchResponse(results=sessions.log_batch(session, actor, body.logs))
 
 
 @router.get("/sessions", response_model=Page[SessionLogPublic])
-async def my_sessions(
-    work: AsPatient,
+def my_sessions(
+    session: SessionDep,
+    actor: PatientActor,
     page: PageDep,
     start: Annotated[
         CalendarDate | None, Query(alias="from", description="First local date (your timezone), 1900–2199")
@@ -109,28 +113,21 @@ async def my_sessions(
         CalendarDate | None, Query(alias="to", description="Last local date, inclusive, 1900–2199")
     ] = None,
 ):
-    return await work(lambda session, actor: sessions.list_logs(session, actor, actor.id, start, end, page))
+    return sessions.list_logs(session, actor, actor.id, start, end, page)
 
 
-# Not through AsPatient: the safety instruction must reach the patient even when storing the check fails.
 @router.post("/symptom-checks", response_model=SymptomCheckResult, status_code=status.HTTP_201_CREATED)
 def symptom_check(body: SymptomCheckIn, session: SessionDep, actor: PatientActor):
-    locale = patient_app.patient_locale(actor)
-    result = safety.check_in(session, actor, body.answers, locale)
-    try:
-        session.commit()
-    except Exception:  # noqa: BLE001 — the instruction must reach the patient even if storing fails
-        session.rollback()
-        logger.exception("symptom check-in commit failed")
-        result = safety.unrecorded(result, locale)
-    return result
+    """Red-flag answers → a tier and what to do now. The check is stored in a unit of work of its own
+    (safety.check_in), so the instruction reaches the patient even when storing it fails (`recorded`)."""
+    return safety.check_in(session, actor, body.answers, patient_app.patient_locale(actor))
 
 
 @router.put("/next-morning/{day}", response_model=NextMorningResult)
-async def next_morning(day: CalendarDate, body: NextMorningIn, work: AsPatient):
+def next_morning(day: CalendarDate, body: NextMorningIn, session: SessionDep, actor: PatientActor):
     """How the back and legs feel this morning, for the sessions of `day` (your local date, usually
     yesterday). Send it again to change the answer. Worse mornings twice in a row tell your physio."""
-    return await work(next_morning_reports.report, day, body)
+    return next_morning_reports.report(session, actor, day, body)
 
 
 @router.get("/red-flag-questions", response_model=list[RedFlagQuestion])
@@ -140,19 +137,20 @@ def red_flag_questions(actor: PatientActor):
 
 
 @router.post("/outcomes", response_model=OutcomePublic, status_code=status.HTTP_201_CREATED)
-async def record_outcome(body: OutcomeIn, work: AsPatient):
-    return await work(lambda session, actor: outcomes.record(session, actor, actor.id, body))
+def record_outcome(body: OutcomeIn, session: SessionDep, actor: PatientActor):
+    return outcomes.record(session, actor, actor.id, body)
 
 
 @router.get("/outcomes", response_model=Page[OutcomePublic])
-async def my_outcomes(
-    work: AsPatient, page: PageDep, instrument: Annotated[Instrument | None, Query()] = None
+def my_outcomes(
+    session: SessionDep,
+    actor: PatientActor,
+    page: PageDep,
+    instrument: Annotated[Instrument | None, Query()] = None,
 ):
-    return await work(
-        lambda session, actor: outcomes.list_outcomes(session, actor, actor.id, instrument, page)
-    )
+    return outcomes.list_outcomes(session, actor, actor.id, instrument, page)
 
 
 @router.get("/progress", response_model=ProgressReport)
-async def my_progress(work: AsPatient):
-    return await work(patient_app.progress)
+def my_progress(session: SessionDep, actor: PatientActor):
+    return patient_app.progress(session, actor)

@@ -7,9 +7,10 @@ from app.deps import ClinicActor, PageDep, PatientDep, SessionDep, SettingsDep
 from app.models.auth import EnrolmentCodePublic
 from app.models.common import Page
 from app.models.patient import PatientCreate, PatientPublic, PatientUpdate, PatientUpsert
+from app.routing import UnitOfWorkRoute
 from app.services import auth, patients
 
-router = APIRouter(prefix="/v1/patients", tags=["patients"])
+router = APIRouter(prefix="/v1/patients", tags=["patients"], route_class=UnitOfWorkRoute)
 
 ExternalId = Annotated[str, Path(min_length=1, max_length=128)]
 
@@ -21,15 +22,12 @@ def list_patients(
     page: PageDep,
     external_id: Annotated[str | None, Query(max_length=128)] = None,
 ):
-    result = patients.list_patients(session, actor, page, external_id)
-    session.commit()
-    return result
+    return patients.list_patients(session, actor, page, external_id)
 
 
 @router.post("", response_model=PatientPublic, status_code=status.HTTP_201_CREATED)
 def create_patient(body: PatientCreate, session: SessionDep, actor: ClinicActor):
     patient = patients.create_patient(session, actor, body)
-    session.commit()
     return patient
 
 
@@ -42,7 +40,6 @@ def upsert_patient(
     external_id: ExternalId, body: PatientUpsert, response: Response, session: SessionDep, actor: ClinicActor
 ):
     patient, created = patients.upsert_by_external_id(session, actor, external_id, body)
-    session.commit()
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     return patient
 
@@ -50,7 +47,6 @@ def upsert_patient(
 @router.get("/{patient_id}", response_model=PatientPublic)
 def get_patient(patient_id: uuid.UUID, patient: PatientDep, session: SessionDep, actor: ClinicActor):
     patients.read_patient(session, actor, patient)
-    session.commit()
     return patient
 
 
@@ -59,7 +55,6 @@ def update_patient(
     patient_id: uuid.UUID, body: PatientUpdate, patient: PatientDep, session: SessionDep, actor: ClinicActor
 ):
     patients.update_patient(session, actor, patient, body)
-    session.commit()
     return patient
 
 
@@ -70,5 +65,4 @@ def create_enrolment_code(
     patient_id: uuid.UUID, patient: PatientDep, session: SessionDep, settings: SettingsDep, actor: ClinicActor
 ):
     code, expires_at = auth.issue_enrolment_code(session, settings, actor, patient)
-    session.commit()
     return EnrolmentCodePublic(code=code, patient_id=patient.id, expires_at=expires_at)

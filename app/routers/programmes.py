@@ -33,9 +33,10 @@ from app.models.programme_document import (
     TemplateIn,
 )
 from app.models.progression import RejectIn, SuggestionPublic, SuggestionStatus
+from app.routing import UnitOfWorkRoute
 from app.services import programme_changes, programmes, progression, suggestions, templates
 
-router = APIRouter(tags=["programmes"])
+router = APIRouter(tags=["programmes"], route_class=UnitOfWorkRoute)
 
 IfMatch = Annotated[str | None, Header(description='The programme revision you edited, e.g. "3"')]
 
@@ -69,7 +70,6 @@ def create_programme(
 ):
     programme = programmes.create_programme(session, actor, patient, body)
     view = programmes.read_programme(session, actor, programme)
-    session.commit()
     return _with_etag(response, view)
 
 
@@ -81,9 +81,7 @@ def list_programmes(
     patient_id: Annotated[uuid.UUID | None, Query()] = None,
     status: Annotated[ProgrammeStatus | None, Query()] = None,
 ):
-    result = programmes.list_programmes(session, actor, page, patient_id, status)
-    session.commit()
-    return result
+    return programmes.list_programmes(session, actor, page, patient_id, status)
 
 
 @router.get("/v1/programmes/{programme_id}", response_model=ProgrammePublic)
@@ -95,7 +93,6 @@ def get_programme(
     response: Response,
 ):
     view = programmes.read_programme(session, actor, programme)
-    session.commit()
     return _with_etag(response, view)
 
 
@@ -116,7 +113,6 @@ def replace_programme(
         )
     programmes.replace_programme(session, actor, programme, body, parse_revision_tag(if_match))
     view = programmes.read_programme(session, actor, programme)
-    session.commit()
     return _with_etag(response, view)
 
 
@@ -132,7 +128,6 @@ def _transition_route(action: str) -> None:
         expected = parse_revision_tag(if_match) if if_match is not None else None
         programmes.transition(session, actor, programme, action, expected)
         view = programmes.read_programme(session, actor, programme)
-        session.commit()
         return _with_etag(response, view)
 
     handler.__name__ = f"{action}_programme"
@@ -163,7 +158,6 @@ def reinstate_item(
     expected = parse_revision_tag(if_match) if if_match is not None else None
     programme_changes.reinstate_item(session, actor, programme, item_id, body.note, expected)
     view = programmes.read_programme(session, actor, programme)
-    session.commit()
     return _with_etag(response, view)
 
 
@@ -171,9 +165,7 @@ def reinstate_item(
 def list_revisions(
     programme_id: uuid.UUID, programme: ProgrammeDep, session: SessionDep, actor: ClinicActor, page: PageDep
 ):
-    result = programmes.list_revisions(session, actor, programme, page)
-    session.commit()
-    return result
+    return programmes.list_revisions(session, actor, programme, page)
 
 
 @router.get("/v1/programmes/{programme_id}/revisions/{number}", response_model=RevisionPublic)
@@ -184,9 +176,7 @@ def get_revision(
     session: SessionDep,
     actor: ClinicActor,
 ):
-    result = programmes.get_revision(session, actor, programme, number)
-    session.commit()
-    return result
+    return programmes.get_revision(session, actor, programme, number)
 
 
 @router.get(
@@ -200,9 +190,7 @@ def list_suggestions(
     page: PageDep,
     status: Annotated[SuggestionStatus | None, Query()] = None,
 ):
-    result = suggestions.list_suggestions(session, actor, programme, page, status)
-    session.commit()
-    return result
+    return suggestions.list_suggestions(session, actor, programme, page, status)
 
 
 @router.post(
@@ -212,9 +200,7 @@ def evaluate_programme(
     programme_id: uuid.UUID, programme: ProgrammeDep, session: SessionDep, actor: ClinicActor
 ):
     """Run the progression rules now; returns what they proposed (or applied, with auto_progress=auto)."""
-    result = progression.evaluate(session, actor, programme)
-    session.commit()
-    return result
+    return progression.evaluate(session, actor, programme)
 
 
 @router.post("/v1/suggestions/{suggestion_id}/accept", response_model=SuggestionPublic, tags=["progression"])
@@ -227,7 +213,6 @@ def accept_suggestion(
 ):
     expected = parse_revision_tag(if_match) if if_match is not None else None
     suggestions.accept(session, actor, suggestion, expected)
-    session.commit()
     return suggestions.public(suggestion)
 
 
@@ -240,7 +225,6 @@ def reject_suggestion(
     actor: StaffActor,
 ):
     suggestions.reject(session, actor, suggestion, body.reason)
-    session.commit()
     return suggestions.public(suggestion)
 
 
@@ -254,7 +238,6 @@ def list_templates(session: SessionDep, actor: ClinicActor, page: PageDep):
 )
 def create_template(body: TemplateIn, session: SessionDep, actor: ClinicActor):
     template = templates.create_template(session, actor, body)
-    session.commit()
     return templates.template_public(template)
 
 
@@ -268,12 +251,10 @@ def replace_template(
     template_id: uuid.UUID, body: TemplateIn, template: TemplateDep, session: SessionDep, actor: ClinicActor
 ):
     templates.replace_template(session, actor, template, body)
-    session.commit()
     return templates.template_public(template)
 
 
 @router.delete("/v1/templates/{template_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["templates"])
 def delete_template(template_id: uuid.UUID, template: TemplateDep, session: SessionDep) -> Response:
     templates.delete_template(session, template)
-    session.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -5,9 +5,10 @@ from fastapi import APIRouter, status
 from app.deps import AdminActor, PageDep, SessionDep, UserDep
 from app.models.common import Page
 from app.models.user import UserCreate, UserPublic, UserUpdate
+from app.routing import UnitOfWorkRoute
 from app.services import users
 
-router = APIRouter(prefix="/v1/users", tags=["users"])
+router = APIRouter(prefix="/v1/users", tags=["users"], route_class=UnitOfWorkRoute)
 
 
 @router.get("", response_model=Page[UserPublic])
@@ -18,7 +19,6 @@ def list_users(session: SessionDep, actor: AdminActor, page: PageDep):
 @router.post("", response_model=UserPublic, status_code=status.HTTP_201_CREATED)
 def create_user(body: UserCreate, session: SessionDep, actor: AdminActor):
     user = users.create_user_in_clinic(session, actor, body)
-    session.commit()
     return user
 
 
@@ -30,5 +30,4 @@ def get_user(user_id: uuid.UUID, user: UserDep):
 @router.patch("/{user_id}", response_model=UserPublic)
 def update_user(user_id: uuid.UUID, body: UserUpdate, user: UserDep, session: SessionDep, actor: AdminActor):
     users.update_user(session, actor, user, body)
-    session.commit()
     return user

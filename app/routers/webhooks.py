@@ -26,9 +26,10 @@ from app.models.webhook import (
     WebhookEndpointUpdate,
     WebhookEndpointWithSecret,
 )
+from app.routing import UnitOfWorkRoute
 from app.services import events, webhook_endpoints
 
-router = APIRouter(tags=["webhooks"])
+router = APIRouter(tags=["webhooks"], route_class=UnitOfWorkRoute)
 ENDPOINT = "/v1/webhook-endpoints/{endpoint_id}"
 
 
@@ -43,7 +44,6 @@ def create_endpoint(
     body: WebhookEndpointCreate, session: SessionDep, settings: SettingsDep, actor: IntegrationActor
 ):
     endpoint = webhook_endpoints.create_endpoint(session, settings, actor, body)
-    session.commit()
     return _with_secret(endpoint)
 
 
@@ -67,7 +67,6 @@ def update_endpoint(
     actor: IntegrationActor,
 ):
     webhook_endpoints.update_endpoint(session, settings, actor, endpoint, body)
-    session.commit()
     return endpoint
 
 
@@ -76,7 +75,6 @@ def delete_endpoint(
     endpoint_id: uuid.UUID, endpoint: WebhookEndpointDep, session: SessionDep, actor: IntegrationActor
 ) -> Response:
     webhook_endpoints.delete_endpoint(session, actor, endpoint)
-    session.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -85,7 +83,6 @@ def rotate_secret(
     endpoint_id: uuid.UUID, endpoint: WebhookEndpointDep, session: SessionDep, actor: IntegrationActor
 ):
     webhook_endpoints.rotate_secret(session, actor, endpoint)
-    session.commit()
     return _with_secret(endpoint)
 
 
@@ -94,7 +91,6 @@ def send_test_event(
     endpoint_id: uuid.UUID, endpoint: WebhookEndpointDep, session: SessionDep, actor: IntegrationActor
 ):
     delivery = webhook_endpoints.send_test(session, actor, endpoint)
-    session.commit()
     return delivery
 
 
@@ -107,7 +103,6 @@ def replay_events(
     actor: IntegrationActor,
 ):
     scheduled = webhook_endpoints.replay(session, actor, endpoint, body.since)
-    session.commit()
     return ReplayResult(deliveries=scheduled)
 
 
@@ -130,7 +125,6 @@ def retry_delivery(
     delivery_id: uuid.UUID, delivery: DeliveryDep, session: SessionDep, actor: IntegrationActor
 ):
     public = webhook_endpoints.retry_delivery(session, actor, delivery)
-    session.commit()
     return public
 
 
@@ -144,8 +138,6 @@ def list_events(
         uuid.UUID | None, Query(description="The last event id you processed; only later events are listed.")
     ] = None,
 ):
-    result = events.list_events(
+    return events.list_events(
         session, actor, page, after, timedelta(seconds=settings.event_feed_settle_seconds)
     )
-    session.commit()
-    return result

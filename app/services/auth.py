@@ -9,7 +9,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
 from app.config import Settings
-from app.db import utcnow
+from app.db import independent_unit_of_work, utcnow
 from app.errors import Conflict, Unauthorized
 from app.models.auth import ApiKey, EnrolmentCode, RefreshToken, SubjectKind, TokenPair
 from app.models.common import Actor
@@ -34,10 +34,23 @@ from app.services.rate_limit import check_failures, clear_failures, record_failu
 
 
 class InvalidCredentials(Unauthorized):
-    """A failed sign-in. The failure count it recorded must be committed even though the request fails."""
+    """A failed sign-in (its count, or a token family's revocation, is already stored: see below)."""
 
     code = "invalid_credentials"
-    keeps_changes = True
+
+
+# What a failed sign-in leaves behind must be stored although the request answers 401 and its own unit of
+# work rolls back: so it is written in a unit of work of its own, before the error is raised.
+
+
+def _count_failure(keys: list[str], window_seconds: int) -> None:
+    with independent_unit_of_work() as counting:
+        record_failures(counting, keys, window_seconds)
+
+
+def _revoke_reused_family(clinic_id: uuid.UUID, family_id: uuid.UUID, now: datetime) -> None:
+    with independent_unit_of_work() as revoking:
+        _revoke_family(revoking, clinic_id, family_id, now)
 
 
 # --- issuing and rotating tokens -------------------------------------------------------------------
@@ -103,7 +116,7 @@ def login(session: Session, settings: Settings, email: str, password: str, addre
     check_failures(session, limits, settings.login_window_seconds)
     user = session.exec(select(User).where(User.email == email)).first()
     if not verify_password(user.password_hash if user else None, password) or not user or not user.active:
-        record_failures(session, list(limits), settings.login_window_seconds)
+        _count_failure(list(limits), settings.login_window_seconds)
         raise InvalidCredentials("The email or password is not right.")
     clear_failures(session, [_account_key(email)])
     if password_needs_rehash(user.password_hash):
@@ -129,7 +142,7 @@ def refresh(session: Session, settings: Settings, token: str, kind: SubjectKind)
     )
     if claimed.rowcount != 1:
         # A rotated token came back: someone holds a copy. Revoke the whole family.
-        _revoke_family(session, row.clinic_id, row.family_id, now)
+        _revoke_reused_family(row.clinic_id, row.family_id, now)
         raise InvalidCredentials(
             "This refresh token was already used; every session from it has been signed out.",
             code="refresh_token_reused",
@@ -229,7 +242,7 @@ def enrol(session: Session, settings: Settings, code: str, address: str) -> Toke
             .values(used_at=now)
         )
     if claimed is None or claimed.rowcount != 1:
-        record_failures(session, list(limits), settings.login_window_seconds)
+        _count_failure(list(limits), settings.login_window_seconds)
         raise InvalidCredentials(
             "That code is not valid: it may be mistyped, used already or expired. "
             "Ask your clinic for a new one.",

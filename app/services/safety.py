@@ -1,8 +1,11 @@
 """Symptom check-ins, safety alerts and the safety hold.
 
-A check-in is assessed first (app.services.red_flags, pure); the check and its alert are stored in one
-savepoint and the hold is placed in a second, so a failure never hides the advice and a hold that cannot be
-placed never loses the alert; the instruction only claims what actually happened. An open emergency or urgent
+A check-in is assessed first (app.services.red_flags, pure); then the check, its alert and audit row, and
+the hold are stored in a unit of work of their own, committed before the answer is written: the answer is
+the advice whether or not storing worked, so the record cannot wait for the request's unit (whose commit
+failing would leave an answer claiming what did not happen). The hold is placed in a savepoint of that
+unit, so a hold that cannot be placed never loses the alert; the instruction only claims what actually
+happened. An open emergency or urgent
 alert puts the patient's programmes on a safety hold: they are paused, cannot be resumed or activated
 (app.services.programmes refuses), and show the patient why, until a clinician resolves the alert with a
 note.
@@ -13,7 +16,7 @@ import uuid
 
 from sqlmodel import Session, select
 
-from app.db import utcnow
+from app.db import independent_unit_of_work, utcnow
 from app.errors import Conflict
 from app.models.common import Actor
 from app.models.patient import Patient
@@ -121,16 +124,11 @@ def present(
     )
 
 
-def unrecorded(result: SymptomCheckResult, locale: str) -> SymptomCheckResult:
-    """The same advice when storing it failed after all (e.g. at commit): nothing is claimed as done."""
-    assessment = Assessment(result.tier, result.reasons, result.not_assessed)
-    return present(None, assessment, Outcome(), locale)
-
-
 def check_in(session: Session, actor: Actor, answers: RedFlagAnswers, locale: str) -> SymptomCheckResult:  # type: ignore[valid-type]
-    """Assess first; then store the check with its alert in one savepoint, and place the hold in a second:
-    a failure never hides the advice, and a hold that cannot be placed (say the programme changed at the same
-    moment) never loses the alert."""
+    """Assess first; then store the check with its alert and audit row, and place the hold, in a unit of
+    work of their own (committed here, so the answer knows whether it was stored). A failure anywhere in
+    storing, the commit included, never hides the advice: the answer then says nothing was recorded. A
+    hold that cannot be placed (say the programme changed at the same moment) never loses the alert."""
     try:
         history = _history(session, actor)
     except Exception:  # noqa: BLE001 — assess on the answers alone rather than not at all
@@ -138,7 +136,7 @@ def check_in(session: Session, actor: Actor, answers: RedFlagAnswers, locale: st
         history = frozenset()
     assessment = red_flags.assess(answers, history)
     try:
-        with session.begin_nested():
+        with independent_unit_of_work() as record:
             check = SymptomCheck(
                 clinic_id=actor.clinic_id,
                 patient_id=actor.id,
@@ -146,23 +144,27 @@ def check_in(session: Session, actor: Actor, answers: RedFlagAnswers, locale: st
                 tier=assessment.tier,
                 reasons=assessment.reasons,
             )
-            session.add(check)
-            session.flush()
-            alert = _alert_for_check(session, actor, check, assessment)
-            audit.record(session, actor, "symptom_check.create", "symptom_check", check.id, actor.id)
+            record.add(check)
+            record.flush()
+            alert = _alert_for_check(record, actor, check, assessment)
+            audit.record(record, actor, "symptom_check.create", "symptom_check", check.id, actor.id)
+            paused = alert is not None and _hold_if_possible(record, actor, alert)
     except Exception:  # noqa: BLE001 — the advice must reach the patient whatever failed here
         logger.exception("symptom check-in could not be stored", extra={"tier": assessment.tier})
         return present(None, assessment, Outcome(), locale)
-    paused = False
-    if alert is not None:
-        try:
-            with session.begin_nested():
-                held = hold(session, actor, alert)
-            paused = held
-        except Exception:  # noqa: BLE001 — the alert is stored: the clinic knows, the programme is not paused
-            logger.exception("safety hold could not be placed", extra={"alert_id": str(alert.id)})
     outcome = Outcome(recorded=True, programme_paused=paused, alert_raised=alert is not None)
     return present(check.id, assessment, outcome, locale)
+
+
+def _hold_if_possible(session: Session, actor: Actor, alert: SafetyAlert) -> bool:
+    """Place the hold for the alert in a savepoint; True if it paused the programme. A hold that fails
+    leaves the alert stored: the clinic knows, the programme is not paused."""
+    try:
+        with session.begin_nested():
+            return hold(session, actor, alert)
+    except Exception:  # noqa: BLE001 — the alert is stored: the clinic knows, the programme is not paused
+        logger.exception("safety hold could not be placed", extra={"alert_id": str(alert.id)})
+        return False
 
 
 def _alert_for_check(

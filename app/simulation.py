@@ -2,6 +2,10 @@
 
 The clock is simulated (`app.context.simulated_now_var`), so six weeks run in seconds and every row gets the
 time it would have had. `hep simulate` uses this on a throw-away database; the scenario tests use it too.
+
+A driver beside the CLI, not a service: it plays the part of the patient app and the clinic, calling the
+services as their requests would, so it owns its units of work as the CLI does: the set-up is one, and
+each simulated day (the morning's answer and the day's sessions) another, committed at the day's end.
 """
 
 import uuid
