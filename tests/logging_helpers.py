@@ -74,3 +74,41 @@ def log_body(programme, item_id, performed_at: str, **fields):
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat()
+
+
+def document_of(programme):
+    """The editable document of a programme as the API returned it (ids kept)."""
+    keep = (
+        "sets",
+        "reps",
+        "reps_max",
+        "hold_s",
+        "rest_s",
+        "duration_s",
+        "load",
+        "side",
+        "times_per_day",
+        "days_of_week",
+        "notes",
+        "progression_rule",
+        "clinician_unlocked",
+    )
+    return {
+        "title": programme["title"],
+        "start_date": programme["start_date"],
+        "end_date": programme["end_date"],
+        "auto_progress": programme["auto_progress"],
+        "current_phase": programme["current_phase"],
+        "phases": [
+            {
+                "name": phase["name"],
+                "goal": phase["goal"],
+                "advance_criteria": phase["advance_criteria"],
+                "items": [
+                    {"id": it["id"], "exercise": it["exercise_slug"], **{k: it[k] for k in keep}}
+                    for it in phase["items"]
+                ],
+            }
+            for phase in programme["phases"]
+        ],
+    }

@@ -21,7 +21,7 @@ from app.models.webhook import Event
 from app.services import promises, sessions, symptom_response
 from tests.factories import make_clinic
 from tests.helpers import assert_problem
-from tests.logging_helpers import active_programme, draft_programme, item_ids, log_body
+from tests.logging_helpers import active_programme, document_of, draft_programme, item_ids, log_body
 
 START = datetime(2026, 9, 7, tzinfo=UTC)  # a Monday, weeks before "now"
 RULE = {"variable": "reps", "step": 2, "ceiling": 14, "sessions_needed": 2, "at_ceiling": "hold"}
@@ -658,26 +658,11 @@ def one_more_rep(view):
     """The programme as a clinician would PUT it back, each item one rep more (up to 12)."""
     from app.models.programme_document import ProgrammeDocument
 
-    item_fields = {"id", "sets", "days_of_week", "times_per_day", "progression_rule", "clinician_unlocked"}
-    return ProgrammeDocument.model_validate(
-        {
-            **view.model_dump(include={"title", "start_date", "end_date", "auto_progress", "current_phase"}),
-            "phases": [
-                {
-                    **phase.model_dump(include={"name", "goal", "advance_criteria"}),
-                    "items": [
-                        {
-                            **item.model_dump(include=item_fields),
-                            "exercise": item.exercise_slug,
-                            "reps": min((item.reps or 10) + 1, 12),
-                        }
-                        for item in phase.items
-                    ],
-                }
-                for phase in view.phases
-            ],
-        }
-    )
+    document = document_of(view.model_dump(mode="json"))
+    for phase in document["phases"]:
+        for item in phase["items"]:
+            item["reps"] = min((item["reps"] or 10) + 1, 12)
+    return ProgrammeDocument.model_validate(document)
 
 
 def progression_pending(session, programme):

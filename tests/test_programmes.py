@@ -9,6 +9,7 @@ from sqlmodel import func, select
 from app.models.programme import ProgrammePhase, ProgrammeRevision
 from app.services import patient_app
 from tests.helpers import assert_problem
+from tests.logging_helpers import document_of
 
 
 def item(exercise="double-leg-bridge", **dose):
@@ -42,44 +43,6 @@ def action(client, tenant, programme_id, name, **headers):
     return client.post(
         f"/v1/programmes/{programme_id}/{name}", headers={**tenant.headers["physio"], **headers}
     )
-
-
-def document_of(programme):
-    """The editable document of a programme as the API returned it (ids kept)."""
-    keep = (
-        "sets",
-        "reps",
-        "reps_max",
-        "hold_s",
-        "rest_s",
-        "duration_s",
-        "load",
-        "side",
-        "times_per_day",
-        "days_of_week",
-        "notes",
-        "progression_rule",
-        "clinician_unlocked",
-    )
-    return {
-        "title": programme["title"],
-        "start_date": programme["start_date"],
-        "end_date": programme["end_date"],
-        "auto_progress": programme["auto_progress"],
-        "current_phase": programme["current_phase"],
-        "phases": [
-            {
-                "name": phase["name"],
-                "goal": phase["goal"],
-                "advance_criteria": phase["advance_criteria"],
-                "items": [
-                    {"id": it["id"], "exercise": it["exercise_slug"], **{k: it[k] for k in keep}}
-                    for it in phase["items"]
-                ],
-            }
-            for phase in programme["phases"]
-        ],
-    }
 
 
 # --- creating and validating -----------------------------------------------------------------------

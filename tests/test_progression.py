@@ -14,6 +14,7 @@ from app.models.programme_document import DOSE_BOUNDS, ProgrammeCreate
 from app.models.progression import ProgressionSuggestion
 from tests.factories import make_clinic
 from tests.helpers import assert_problem
+from tests.logging_helpers import document_of
 
 START = datetime(2026, 9, 7, tzinfo=UTC)  # a Monday, weeks before "now"
 REPS_RULE = {"variable": "reps", "step": 2, "ceiling": 14, "sessions_needed": 2, "at_ceiling": "advance"}
@@ -340,22 +341,6 @@ def test_doses_stay_in_bounds_one_change_per_revision_and_no_gaps(session, scrip
 
 # --- suggestion hygiene: a rejection's window, and what supersedes a pending suggestion -----------------
 
-ITEM_KEYS = (
-    "sets",
-    "reps",
-    "reps_max",
-    "hold_s",
-    "rest_s",
-    "duration_s",
-    "load",
-    "side",
-    "times_per_day",
-    "days_of_week",
-    "notes",
-    "progression_rule",
-    "clinician_unlocked",
-)
-
 
 def _suggestions(client, tenant, programme_id, status="pending"):
     return client.get(
@@ -369,22 +354,7 @@ def _edit(client, tenant, programme_id, change):
     """PUT the programme back as it is, with change(document) applied."""
     headers = tenant.headers["physio"]
     current = client.get(f"/v1/programmes/{programme_id}", headers=headers).json()
-    top = ("title", "start_date", "end_date", "auto_progress", "current_phase")
-    document = {
-        **{key: current[key] for key in top},
-        "phases": [
-            {
-                "name": phase["name"],
-                "goal": phase["goal"],
-                "advance_criteria": phase["advance_criteria"],
-                "items": [
-                    {"id": item["id"], "exercise": item["exercise_slug"], **{k: item[k] for k in ITEM_KEYS}}
-                    for item in phase["items"]
-                ],
-            }
-            for phase in current["phases"]
-        ],
-    }
+    document = document_of(current)
     change(document)
     response = client.put(
         f"/v1/programmes/{programme_id}",
