@@ -65,24 +65,13 @@ def raise_once(
     reasons: list[str],
     evidence: list[str],
     source: str = "review",
+    known_new: bool = False,
     **where: Any,
 ) -> SafetyAlert | None:
-    """A routine alert for the clinician, unless one with this key was raised before (resolved or not)."""
-    if raised(session, actor.clinic_id, key):
+    """A routine alert for the clinician, unless one with this key was raised before (resolved or not).
+    `known_new`: the caller has just read that it was not (it skips that read)."""
+    if not known_new and raised(session, actor.clinic_id, key):
         return None
-    return _raise(session, actor, patient_id, key, reasons, evidence, source, **where)
-
-
-def _raise(
-    session: Session,
-    actor: Actor,
-    patient_id: uuid.UUID,
-    key: str,
-    reasons: list[str],
-    evidence: list[str],
-    source: str = "review",
-    **where: Any,
-) -> SafetyAlert | None:
     try:
         with session.begin_nested():
             alert = safety.raise_alert(
@@ -130,7 +119,12 @@ def after_log(
     where = {"programme_id": programme.id, "item_id": item.id}
     evidence = [str(log.id)]
     if directional and not reds and not no_change_raised and waited >= DIRECTIONAL_REVIEW_AFTER:
-        _raise(session, actor, programme.patient_id, no_change_key, ["no_change_48h"], evidence, **where)
+        reasons = ["no_change_48h"]
+        raise_once(
+            session, actor, programme.patient_id, no_change_key, reasons, evidence, known_new=True, **where
+        )
     if not no_progress_raised and waited >= timedelta(days=days):
         reasons = [f"no_green_{days}_days"]
-        _raise(session, actor, programme.patient_id, no_progress_key, reasons, evidence, **where)
+        raise_once(
+            session, actor, programme.patient_id, no_progress_key, reasons, evidence, known_new=True, **where
+        )
