@@ -35,11 +35,13 @@ FUZZ_EXAMPLES ?= 200
 fuzz: install
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_RANDOM=1 $(BIN)/python -m pytest tests/test_fuzz.py $(PYTEST_ARGS)
 
-# ruff, ruff format, and the import contracts in pyproject.toml (imports point down only).
+# ruff, ruff format, the import contracts in pyproject.toml (imports point down only), and mypy (its
+# [tool.mypy] says what: all of app, services and models strictly).
 lint: install
 	$(BIN)/ruff check app tests bench alembic
 	$(BIN)/ruff format --check app tests bench alembic
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 # Load the hot endpoints with wrk (32 connections) against a bare FastAPI app serving the same bytes; the
 # table goes to bench/results/. BENCH_SIZE=small|medium, or a name plus BENCH_ARGS="--clinics N --patients N

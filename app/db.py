@@ -5,15 +5,17 @@ route succeeded and before the answer is sent); work that must be stored whateve
 runs in an independent_unit_of_work(). docs/architecture.md draws the request shape.
 """
 
+import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
-from sqlalchemy import DateTime, MetaData, event
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy import DateTime, MetaData, Row, event
+from sqlalchemy.engine import Connection, Dialect, Engine
+from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, SQLModel, create_engine
 
@@ -31,6 +33,9 @@ NAMING_CONVENTION = {
 SQLModel.metadata.naming_convention = NAMING_CONVENTION
 metadata: MetaData = SQLModel.metadata
 
+# A Core result row of any columns (SQLAlchemy types a row by its columns' types: Row[int] has one).
+AnyRow = Row[*tuple[Any, ...]]
+
 
 def utcnow() -> datetime:
     return simulated_now_var.get() or datetime.now(UTC)
@@ -42,18 +47,18 @@ class UTCDateTime(TypeDecorator[datetime]):
     impl = DateTime
     cache_ok = True
 
-    def process_bind_param(self, value: datetime | None, dialect):  # type: ignore[override]
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column")
         return value.astimezone(UTC).replace(tzinfo=None)
 
-    def process_result_value(self, value: datetime | None, dialect):  # type: ignore[override]
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         return None if value is None else value.replace(tzinfo=UTC)
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
+def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
     # Let SQLAlchemy, not the driver, start transactions (see _sqlite_begin).
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
@@ -69,7 +74,7 @@ _CHANGES_AT_BEGIN = "hep_changes_at_begin"
 
 
 def _sqlite_changes(connection: Connection) -> int:
-    return connection.connection.dbapi_connection.total_changes  # type: ignore[union-attr]
+    return cast(sqlite3.Connection, connection.connection.dbapi_connection).total_changes
 
 
 def _sqlite_begin(connection: Connection) -> None:

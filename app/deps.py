@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from app.config import Settings, get_settings
 from app.db import Deferred, current_unit
-from app.errors import Forbidden, Unauthorized
+from app.errors import Code, Forbidden, Unauthorized
 from app.models.common import Actor, QueryInt
 from app.models.exercise import Exercise
 from app.models.patient import Patient
@@ -64,7 +64,7 @@ Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 def _bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str:
     if credentials is None or not credentials.credentials:
-        raise Unauthorized("Send an Authorization: Bearer header.", code="unauthorized")
+        raise Unauthorized("Send an Authorization: Bearer header.", code=Code.UNAUTHORIZED)
     return credentials.credentials
 
 
@@ -78,26 +78,26 @@ CurrentActor = Annotated[Actor, Depends(_current_actor)]
 async def _clinic_actor(actor: CurrentActor) -> Actor:
     """Clinic staff or the clinic's EHR (API key): everything but the patient app."""
     if actor.kind not in ("staff", "api_key"):
-        raise Forbidden("This endpoint is for clinic staff and integrations.", code="staff_only")
+        raise Forbidden("This endpoint is for clinic staff and integrations.", code=Code.STAFF_ONLY)
     return actor
 
 
 async def _clinician_actor(actor: CurrentActor) -> Actor:
     """A signed-in clinician, for the safety decisions an integration's API key may never make."""
     if actor.kind != "staff":
-        raise Forbidden("Only a signed-in clinician can do this.", code="clinician_required")
+        raise Forbidden("Only a signed-in clinician can do this.", code=Code.CLINICIAN_REQUIRED)
     return actor
 
 
 async def _staff_actor(actor: CurrentActor) -> Actor:
     if actor.kind != "staff":
-        raise Forbidden("This endpoint is for signed-in clinic staff.", code="staff_only")
+        raise Forbidden("This endpoint is for signed-in clinic staff.", code=Code.STAFF_ONLY)
     return actor
 
 
 def _require_patient(actor: Actor) -> Actor:
     if actor.kind != "patient":
-        raise Forbidden("This endpoint is for the patient app.", code="patient_only")
+        raise Forbidden("This endpoint is for the patient app.", code=Code.PATIENT_ONLY)
     return actor
 
 
@@ -119,7 +119,7 @@ async def _patient_actor(settings: SettingsDep, credentials: Credentials) -> Def
 def require_role(*roles: str):
     async def _check(actor: Annotated[Actor, Depends(_staff_actor)]) -> Actor:
         if actor.role not in roles:
-            raise Forbidden(f"This needs the {' or '.join(roles)} role.", code="role_required")
+            raise Forbidden(f"This needs the {' or '.join(roles)} role.", code=Code.ROLE_REQUIRED)
         return actor
 
     return _check
@@ -128,7 +128,7 @@ def require_role(*roles: str):
 async def _integration_actor(actor: Annotated[Actor, Depends(_clinic_actor)]) -> Actor:
     """A clinic admin or the clinic's EHR (API key): who may wire up and read integrations."""
     if actor.kind == "staff" and actor.role != "admin":
-        raise Forbidden("This needs the admin role or an API key.", code="role_required")
+        raise Forbidden("This needs the admin role or an API key.", code=Code.ROLE_REQUIRED)
     return actor
 
 

@@ -6,10 +6,7 @@ the deliveries are due again, so a crash delays delivery but never loses it (at 
 API process (a thread, see app/main.py) or as `hep worker`.
 """
 
-import contextlib
-import heapq
 import logging
-import socket
 import threading
 import time
 import uuid
@@ -23,6 +20,7 @@ from sqlmodel import Session
 from app.observability import DELIVERY_ATTEMPTS
 from app.services import deliveries, events
 from app.services.deliveries import Claim, Outcome
+from app.webhooks.deadlines import Deadlines
 from app.webhooks.policy import DeliveryPolicy
 from app.webhooks.signing import signature_header
 from app.webhooks.url_safety import UnsafeUrl, pin
@@ -44,91 +42,6 @@ def _drain(response: httpx.Response) -> None:
         received += len(chunk)
         if received > MAX_RESPONSE_BYTES:
             break
-
-
-class _Deadline:
-    """Ends an attempt when the whole of it has taken its time (see _Deadlines)."""
-
-    __slots__ = ("at", "expired", "_sockets", "_lock")
-
-    def __init__(self, at: float) -> None:
-        self.at = at
-        self.expired = False
-        self._sockets: list[socket.socket] = []
-        self._lock = threading.Lock()
-
-    def __lt__(self, other: "_Deadline") -> bool:
-        return self.at < other.at
-
-    def trace(self, event: str, info: dict) -> None:
-        # httpx's "trace" request extension: keep the connection's socket (TCP, then the TLS one over it).
-        if event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
-            sock = info["return_value"].get_extra_info("socket")
-            with self._lock:
-                if sock is not None:
-                    self._sockets.append(sock)
-                expired = self.expired
-            if expired:
-                self._shut()
-
-    def expire(self) -> None:
-        with self._lock:
-            self.expired = True
-        self._shut()
-
-    def _shut(self) -> None:
-        with self._lock:
-            sockets = list(self._sockets)
-        for sock in sockets:
-            with contextlib.suppress(OSError):  # already closed: the attempt is over anyway
-                # The plain socket method, also on a TLS socket: shut the connection, not the TLS state.
-                socket.socket.shutdown(sock, socket.SHUT_RDWR)
-
-    def cancel(self) -> None:
-        with self._lock:
-            self._sockets.clear()
-
-
-class _Deadlines:
-    """Ends every attempt that has taken `seconds` in all, from one thread.
-
-    httpx's timeouts bound each socket operation, so a receiver that sends a byte now and then (a status
-    line a character at a time) would hold a sending slot for ever. At its deadline this shuts the
-    attempt's socket down, which makes the read under way fail at once. (One thread for all attempts: a
-    timer thread for each would cost more than the send.)
-    """
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self._queue: list[_Deadline] = []  # a heap, soonest first
-        self._changed = threading.Condition()
-        self._stopped = False
-        self._thread = threading.Thread(target=self._run, name="webhook-deadlines", daemon=True)
-        self._thread.start()
-
-    def start(self) -> _Deadline:
-        deadline = _Deadline(time.monotonic() + self.seconds)
-        with self._changed:
-            heapq.heappush(self._queue, deadline)
-            if self._queue[0] is deadline:
-                self._changed.notify()
-        return deadline
-
-    def _run(self) -> None:
-        while True:
-            with self._changed:
-                while not self._stopped and (not self._queue or self._queue[0].at > time.monotonic()):
-                    self._changed.wait(self._queue[0].at - time.monotonic() if self._queue else None)
-                if self._stopped:
-                    return
-                due = heapq.heappop(self._queue)
-            due.expire()  # a no-op for an attempt that has finished (cancelled: it holds no sockets)
-
-    def stop(self) -> None:
-        with self._changed:
-            self._stopped = True
-            self._changed.notify()
-        self._thread.join()
 
 
 def _outcome_label(outcome: Outcome) -> str:
@@ -177,7 +90,7 @@ class Dispatcher:
             limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=0),
             headers={"user-agent": USER_AGENT, "content-type": "application/json"},
         )
-        self._deadlines: _Deadlines | None = None
+        self._deadlines: Deadlines | None = None
         # Guards the three below: attempts sent and not yet recorded, a wake-up, a stop request.
         self._changed = threading.Condition()
         self._finished: list[tuple[Claim, Outcome | None]] = []  # None: not sent (see _gone)
@@ -378,6 +291,7 @@ class Dispatcher:
                 connection = pooled.driver_connection
                 pooled.detach()  # its own connection, closed at the end, never handed back to the pool
                 try:
+                    assert connection is not None  # None only for an invalidated connection
                     connection.rollback()
                     connection.autocommit = True
                     connection.execute(f"LISTEN {events.DELIVERIES_CHANNEL}")
@@ -394,7 +308,7 @@ class Dispatcher:
 
     def start(self) -> None:
         self._stopping = False
-        self._deadlines = _Deadlines(self.policy.timeout_seconds)
+        self._deadlines = Deadlines(self.policy.timeout_seconds)
         # A daemon, so that a process that never calls stop() can still exit (at least once covers it).
         self._thread = threading.Thread(target=self._serve, name="webhook-dispatcher", daemon=True)
         self._thread.start()

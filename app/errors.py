@@ -1,8 +1,85 @@
 """Domain errors (each with its HTTP status and a stable code) and the one problem+json renderer."""
 
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field
+
+
+class Code(StrEnum):
+    """Every stable error code a client can program against: the problem's `code`, and its `type`
+    (`urn:hep:problem:<code>`). Raise errors with these, never with a string typed in place."""
+
+    BAD_REQUEST = "bad_request"
+    BEFORE_ACTIVATION = "before_activation"
+    CATALOGUE_READ_ONLY = "catalogue_read_only"
+    CLINICIAN_REQUIRED = "clinician_required"
+    CONFLICT = "conflict"
+    CONTRAINDICATED = "contraindicated"
+    DATABASE_UNAVAILABLE = "database_unavailable"
+    DELIVERY_IN_FLIGHT = "delivery_in_flight"
+    EMAIL_TAKEN = "email_taken"
+    ENDPOINT_DISABLED = "endpoint_disabled"
+    EXTERNAL_ID_TAKEN = "external_id_taken"
+    FORBIDDEN = "forbidden"
+    HTTP_ERROR = "http_error"
+    IF_MATCH_REQUIRED = "if_match_required"
+    INTERNAL_ERROR = "internal_error"
+    INVALID_API_KEY = "invalid_api_key"
+    INVALID_CURSOR = "invalid_cursor"
+    INVALID_CREDENTIALS = "invalid_credentials"
+    INVALID_DATE = "invalid_date"
+    INVALID_ENROLMENT_CODE = "invalid_enrolment_code"
+    INVALID_EXERCISE = "invalid_exercise"
+    INVALID_IF_MATCH = "invalid_if_match"
+    INVALID_INPUT = "invalid_input"
+    INVALID_PATIENT_REFERENCE = "invalid_patient_reference"
+    INVALID_PROGRAMME = "invalid_programme"
+    INVALID_REFRESH_TOKEN = "invalid_refresh_token"
+    INVALID_TOKEN = "invalid_token"
+    INVALID_TRANSITION = "invalid_transition"
+    INVALID_VALUE = "invalid_value"
+    INVALID_WINDOW = "invalid_window"
+    ITEM_NOT_SUSPENDED = "item_not_suspended"
+    LAST_ADMIN = "last_admin"
+    LOG_ID_CONFLICT = "log_id_conflict"
+    MALFORMED_JSON = "malformed_json"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    MIGRATIONS_PENDING = "migrations_pending"
+    NO_PROGRAMME = "no_programme"
+    NOT_ACCEPTABLE = "not_acceptable"
+    NOT_FOUND = "not_found"
+    PATIENT_GONE = "patient_gone"
+    PATIENT_HAS_CURRENT_PROGRAMME = "patient_has_current_programme"
+    PATIENT_ONLY = "patient_only"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    PERFORMED_IN_FUTURE = "performed_in_future"
+    PRECONDITION_FAILED = "precondition_failed"
+    PRECONDITION_REQUIRED = "precondition_required"
+    PROGRAMME_CLOSED = "programme_closed"
+    RATE_LIMITED = "rate_limited"
+    REFRESH_TOKEN_EXPIRED = "refresh_token_expired"
+    REFRESH_TOKEN_REUSED = "refresh_token_reused"
+    ROLE_REQUIRED = "role_required"
+    SAFETY_HOLD = "safety_hold"
+    SLUG_TAKEN = "slug_taken"
+    STAFF_ONLY = "staff_only"
+    STALE_REVISION = "stale_revision"
+    SUGGESTION_STALE = "suggestion_stale"
+    SUGGESTION_SUPERSEDED = "suggestion_superseded"
+    TOKEN_EXPIRED = "token_expired"
+    UNAUTHORIZED = "unauthorized"
+    UNAVAILABLE = "unavailable"
+    UNKNOWN_ITEM = "unknown_item"
+    UNKNOWN_REVISION = "unknown_revision"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    VALIDATION_ERROR = "validation_error"
+    WEBHOOK_URL_INVALID = "webhook_url_invalid"
+    WEBHOOK_URL_NOT_ALLOWED = "webhook_url_not_allowed"
+    WEBHOOK_URL_NOT_HTTPS = "webhook_url_not_https"
+    WEBHOOK_URL_NOT_PUBLIC = "webhook_url_not_public"
+    WEBHOOK_URL_UNRESOLVABLE = "webhook_url_unresolvable"
+
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -26,7 +103,7 @@ class Problem(BaseModel):
 
 class DomainError(Exception):
     status: int = 400
-    code: str = "bad_request"
+    code: str = Code.BAD_REQUEST
     title: str = "Bad request"
 
     def __init__(
@@ -46,11 +123,11 @@ class DomainError(Exception):
 
 
 class InvalidInput(DomainError):
-    status, code, title = 400, "invalid_input", "Invalid input"
+    status, code, title = 400, Code.INVALID_INPUT, "Invalid input"
 
 
 class Unauthorized(DomainError):
-    status, code, title = 401, "unauthorized", "Authentication required"
+    status, code, title = 401, Code.UNAUTHORIZED, "Authentication required"
 
     def __init__(self, detail: str | None = None, **kwargs: Any) -> None:
         super().__init__(detail, **kwargs)
@@ -58,27 +135,27 @@ class Unauthorized(DomainError):
 
 
 class Forbidden(DomainError):
-    status, code, title = 403, "forbidden", "Not allowed"
+    status, code, title = 403, Code.FORBIDDEN, "Not allowed"
 
 
 class NotFound(DomainError):
-    status, code, title = 404, "not_found", "Not found"
+    status, code, title = 404, Code.NOT_FOUND, "Not found"
 
 
 class Conflict(DomainError):
-    status, code, title = 409, "conflict", "Conflict"
+    status, code, title = 409, Code.CONFLICT, "Conflict"
 
 
 class PreconditionFailed(DomainError):
-    status, code, title = 412, "precondition_failed", "Precondition failed"
+    status, code, title = 412, Code.PRECONDITION_FAILED, "Precondition failed"
 
 
 class PreconditionRequired(DomainError):
-    status, code, title = 428, "precondition_required", "Precondition required"
+    status, code, title = 428, Code.PRECONDITION_REQUIRED, "Precondition required"
 
 
 class RateLimited(DomainError):
-    status, code, title = 429, "rate_limited", "Too many requests"
+    status, code, title = 429, Code.RATE_LIMITED, "Too many requests"
 
     def __init__(self, retry_after: int, detail: str | None = None) -> None:
         super().__init__(detail, headers={"Retry-After": str(max(1, retry_after))})
@@ -86,7 +163,7 @@ class RateLimited(DomainError):
 
 
 class ServiceUnavailable(DomainError):
-    status, code, title = 503, "unavailable", "Service unavailable"
+    status, code, title = 503, Code.UNAVAILABLE, "Service unavailable"
 
 
 def problem(

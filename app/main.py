@@ -25,7 +25,7 @@ from app.config import Settings, get_settings
 from app.context import request_id_var
 from app.db import get_engine
 from app.dispatcher import Dispatcher
-from app.errors import PROBLEM_JSON, DomainError, Problem, problem
+from app.errors import PROBLEM_JSON, Code, DomainError, Problem, problem
 from app.observability import record_request
 from app.routers import (
     admin,
@@ -50,14 +50,14 @@ _SECURITY_HEADERS = [
     (b"referrer-policy", b"no-referrer"),
 ]
 _HTTP_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    406: "not_acceptable",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
+    400: Code.BAD_REQUEST,
+    401: Code.UNAUTHORIZED,
+    403: Code.FORBIDDEN,
+    404: Code.NOT_FOUND,
+    405: Code.METHOD_NOT_ALLOWED,
+    406: Code.NOT_ACCEPTABLE,
+    413: Code.PAYLOAD_TOO_LARGE,
+    415: Code.UNSUPPORTED_MEDIA_TYPE,
 }
 
 
@@ -151,7 +151,7 @@ class RequestContextMiddleware:
                 and int(declared_length) > self.max_body_bytes
             ):
                 response = _problem_response(
-                    413, "payload_too_large", "Payload too large", PayloadTooLarge().detail
+                    413, Code.PAYLOAD_TOO_LARGE, "Payload too large", PayloadTooLarge().detail
                 )
                 await response(scope, receive, send_with_headers)
                 return
@@ -201,15 +201,15 @@ def install_error_handlers(app: FastAPI) -> None:
         errors = _field_errors(exc)
         if any(e["type"] == "json_invalid" for e in errors):
             return _problem_response(
-                422, "malformed_json", "Malformed JSON", "The body is not valid JSON.", errors
+                422, Code.MALFORMED_JSON, "Malformed JSON", "The body is not valid JSON.", errors
             )
         return _problem_response(
-            422, "validation_error", "Invalid request", "Some fields are missing or not valid.", errors
+            422, Code.VALIDATION_ERROR, "Invalid request", "Some fields are missing or not valid.", errors
         )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        code = _HTTP_CODES.get(exc.status_code, Code.HTTP_ERROR)
         title = code.replace("_", " ").capitalize()
         detail = exc.detail if isinstance(exc.detail, str) else title
         if exc.status_code == 404 and detail == "Not Found":
@@ -220,7 +220,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unstorable(_: Request, exc: DataError) -> JSONResponse:
         # The database refused a value the schemas let through (e.g. a NUL character on PostgreSQL).
         return _problem_response(
-            422, "invalid_value", "Invalid value", "A value in the request cannot be stored or searched for."
+            422,
+            Code.INVALID_VALUE,
+            "Invalid value",
+            "A value in the request cannot be stored or searched for.",
         )
 
     @app.exception_handler(OverflowError)
@@ -269,7 +272,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error", extra={"request_id": request_id_var.get()})
-        return _problem_response(500, "internal_error", "Internal error", "Something went wrong on our side.")
+        return _problem_response(
+            500, Code.INTERNAL_ERROR, "Internal error", "Something went wrong on our side."
+        )
 
 
 def _first_line(exc: Exception) -> str:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.context import simulated_now_var
 from app.models.common import Actor
@@ -179,7 +179,7 @@ def run(
         if answer is not None:
             with clock(moment - timedelta(hours=1)):
                 yesterday = moment.date() - timedelta(days=1)
-                next_morning.report(session, me, yesterday, NextMorningIn(response=answer))  # type: ignore[arg-type]
+                next_morning.report(session, me, yesterday, NextMorningIn(response=answer))
         with clock(moment):
             plan = patient_app.plan(session, me, None)
         for item in plan.items:
@@ -223,7 +223,7 @@ def history(session: Session, programme: Programme, start: datetime) -> list[Rev
         .where(
             ProgrammeRevision.clinic_id == programme.clinic_id, ProgrammeRevision.programme_id == programme.id
         )
-        .order_by(ProgrammeRevision.number)
+        .order_by(col(ProgrammeRevision.number))
     ).all()
     lines, previous = [], None
     for revision in revisions:
@@ -278,7 +278,7 @@ def waiting(session: Session, programme: Programme) -> list[str]:
             ProgressionSuggestion.programme_id == programme.id,
             ProgressionSuggestion.status == "pending",
         )
-        .order_by(ProgressionSuggestion.id)
+        .order_by(col(ProgressionSuggestion.id))
     ).all()
     return [_proposal(suggestion) for suggestion in pending]
 
@@ -288,7 +288,7 @@ def alerts(session: Session, programme: Programme, start: datetime) -> list[str]
     raised = session.exec(
         select(SafetyAlert)
         .where(SafetyAlert.clinic_id == programme.clinic_id, SafetyAlert.patient_id == programme.patient_id)
-        .order_by(SafetyAlert.created_at, SafetyAlert.id)
+        .order_by(col(SafetyAlert.created_at), col(SafetyAlert.id))
     ).all()
     return [
         f"day {(alert.created_at.date() - start.date()).days}: {alert.tier} ({', '.join(alert.reasons)})"

@@ -18,6 +18,7 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from app.models import dose_words
 
@@ -49,7 +50,7 @@ _PYDANTIC_MESSAGES = {
 }
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: ErrorDetails) -> str:
     template = _PYDANTIC_MESSAGES.get(error["type"])
     if template is not None:
         return template.format(**error.get("ctx", {}))

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Strict
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Strict
 from pydantic_core import PydanticCustomError
 from sqlmodel import Field
+from sqlmodel._compat import SQLModelConfig
 
 from app.db import UTCDateTime, utcnow
 
@@ -66,8 +67,9 @@ def date_in_calendar(value: date) -> date:
 # publishes the types, and clinical data sent as the wrong type is more likely a client bug than intent.
 # FastAPI validates a parsed body as Python data, where strict mode would want date, datetime and UUID
 # objects, so fields of those types are declared with the types below: their JSON form, a string, and
-# nothing else (not a Unix time, not a number).
-INPUT = ConfigDict(extra="forbid", strict=True)
+# nothing else (not a Unix time, not a number). Built as SQLModel's ConfigDict (it adds the table keys),
+# which both Pydantic models and SQLModel input classes accept.
+INPUT = SQLModelConfig(extra="forbid", strict=True)
 
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _INTEGER = re.compile(r"-?[0-9]{1,18}")

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypedDict
 
 # Each placeholder and the dose fields it is filled from (any one of them is enough).
 PLACEHOLDER_FIELDS: dict[str, tuple[str, ...]] = {
@@ -41,7 +41,28 @@ _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _DIGITS = re.compile(r"\d+(?:[.,]\d+)?")
 _DASH = "–"
 
-_WORDS: dict[str, dict[str, Any]] = {
+# The words one locale needs; "and" is a keyword, hence the functional form.
+_Words = TypedDict(
+    "_Words",
+    {
+        "set": tuple[str, str],
+        "second": tuple[str, str],
+        "minute": tuple[str, str],
+        "repetition": tuple[str, str],
+        "of": str,
+        "hold": str,
+        "per_day": dict[int, str],
+        "times_a_day": str,
+        "every_day": str,
+        "days_a_week": tuple[str, str],
+        "on_days": str,
+        "weekdays": tuple[str, ...],
+        "and": str,
+        "missing": dict[str, str],
+    },
+)
+
+_WORDS: dict[str, _Words] = {
     "en": {
         "set": ("set", "sets"),
         "second": ("second", "seconds"),
@@ -125,7 +146,7 @@ def without_placeholders(text: str) -> str:
 # --- words for one dose -------------------------------------------------------------------------
 
 
-def _words(locale: str) -> dict[str, Any]:
+def _words(locale: str) -> _Words:
     return _WORDS["es"] if locale.lower().split("-")[0] == "es" else _WORDS["en"]
 
 
@@ -133,7 +154,7 @@ def _counted(n: int, forms: tuple[str, str]) -> str:
     return f"{n} {forms[0] if n == 1 else forms[1]}"
 
 
-def _seconds(seconds: int, words: dict[str, Any]) -> str:
+def _seconds(seconds: int, words: _Words) -> str:
     if seconds >= 60 and seconds % 60 == 0:
         return _counted(seconds // 60, words["minute"])
     return _counted(seconds, words["second"])
@@ -146,7 +167,7 @@ def _reps(dose: Mapping[str, Any]) -> str | None:
     return f"{reps}{_DASH}{reps_max}" if reps_max is not None and reps_max != reps else str(reps)
 
 
-def _duration(dose: Mapping[str, Any], words: dict[str, Any]) -> str | None:
+def _duration(dose: Mapping[str, Any], words: _Words) -> str | None:
     if dose.get("duration_s") is not None:
         return _seconds(dose["duration_s"], words)
     if dose.get("duration_min") is not None:
@@ -154,11 +175,11 @@ def _duration(dose: Mapping[str, Any], words: dict[str, Any]) -> str | None:
     return None
 
 
-def _per_day(times: int, words: dict[str, Any]) -> str:
+def _per_day(times: int, words: _Words) -> str:
     return words["per_day"].get(times) or words["times_a_day"].format(n=times)
 
 
-def _values(dose: Mapping[str, Any], words: dict[str, Any]) -> dict[str, str | None]:
+def _values(dose: Mapping[str, Any], words: _Words) -> dict[str, str | None]:
     sets, hold, times = dose.get("sets"), dose.get("hold_s"), dose.get("times_per_day")
     return {
         "reps": _reps(dose),
@@ -187,7 +208,7 @@ def fill(text: str, dose: Mapping[str, Any], locale: str) -> str:
     return _PLACEHOLDER.sub(replace, text)
 
 
-def _days(dose: Mapping[str, Any], words: dict[str, Any]) -> str | None:
+def _days(dose: Mapping[str, Any], words: _Words) -> str | None:
     days = dose.get("days_of_week")
     if days:
         chosen = sorted(set(days))
@@ -217,7 +238,7 @@ def dose_sentence(dose: Mapping[str, Any], locale: str) -> str:
     parts: list[str] = []
     amount = values["reps"] or values["duration"]
     sets = dose.get("sets")
-    if amount is not None and values["sets"] is not None and (values["reps"] or sets > 1):
+    if amount is not None and sets is not None and (values["reps"] or sets > 1):
         parts.append(words["of"].format(sets=values["sets"], amount=amount))
     elif values["reps"] is not None:
         reps_word = words["repetition"][0 if values["reps"] == "1" else 1]

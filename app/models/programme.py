@@ -9,10 +9,11 @@ import uuid
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 from sqlalchemy import JSON, CheckConstraint, Index, String, Text, UniqueConstraint, text
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
+from sqlmodel._compat import SQLModelConfig
 
 from app.models.common import clinic_fk, id_field, utc_field
 from app.models.programme_document import (
@@ -226,8 +227,9 @@ class ItemSuspension(BaseModel):
 
 
 class ItemPublic(ItemDose):
-    # Built from stored snapshots (JSON: ids as strings), not from a client's input.
-    model_config = ConfigDict(strict=False)
+    # Built from stored snapshots (JSON: ids as strings), not from a client's input. The config's type is
+    # that of `INPUT`, which ItemDose has.
+    model_config = SQLModelConfig(strict=False)
 
     id: uuid.UUID
     position: int

@@ -39,7 +39,7 @@ RedFlagAnswers = create_model(  # type: ignore[call-overload]
 class SymptomCheckIn(BaseModel):
     model_config = INPUT
 
-    answers: RedFlagAnswers  # type: ignore[valid-type]
+    answers: RedFlagAnswers
 
 
 class RedFlagQuestion(BaseModel):

@@ -8,7 +8,7 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StringConstraints, field_validator
+from pydantic import BaseModel, Field, StringConstraints, ValidationInfo, field_validator
 from sqlalchemy import JSON, CheckConstraint, Index, String, Text
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
@@ -70,7 +70,7 @@ class SessionLogIn(BaseModel):
 
     @field_validator("reps_done")
     @classmethod
-    def _one_entry_per_set(cls, value: list[int], info) -> list[int]:
+    def _one_entry_per_set(cls, value: list[int], info: ValidationInfo) -> list[int]:
         sets = info.data.get("sets_done")
         if value and sets is not None and len(value) != sets:
             raise ValueError("give one reps entry per set done (or none)")

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 
 from app import fhir
 from app.deps import ClinicActor, FhirExerciseDep, ProgrammeDep, SessionDep
-from app.errors import InvalidInput, NotFound
+from app.errors import Code, InvalidInput, NotFound
 from app.models.common import QueryInt
 from app.routing import UnitOfWorkRoute
 from app.services import fhir_reads
@@ -91,7 +91,8 @@ def _patient_id(reference: str) -> uuid.UUID:
         return uuid.UUID(reference.removeprefix("Patient/"))
     except ValueError as exc:
         raise InvalidInput(
-            "`patient` must be a patient id or a reference `Patient/{id}`.", code="invalid_patient_reference"
+            "`patient` must be a patient id or a reference `Patient/{id}`.",
+            code=Code.INVALID_PATIENT_REFERENCE,
         ) from exc
 
 

@@ -16,7 +16,7 @@ from app.deps import (
     SuggestionToDecideDep,
     TemplateDep,
 )
-from app.errors import InvalidInput, PreconditionRequired
+from app.errors import Code, InvalidInput, PreconditionRequired
 from app.models.common import Page, QueryInt
 from app.models.programme import (
     ProgrammePublic,
@@ -45,7 +45,7 @@ def parse_revision_tag(value: str) -> int:
     tag = value.strip().removeprefix("W/").strip('"')
     if not tag.isdigit() or len(tag) > 9:
         raise InvalidInput(
-            'If-Match must be the programme revision as an ETag, e.g. "3".', code="invalid_if_match"
+            'If-Match must be the programme revision as an ETag, e.g. "3".', code=Code.INVALID_IF_MATCH
         )
     return int(tag)
 
@@ -109,7 +109,7 @@ def replace_programme(
     if if_match is None:
         raise PreconditionRequired(
             "Send If-Match with the revision you edited (the ETag of GET /v1/programmes/{id}).",
-            code="if_match_required",
+            code=Code.IF_MATCH_REQUIRED,
         )
     programmes.replace_programme(session, actor, programme, body, parse_revision_tag(if_match))
     view = programmes.read_programme(session, actor, programme)

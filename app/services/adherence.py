@@ -14,10 +14,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, func
-from sqlmodel import Session, select
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col, select
 
 from app.db import utcnow
-from app.errors import InvalidInput
+from app.errors import Code, InvalidInput
 from app.models.clinic import Clinic
 from app.models.common import Actor
 from app.models.patient import Patient
@@ -61,9 +62,9 @@ def due_on(schedule: dict[str, Any], day: date) -> dict[str, int]:
 class _History:
     """The schedules of one programme's revisions in order, to find the one in force at a moment."""
 
-    def __init__(self, revisions: list[Any]) -> None:
-        self.moments = [revision.created_at for revision in revisions]
-        self.schedules = [revision.schedule for revision in revisions]
+    def __init__(self, revisions: list[tuple[datetime, dict[str, Any]]]) -> None:
+        self.moments = [created_at for created_at, _ in revisions]
+        self.schedules = [schedule for _, schedule in revisions]
 
     def at(self, moment: datetime) -> dict[str, Any] | None:
         index = bisect.bisect_left(self.moments, moment)
@@ -78,13 +79,17 @@ def _histories(session: Session, clinic_id: uuid.UUID, patient_id: uuid.UUID) ->
         Programme.clinic_id == clinic_id, Programme.patient_id == patient_id, Programme.status != "draft"
     )
     rows = session.exec(
-        select(ProgrammeRevision.programme_id, ProgrammeRevision.created_at, ProgrammeRevision.schedule)
-        .where(ProgrammeRevision.clinic_id == clinic_id, ProgrammeRevision.programme_id.in_(mine))  # type: ignore[attr-defined]
-        .order_by(ProgrammeRevision.programme_id, ProgrammeRevision.number)
+        select(
+            col(ProgrammeRevision.programme_id),
+            col(ProgrammeRevision.created_at),
+            col(ProgrammeRevision.schedule),
+        )
+        .where(ProgrammeRevision.clinic_id == clinic_id, col(ProgrammeRevision.programme_id).in_(mine))
+        .order_by(col(ProgrammeRevision.programme_id), col(ProgrammeRevision.number))
     ).all()
-    grouped: dict[uuid.UUID, list[Any]] = defaultdict(list)
-    for row in rows:
-        grouped[row.programme_id].append(row)
+    grouped: dict[uuid.UUID, list[tuple[datetime, dict[str, Any]]]] = defaultdict(list)
+    for programme_id, created_at, schedule in rows:
+        grouped[programme_id].append((created_at, schedule))
     return {programme_id: _History(revisions) for programme_id, revisions in grouped.items()}
 
 
@@ -92,14 +97,14 @@ def _logged(
     session: Session, clinic_id: uuid.UUID, patient_id: uuid.UUID, start: date, end: date
 ) -> dict[tuple[date, str], int]:
     rows = session.exec(
-        select(SessionLog.local_date, SessionLog.item_id, func.count())
+        select(col(SessionLog.local_date), col(SessionLog.item_id), func.count())
         .where(
             SessionLog.clinic_id == clinic_id,
             SessionLog.patient_id == patient_id,
             SessionLog.local_date >= start,
             SessionLog.local_date <= end,
         )
-        .group_by(SessionLog.local_date, SessionLog.item_id)
+        .group_by(col(SessionLog.local_date), col(SessionLog.item_id))
     ).all()
     return {(local_date, str(item_id)): count for local_date, item_id, count in rows}
 
@@ -115,9 +120,9 @@ def window(
     end = end or today(patient.timezone)
     start = start or end - timedelta(days=default_days - 1)
     if start > end:
-        raise InvalidInput("from must not be after to.", code="invalid_window")
+        raise InvalidInput("from must not be after to.", code=Code.INVALID_WINDOW)
     if (end - start).days >= MAX_WINDOW_DAYS:
-        raise InvalidInput(f"A window covers at most {MAX_WINDOW_DAYS} days.", code="invalid_window")
+        raise InvalidInput(f"A window covers at most {MAX_WINDOW_DAYS} days.", code=Code.INVALID_WINDOW)
     return start, end
 
 
@@ -125,7 +130,8 @@ def compute(session: Session, patient: Patient, start: date, end: date) -> Adher
     zone = ZoneInfo(patient.timezone)
     histories = _histories(session, patient.clinic_id, patient.id)
     logged = _logged(session, patient.clinic_id, patient.id, start, end)
-    days, weeks = [], defaultdict(lambda: [0, 0])
+    days: list[AdherenceDay] = []
+    weeks: dict[date, list[int]] = defaultdict(lambda: [0, 0])
     items: dict[tuple[uuid.UUID, str], list[int]] = defaultdict(lambda: [0, 0])
     day = start
     while day <= end:
@@ -177,22 +183,22 @@ def report(
 def progress(session: Session, actor: Actor, patient: Patient) -> ProgressReport:
     """What the app charts: the last 8 weeks' adherence and each day's pain."""
     start, end = window(patient, None, None, default_days=56)
-    rows = session.exec(
-        select(
-            SessionLog.local_date,
+    rows = session.execute(
+        sa_select(
+            col(SessionLog.local_date),
             func.count(),
             func.avg(SessionLog.pain_during),
             func.avg(SessionLog.pain_after),
-            func.sum(case((SessionLog.colour == "red", 1), else_=0)),
+            func.sum(case((col(SessionLog.colour) == "red", 1), else_=0)),
         )
         .where(
-            SessionLog.clinic_id == patient.clinic_id,
-            SessionLog.patient_id == patient.id,
-            SessionLog.local_date >= start,
-            SessionLog.local_date <= end,
+            col(SessionLog.clinic_id) == patient.clinic_id,
+            col(SessionLog.patient_id) == patient.id,
+            col(SessionLog.local_date) >= start,
+            col(SessionLog.local_date) <= end,
         )
-        .group_by(SessionLog.local_date)
-        .order_by(SessionLog.local_date)
+        .group_by(col(SessionLog.local_date))
+        .order_by(col(SessionLog.local_date))
     ).all()
     audit.record(session, actor, "progress.read", "patient", patient.id, patient.id)
     return ProgressReport(
@@ -217,8 +223,8 @@ def check_low_adherence(session: Session, now: datetime | None = None) -> int:
     emitted = 0
     active = session.exec(
         select(Programme, Patient, Clinic)
-        .join(Patient, Patient.id == Programme.patient_id)
-        .join(Clinic, Clinic.id == Programme.clinic_id)
+        .join(Patient, col(Patient.id) == Programme.patient_id)
+        .join(Clinic, col(Clinic.id) == Programme.clinic_id)
         .where(Programme.status == "active")
     ).all()
     for programme, patient, clinic in active:

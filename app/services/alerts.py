@@ -4,6 +4,7 @@ import uuid
 
 from sqlalchemy import case, func
 from sqlmodel import Session, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from app.errors import NotFound
 from app.models.common import Actor
@@ -16,7 +17,7 @@ TIER_RANK: dict[Tier, int] = {tier: rank for rank, tier in enumerate(TIER_ORDER)
 _tier_rank = SortKey(case(TIER_RANK, value=SafetyAlert.tier), lambda alert: TIER_RANK[alert.tier])
 
 
-def _alerts(actor: Actor):
+def _alerts(actor: Actor) -> SelectOfScalar[SafetyAlert]:
     return select(SafetyAlert).where(SafetyAlert.clinic_id == actor.clinic_id)
 
 
@@ -42,8 +43,10 @@ def list_alerts(
     page = paginate(
         session, listed, SafetyAlert.id, params, time_column=SafetyAlert.created_at, rank=_tier_rank
     )
+    scope = matching.whereclause
+    assert scope is not None  # _alerts scopes every query to the clinic
     per_tier = session.exec(
-        select(SafetyAlert.tier, func.count()).where(matching.whereclause).group_by(SafetyAlert.tier)
+        select(SafetyAlert.tier, func.count()).where(scope).group_by(SafetyAlert.tier)
     ).all()
     audit.record(session, actor, "alert.list", "alert", patient_id=patient_id)
     return AlertPage(

@@ -11,7 +11,7 @@ from app.models.audit import AuditEvent
 from app.models.common import Actor, Page, new_id
 from app.services.pagination import PageParams, paginate
 
-_INSERT = insert(AuditEvent.__table__)  # type: ignore[arg-type]
+_INSERT = insert(AuditEvent.__table__)  # type: ignore[attr-defined]
 
 
 def record(

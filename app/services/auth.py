@@ -6,11 +6,11 @@ from typing import Any
 
 from sqlalchemy import bindparam, update
 from sqlalchemy import select as sa_select
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.config import Settings
 from app.db import independent_unit_of_work, utcnow
-from app.errors import Conflict, Unauthorized
+from app.errors import Code, Conflict, Unauthorized
 from app.models.auth import ApiKey, EnrolmentCode, RefreshToken, SubjectKind, TokenPair
 from app.models.common import Actor
 from app.models.patient import Patient
@@ -36,7 +36,7 @@ from app.services.rate_limit import check_failures, clear_failures, record_failu
 class InvalidCredentials(Unauthorized):
     """A failed sign-in (its count, or a token family's revocation, is already stored: see below)."""
 
-    code = "invalid_credentials"
+    code = Code.INVALID_CREDENTIALS
 
 
 # What a failed sign-in leaves behind must be stored although the request answers 401 and its own unit of
@@ -131,13 +131,13 @@ def refresh(session: Session, settings: Settings, token: str, kind: SubjectKind)
     row = session.exec(select(RefreshToken).where(RefreshToken.token_hash == sha256_hex(token))).first()
     now = utcnow()
     if row is None or row.subject_kind != kind or row.revoked_at is not None:
-        raise Unauthorized("The refresh token is not valid.", code="invalid_refresh_token")
+        raise Unauthorized("The refresh token is not valid.", code=Code.INVALID_REFRESH_TOKEN)
     if row.expires_at <= now:
-        raise Unauthorized("The refresh token has expired; sign in again.", code="refresh_token_expired")
+        raise Unauthorized("The refresh token has expired; sign in again.", code=Code.REFRESH_TOKEN_EXPIRED)
     # Mark used atomically: of two concurrent refreshes with one token, exactly one wins.
-    claimed = session.execute(
+    claimed = session.exec(
         update(RefreshToken)
-        .where(RefreshToken.id == row.id, RefreshToken.used_at.is_(None))  # type: ignore[union-attr]
+        .where(col(RefreshToken.id) == row.id, col(RefreshToken.used_at).is_(None))
         .values(used_at=now)
     )
     if claimed.rowcount != 1:
@@ -145,12 +145,12 @@ def refresh(session: Session, settings: Settings, token: str, kind: SubjectKind)
         _revoke_reused_family(row.clinic_id, row.family_id, now)
         raise InvalidCredentials(
             "This refresh token was already used; every session from it has been signed out.",
-            code="refresh_token_reused",
+            code=Code.REFRESH_TOKEN_REUSED,
         )
     if kind == "staff":
         user = session.get(User, row.user_id)
         if user is None or not user.active:
-            raise Unauthorized("The account is no longer active.", code="invalid_refresh_token")
+            raise Unauthorized("The account is no longer active.", code=Code.INVALID_REFRESH_TOKEN)
         return _issue(
             session,
             settings,
@@ -162,7 +162,7 @@ def refresh(session: Session, settings: Settings, token: str, kind: SubjectKind)
         )
     patient = session.get(Patient, row.patient_id)
     if patient is None:
-        raise Unauthorized("The patient no longer exists.", code="invalid_refresh_token")
+        raise Unauthorized("The patient no longer exists.", code=Code.INVALID_REFRESH_TOKEN)
     return _issue(
         session,
         settings,
@@ -178,9 +178,9 @@ def _revoke_family(session: Session, clinic_id: uuid.UUID, family_id: uuid.UUID,
     session.execute(
         update(RefreshToken)
         .where(
-            RefreshToken.clinic_id == clinic_id,
-            RefreshToken.family_id == family_id,
-            RefreshToken.revoked_at.is_(None),  # type: ignore[union-attr]
+            col(RefreshToken.clinic_id) == clinic_id,
+            col(RefreshToken.family_id) == family_id,
+            col(RefreshToken.revoked_at).is_(None),
         )
         .values(revoked_at=now)
     )
@@ -203,10 +203,10 @@ def issue_enrolment_code(
     session.execute(
         update(EnrolmentCode)
         .where(
-            EnrolmentCode.clinic_id == patient.clinic_id,
-            EnrolmentCode.patient_id == patient.id,
-            EnrolmentCode.used_at.is_(None),  # type: ignore[union-attr]
-            EnrolmentCode.revoked_at.is_(None),  # type: ignore[union-attr]
+            col(EnrolmentCode.clinic_id) == patient.clinic_id,
+            col(EnrolmentCode.patient_id) == patient.id,
+            col(EnrolmentCode.used_at).is_(None),
+            col(EnrolmentCode.revoked_at).is_(None),
         )
         .values(revoked_at=now)
     )
@@ -236,21 +236,21 @@ def enrol(session: Session, settings: Settings, code: str, address: str) -> Toke
     ).first()
     claimed = None
     if row is not None and row.revoked_at is None and row.expires_at > now:
-        claimed = session.execute(
+        claimed = session.exec(
             update(EnrolmentCode)
-            .where(EnrolmentCode.id == row.id, EnrolmentCode.used_at.is_(None))  # type: ignore[union-attr]
+            .where(col(EnrolmentCode.id) == row.id, col(EnrolmentCode.used_at).is_(None))
             .values(used_at=now)
         )
-    if claimed is None or claimed.rowcount != 1:
+    if row is None or claimed is None or claimed.rowcount != 1:
         _count_failure(list(limits), settings.login_window_seconds)
         raise InvalidCredentials(
             "That code is not valid: it may be mistyped, used already or expired. "
             "Ask your clinic for a new one.",
-            code="invalid_enrolment_code",
+            code=Code.INVALID_ENROLMENT_CODE,
         )
     patient = session.get(Patient, row.patient_id)
     if patient is None:  # deleted between issue and use; the foreign key cascade makes this rare
-        raise Conflict("The patient record for this code no longer exists.", code="patient_gone")
+        raise Conflict("The patient record for this code no longer exists.", code=Code.PATIENT_GONE)
     actor = Actor(kind="patient", id=patient.id, clinic_id=patient.clinic_id)
     audit.record(session, actor, "patient.enrol", "patient", patient.id, patient.id)
     return _issue(
@@ -261,11 +261,10 @@ def enrol(session: Session, settings: Settings, code: str, address: str) -> Toke
 # --- authenticating a request ----------------------------------------------------------------------
 
 # Built once: every patient-app request runs it, and building a statement costs more than running it.
-_PATIENT_CHECK = sa_select(
-    Patient.__table__.c.clinic_id,
-    Patient.__table__.c.locale,
-    Patient.__table__.c.timezone,  # type: ignore[attr-defined]
-).where(Patient.__table__.c.id == bindparam("id"))  # type: ignore[attr-defined]
+_PATIENTS = Patient.__table__.c  # type: ignore[attr-defined]
+_PATIENT_CHECK = sa_select(_PATIENTS.clinic_id, _PATIENTS.locale, _PATIENTS.timezone).where(
+    _PATIENTS.id == bindparam("id")
+)
 
 
 def _claims(settings: Settings, token: str) -> dict[str, Any]:
@@ -275,7 +274,7 @@ def _claims(settings: Settings, token: str) -> dict[str, Any]:
         expired = "expired" in str(exc).lower()
         raise Unauthorized(
             "The access token has expired; refresh it." if expired else "The access token is not valid.",
-            code="token_expired" if expired else "invalid_token",
+            code=Code.TOKEN_EXPIRED if expired else "invalid_token",
         ) from exc
 
 
@@ -289,19 +288,19 @@ def authenticate(session: Session, settings: Settings, token: str) -> Actor:
     if token.startswith(API_KEY_PREFIX):
         key = session.exec(select(ApiKey).where(ApiKey.key_hash == sha256_hex(token))).first()
         if key is None or key.revoked_at is not None:
-            raise Unauthorized("The API key is not valid or has been revoked.", code="invalid_api_key")
+            raise Unauthorized("The API key is not valid or has been revoked.", code=Code.INVALID_API_KEY)
         return Actor(kind="api_key", id=key.id, clinic_id=key.clinic_id)
     claims = _claims(settings, token)
     subject_id, clinic_id = uuid.UUID(claims["sub"]), uuid.UUID(claims["cid"])
     if claims["typ"] == "staff":
         user = session.get(User, subject_id)
         if user is None or not user.active or user.clinic_id != clinic_id:
-            raise Unauthorized("The account is no longer active.", code="invalid_token")
+            raise Unauthorized("The account is no longer active.", code=Code.INVALID_TOKEN)
         # The role comes from the database, so a demotion takes effect on the next request.
         return Actor(kind="staff", id=user.id, clinic_id=user.clinic_id, role=user.role)
     patient = session.connection().execute(_PATIENT_CHECK, {"id": subject_id}).first()
     if patient is None or patient.clinic_id != clinic_id:
-        raise Unauthorized("The patient no longer exists.", code="invalid_token")
+        raise Unauthorized("The patient no longer exists.", code=Code.INVALID_TOKEN)
     return Actor(
         kind="patient", id=subject_id, clinic_id=clinic_id, locale=patient.locale, timezone=patient.timezone
     )

@@ -9,7 +9,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.db import utcnow
 from app.models.catalogue_files import ChainFile, ExerciseSpec
@@ -68,7 +68,7 @@ def seed_catalogue(
     report = SeedReport()
     now = utcnow()
     existing = {
-        row.slug: row for row in session.exec(select(Exercise).where(Exercise.owner_clinic_id.is_(None)))
+        row.slug: row for row in session.exec(select(Exercise).where(col(Exercise.owner_clinic_id).is_(None)))
     }
     for chain in chains:
         for spec in chain.exercises:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from sqlmodel import Session, select
 
 from app.config import Settings
-from app.errors import Conflict, NotFound
+from app.errors import Code, Conflict, NotFound
 from app.models.clinic import Clinic
 from app.models.common import Actor
 from app.models.patient import Patient
@@ -17,7 +17,7 @@ DEMO_SLUG = "demo"
 
 def create_clinic(session: Session, name: str, slug: str, timezone: str = "UTC") -> Clinic:
     if session.exec(select(Clinic.id).where(Clinic.slug == slug)).first() is not None:
-        raise Conflict(f"A clinic with slug {slug!r} already exists.", code="slug_taken")
+        raise Conflict(f"A clinic with slug {slug!r} already exists.", code=Code.SLUG_TAKEN)
     clinic = Clinic(name=name, slug=slug, timezone=timezone)
     session.add(clinic)
     session.flush()

@@ -5,9 +5,11 @@ record each attempt (retry schedule, disabling an endpoint that is gone or keeps
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import bindparam, insert, or_, update
-from sqlmodel import Session, select
+from sqlalchemy import Select, bindparam, insert, or_, update
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col, select
 
 from app.db import UTCDateTime, utcnow
 from app.models.common import new_id
@@ -44,29 +46,29 @@ class Outcome:
 # The dispatcher's statements, built once: it runs them for every batch, and building a statement costs
 # more than running it on SQLite. They go to the connection as Core statements (no ORM objects).
 _delivery = Delivery.__table__  # type: ignore[attr-defined]
-_DUE = (
-    select(
-        Delivery.id.label("delivery_id"),
-        Delivery.clinic_id,
-        Delivery.endpoint_id,
-        WebhookEndpoint.enabled,
-        WebhookEndpoint.url,
-        WebhookEndpoint.secret,
-        WebhookEndpoint.previous_secret,
-        WebhookEndpoint.previous_secret_expires_at,
-        Event.id.label("event_id"),
-        Event.type,
-        Event.occurred_at,
-        Event.data,
+_DUE: Select[*tuple[Any, ...]] = (
+    sa_select(
+        col(Delivery.id).label("delivery_id"),
+        col(Delivery.clinic_id),
+        col(Delivery.endpoint_id),
+        col(WebhookEndpoint.enabled),
+        col(WebhookEndpoint.url),
+        col(WebhookEndpoint.secret),
+        col(WebhookEndpoint.previous_secret),
+        col(WebhookEndpoint.previous_secret_expires_at),
+        col(Event.id).label("event_id"),
+        col(Event.type),
+        col(Event.occurred_at),
+        col(Event.data),
     )
-    .join(Event, Event.id == Delivery.event_id)
-    .join(WebhookEndpoint, WebhookEndpoint.id == Delivery.endpoint_id)
+    .join(Event, col(Event.id) == Delivery.event_id)
+    .join(WebhookEndpoint, col(WebhookEndpoint.id) == Delivery.endpoint_id)
     .where(
-        Delivery.status == "pending",
-        Delivery.next_attempt_at <= bindparam("now"),
-        or_(Delivery.locked_until.is_(None), Delivery.locked_until <= bindparam("now")),
+        col(Delivery.status) == "pending",
+        col(Delivery.next_attempt_at) <= bindparam("now"),
+        or_(col(Delivery.locked_until).is_(None), col(Delivery.locked_until) <= bindparam("now")),
     )
-    .order_by(Delivery.next_attempt_at, Delivery.id)
+    .order_by(col(Delivery.next_attempt_at), col(Delivery.id))
     .limit(bindparam("limit"))
     # Lock only the deliveries: locking endpoint rows would stop other dispatchers from sending further
     # deliveries to the same endpoint.
@@ -85,9 +87,9 @@ _CANCEL = (
 # In id order, as disable_endpoint locks them.
 _LOCK_FOR_RECORD = (
     select(Delivery.id, WebhookEndpoint.failing_since)
-    .join(WebhookEndpoint, WebhookEndpoint.id == Delivery.endpoint_id)
-    .where(Delivery.id.in_(bindparam("ids", expanding=True)))
-    .order_by(Delivery.id)
+    .join(WebhookEndpoint, col(WebhookEndpoint.id) == Delivery.endpoint_id)
+    .where(col(Delivery.id).in_(bindparam("ids", expanding=True)))
+    .order_by(col(Delivery.id))
     .with_for_update(of=Delivery)
 )
 _INSERT_ATTEMPT = insert(DeliveryAttempt.__table__)  # type: ignore[attr-defined]

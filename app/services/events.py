@@ -14,7 +14,7 @@ from typing import Any
 from pydantic_core import to_jsonable_python
 from sqlalchemy import bindparam, insert, text, update
 from sqlalchemy import event as sa_event
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.db import utcnow
 from app.models.common import Actor, Page, new_id
@@ -40,7 +40,7 @@ DELIVERIES_CHANNEL = "hep_deliveries"
 # emit() runs in nearly every write (every session log): its statements are built once and run without
 # the ORM's unit of work, which cost several times the statements themselves.
 _EVENT, _DELIVERY, _ENDPOINT = (
-    model.__table__  # type: ignore[attr-defined]
+    model.__table__  # type: ignore[union-attr]
     for model in (Event, Delivery, WebhookEndpoint)
 )
 _INSERT_EVENT = insert(_EVENT)
@@ -170,8 +170,8 @@ def disable_endpoint(session: Session, endpoint: WebhookEndpoint, reason: Disabl
     # Endpoint row first, then its deliveries in id order: the lock orders of record_attempt and
     # record_successes, so no deadlock.
     session.flush()
-    pending = (Delivery.endpoint_id == endpoint.id, Delivery.status == "pending")
-    session.execute(select(Delivery.id).where(*pending).order_by(Delivery.id).with_for_update())
+    pending = (col(Delivery.endpoint_id) == endpoint.id, col(Delivery.status) == "pending")
+    session.execute(select(Delivery.id).where(*pending).order_by(col(Delivery.id)).with_for_update())
     session.execute(
         update(Delivery).where(*pending).values(status="cancelled", next_attempt_at=None, locked_until=None)
     )

@@ -12,7 +12,7 @@ Two ways to present it, one shape (``ExercisePublic``):
 import uuid
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.models import dose_words
 from app.models.catalogue_files import DEFAULT_LOCALE, STOP_RULES, LocalisedText
@@ -42,7 +42,7 @@ def search_text(text: LocalisedText) -> str:
 def load_texts(session: Session, exercise_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, ExerciseText]]:
     found: dict[uuid.UUID, dict[str, ExerciseText]] = {exercise_id: {} for exercise_id in exercise_ids}
     if exercise_ids:
-        for row in session.exec(select(ExerciseText).where(ExerciseText.exercise_id.in_(exercise_ids))):
+        for row in session.exec(select(ExerciseText).where(col(ExerciseText.exercise_id).in_(exercise_ids))):
             found[row.exercise_id][row.locale] = row
     return found
 

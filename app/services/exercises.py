@@ -9,13 +9,14 @@ import uuid
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import Text, and_, cast, func, or_
+from sqlalchemy import ColumnElement, SQLColumnExpression, Text, and_, cast, func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from app.db import utcnow
-from app.errors import Conflict, Forbidden, InvalidInput, NotFound
+from app.errors import Code, Conflict, Forbidden, InvalidInput, NotFound
 from app.models.catalogue_files import DEFAULT_LOCALE, ExerciseSpec, Slug
 from app.models.common import Actor, Page
 from app.models.exercise import (
@@ -40,13 +41,16 @@ _QUALITY = re.compile(r"^\s*q\s*=\s*(0(?:\.\d{0,3})?|1(?:\.0{0,3})?)\s*$", re.IG
 # A q that can only match inside one tag; other characters could match across the stored JSON list.
 _TAG_FRAGMENT = re.compile(r"^[a-z0-9-]+$")
 _SLUG = TypeAdapter(Slug)
+# A catalogue exercise, and a clinic's own; as sort keys, each puts the other first.
+_IN_CATALOGUE = col(Exercise.owner_clinic_id).is_(None)
+_CLINICS_OWN = col(Exercise.owner_clinic_id).is_not(None)
 
 
-def _visible(actor: Actor):
-    return or_(Exercise.owner_clinic_id.is_(None), Exercise.owner_clinic_id == actor.clinic_id)
+def _visible(actor: Actor) -> ColumnElement[bool]:
+    return or_(_IN_CATALOGUE, col(Exercise.owner_clinic_id) == actor.clinic_id)
 
 
-def _scoped(actor: Actor):
+def _scoped(actor: Actor) -> SelectOfScalar[Exercise]:
     return select(Exercise).where(_visible(actor))
 
 
@@ -87,8 +91,8 @@ def resolve_locale(session: Session, actor: Actor, locale: str | None, accept_la
         session.exec(
             select(ExerciseText.locale)
             .distinct()
-            .join(Exercise, Exercise.id == ExerciseText.exercise_id)
-            .where(_visible(actor), ExerciseText.locale.in_(wanted))
+            .join(Exercise, col(Exercise.id) == ExerciseText.exercise_id)
+            .where(_visible(actor), col(ExerciseText.locale).in_(wanted))
         )
     )
     return next((candidate for candidate in wanted if candidate in available), DEFAULT_LOCALE)
@@ -101,24 +105,24 @@ def _escape_like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _json_list_has(column: Any, item: str):
+def _json_list_has(column: Any, item: str) -> ColumnElement[bool]:
     # Portable list membership: the stored JSON text contains the quoted item. Items are slugs
     # (no quotes or backslashes), so a quoted match is an exact element match on both databases.
     return cast(column, Text).like(f'%"{_escape_like(item)}"%', escape="\\")
 
 
-def _matching(statement, q: str, locale: str):
+def _matching(statement: SelectOfScalar[Exercise], q: str, locale: str) -> SelectOfScalar[Exercise]:
     """Rows whose name or summary (in ``locale``, else English) or one of whose tags contains ``q``."""
     pattern = f"%{_escape_like(q)}%"
     english = aliased(ExerciseText)
     statement = statement.join(
-        english, and_(english.exercise_id == Exercise.id, english.locale == DEFAULT_LOCALE)
+        english, and_(col(english.exercise_id) == Exercise.id, col(english.locale) == DEFAULT_LOCALE)
     )
-    searched = english.search_text
+    searched: SQLColumnExpression[str] = col(english.search_text)
     if locale != DEFAULT_LOCALE:
         localised = aliased(ExerciseText)
         statement = statement.outerjoin(
-            localised, and_(localised.exercise_id == Exercise.id, localised.locale == locale)
+            localised, and_(col(localised.exercise_id) == Exercise.id, col(localised.locale) == locale)
         )
         searched = func.coalesce(localised.search_text, english.search_text)
     conditions = [searched.like(pattern, escape="\\")]
@@ -132,9 +136,9 @@ def list_exercises(
 ) -> Page[ExercisePublic]:
     statement = _scoped(actor)
     if not search.include_own:
-        statement = statement.where(Exercise.owner_clinic_id.is_(None))
+        statement = statement.where(_IN_CATALOGUE)
     if not search.include_archived:
-        statement = statement.where(Exercise.archived_at.is_(None))
+        statement = statement.where(col(Exercise.archived_at).is_(None))
     for column, value in (
         (Exercise.category, search.category),
         (Exercise.chain, search.chain),
@@ -164,7 +168,7 @@ def get_exercise(session: Session, actor: Actor, id_or_slug: str) -> Exercise:
         except ValidationError as exc:  # not a slug either (and not always storable text, e.g. NUL)
             raise NotFound("No such exercise.") from exc
         # The clinic's own slug first: it may predate a catalogue exercise that later took the same slug.
-        statement = _scoped(actor).where(Exercise.slug == slug).order_by(Exercise.owner_clinic_id.is_(None))
+        statement = _scoped(actor).where(Exercise.slug == slug).order_by(_IN_CATALOGUE)
     exercise = session.exec(statement).first()
     if exercise is None:
         raise NotFound("No such exercise.")
@@ -182,13 +186,11 @@ def resolve_refs(session: Session, actor: Actor, refs: set[str]) -> dict[str, Ex
             slugs.add(ref)
     found: dict[str, Exercise] = {}
     if ids:
-        for exercise in session.exec(_scoped(actor).where(Exercise.id.in_(list(ids)))):
+        for exercise in session.exec(_scoped(actor).where(col(Exercise.id).in_(list(ids)))):
             found[ids[exercise.id]] = exercise
     if slugs:
         # The clinic's own slug wins over the catalogue's, as in get_exercise.
-        statement = (
-            _scoped(actor).where(Exercise.slug.in_(list(slugs))).order_by(Exercise.owner_clinic_id.is_(None))
-        )
+        statement = _scoped(actor).where(col(Exercise.slug).in_(list(slugs))).order_by(_IN_CATALOGUE)
         for exercise in session.exec(statement):
             found.setdefault(exercise.slug, exercise)
     return found
@@ -202,9 +204,9 @@ def get_chain(session: Session, actor: Actor, exercise: Exercise, locale: str) -
             _scoped(actor)
             .where(
                 Exercise.chain == exercise.chain,
-                or_(Exercise.archived_at.is_(None), Exercise.id == exercise.id),
+                or_(col(Exercise.archived_at).is_(None), col(Exercise.id) == exercise.id),
             )
-            .order_by(Exercise.step, Exercise.owner_clinic_id.is_not(None), Exercise.slug)
+            .order_by(col(Exercise.step), _CLINICS_OWN, col(Exercise.slug))
         )
     )
     # The catalogue names its chains; a clinic's own chain takes the title of its first step.
@@ -249,14 +251,16 @@ def _slug_taken(session: Session, actor: Actor, slug: str) -> bool:
     return session.exec(select(Exercise.id).where(_visible(actor), Exercise.slug == slug)).first() is not None
 
 
-def _chain_title(session: Session, actor: Actor, spec: ExerciseCreate, exercise_id: uuid.UUID | None):
+def _chain_title(
+    session: Session, actor: Actor, spec: ExerciseCreate, exercise_id: uuid.UUID | None
+) -> dict[str, str]:
     """The title sent, else the chain's existing one (the catalogue's first), else the exercise's name."""
     if spec.chain_title is not None:
         return spec.chain_title
-    statement = select(Exercise.chain_title).where(_visible(actor), Exercise.chain == spec.chain)
+    statement = select(col(Exercise.chain_title)).where(_visible(actor), Exercise.chain == spec.chain)
     if exercise_id is not None:
         statement = statement.where(Exercise.id != exercise_id)
-    existing = session.exec(statement.order_by(Exercise.owner_clinic_id.is_not(None), Exercise.id)).first()
+    existing = session.exec(statement.order_by(_CLINICS_OWN, col(Exercise.id))).first()
     return existing or {DEFAULT_LOCALE: spec.text[DEFAULT_LOCALE].name}
 
 
@@ -278,9 +282,7 @@ def _check_links(session: Session, actor: Actor, spec: ExerciseCreate) -> None:
     }
     wanted = {slug for slug in (*links.values(), *alternatives.values()) if slug}
     targets: dict[str, Exercise] = {}
-    for row in session.exec(
-        _scoped(actor).where(Exercise.slug.in_(wanted)).order_by(Exercise.owner_clinic_id.is_(None))
-    ):
+    for row in session.exec(_scoped(actor).where(col(Exercise.slug).in_(wanted)).order_by(_IN_CATALOGUE)):
         targets.setdefault(row.slug, row)
     errors = []
     for field, slug in (links | alternatives).items():
@@ -304,12 +306,12 @@ def _check_links(session: Session, actor: Actor, spec: ExerciseCreate) -> None:
             )
             errors.append(_link_error(field, message, "not_easier"))
     if errors:
-        raise InvalidInput("Some linked exercises are not valid.", code="invalid_exercise", errors=errors)
+        raise InvalidInput("Some linked exercises are not valid.", code=Code.INVALID_EXERCISE, errors=errors)
 
 
 def create_exercise(session: Session, actor: Actor, data: ExerciseCreate) -> Exercise:
     if _slug_taken(session, actor, data.slug):
-        raise Conflict(SLUG_TAKEN, code="slug_taken")
+        raise Conflict(SLUG_TAKEN, code=Code.SLUG_TAKEN)
     _check_links(session, actor, data)
     columns = spec_columns(data, data.chain, _chain_title(session, actor, data, None))
     exercise = Exercise(owner_clinic_id=actor.clinic_id, **columns)
@@ -317,7 +319,7 @@ def create_exercise(session: Session, actor: Actor, data: ExerciseCreate) -> Exe
         with session.begin_nested():
             session.add(exercise)
     except IntegrityError as exc:  # a concurrent request took the slug between the check and the insert
-        raise Conflict(SLUG_TAKEN, code="slug_taken") from exc
+        raise Conflict(SLUG_TAKEN, code=Code.SLUG_TAKEN) from exc
     write_texts(session, exercise, data.text)
     session.flush()
     return exercise
@@ -327,7 +329,7 @@ def _own(exercise: Exercise) -> None:
     if exercise.owner_clinic_id is None:
         raise Forbidden(
             "Catalogue exercises are read-only; create the clinic's own variant instead.",
-            code="catalogue_read_only",
+            code=Code.CATALOGUE_READ_ONLY,
         )
 
 
@@ -377,7 +379,7 @@ def update_exercise(session: Session, actor: Actor, exercise: Exercise, data: Ex
             for error in exc.errors()
         ]
         raise InvalidInput(
-            "The exercise would not be valid after this change.", code="invalid_exercise", errors=errors
+            "The exercise would not be valid after this change.", code=Code.INVALID_EXERCISE, errors=errors
         ) from exc
     _check_links(session, actor, spec)
     columns = spec_columns(spec, spec.chain, _chain_title(session, actor, spec, exercise.id))

@@ -4,7 +4,7 @@ import uuid
 from typing import Any
 
 from sqlalchemy import or_
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app import fhir
 from app.models.catalogue_files import DEFAULT_LOCALE
@@ -22,8 +22,10 @@ def _care_plans(
     owners = dict(
         session.exec(
             select(Exercise.id, Exercise.owner_clinic_id).where(
-                Exercise.id.in_(used),
-                or_(Exercise.owner_clinic_id.is_(None), Exercise.owner_clinic_id == actor.clinic_id),
+                col(Exercise.id).in_(used),
+                or_(
+                    col(Exercise.owner_clinic_id).is_(None), col(Exercise.owner_clinic_id) == actor.clinic_id
+                ),
             )
         ).all()
     )

@@ -8,10 +8,10 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import func, text
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.db import utcnow
-from app.errors import ServiceUnavailable
+from app.errors import Code, ServiceUnavailable
 from app.models.webhook import Delivery
 from app.observability import DeliveryQueue
 
@@ -36,12 +36,12 @@ def check_ready(session: Session) -> dict[str, str]:
         current = set(session.execute(text("SELECT version_num FROM alembic_version")).scalars())
     except SQLAlchemyError as exc:
         raise ServiceUnavailable(
-            "The database is not reachable or not migrated.", code="database_unavailable"
+            "The database is not reachable or not migrated.", code=Code.DATABASE_UNAVAILABLE
         ) from exc
     if current != migration_heads():
         raise ServiceUnavailable(
             "The database schema is not at the newest migration; run `hep migrate`.",
-            code="migrations_pending",
+            code=Code.MIGRATIONS_PENDING,
         )
     return {"status": "ready", "database": "ok", "migration": ",".join(sorted(current))}
 
@@ -52,7 +52,7 @@ def delivery_queue(session: Session) -> DeliveryQueue | None:
     One query on the (status, next_attempt_at) index, so a scrape stays cheap with a long queue.
     """
     now = utcnow()
-    due = Delivery.next_attempt_at <= now
+    due = col(Delivery.next_attempt_at) <= now
     try:
         pending, due_count, oldest_due = session.exec(
             select(

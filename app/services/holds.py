@@ -6,9 +6,9 @@ safety service (which places and lifts holds) can ask, without importing each ot
 
 import uuid
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from app.errors import Conflict, Forbidden
+from app.errors import Code, Conflict, Forbidden
 from app.models.common import Actor
 from app.models.programme import Programme
 from app.models.safety import HOLDING_TIERS, TIER_ORDER, SafetyAlert
@@ -20,7 +20,7 @@ def holding_alert(session: Session, clinic_id: uuid.UUID, patient_id: uuid.UUID)
         select(SafetyAlert).where(
             SafetyAlert.clinic_id == clinic_id,
             SafetyAlert.patient_id == patient_id,
-            SafetyAlert.tier.in_(HOLDING_TIERS),
+            col(SafetyAlert.tier).in_(HOLDING_TIERS),
             SafetyAlert.status != "resolved",
         )
     ).all()
@@ -34,12 +34,12 @@ def ensure_no_hold(session: Session, actor: Actor, programme: Programme) -> None
     if actor.kind != "staff":
         raise Forbidden(
             "Only a signed-in clinician can lift a safety hold, by resolving the alert with a note.",
-            code="clinician_required",
+            code=Code.CLINICIAN_REQUIRED,
         )
     raise Conflict(
         "The patient has an open emergency or urgent alert: resolve it with a note first (POST "
         "/v1/alerts/{id}/resolve), then resume.",
-        code="safety_hold",
+        code=Code.SAFETY_HOLD,
     )
 
 
@@ -48,5 +48,5 @@ def ensure_clinician_during_hold(session: Session, actor: Actor, programme: Prog
     if actor.kind == "api_key" and holding_alert(session, programme.clinic_id, programme.patient_id):
         raise Forbidden(
             "The patient is on a safety hold: only a signed-in clinician can close this programme.",
-            code="clinician_required",
+            code=Code.CLINICIAN_REQUIRED,
         )

@@ -6,13 +6,14 @@ mornings are worse twice in a row, your physio will be told"). Reports may arriv
 an app that was offline, so "in a row" is judged against the reports on either side of the day answered.
 """
 
+import uuid
 from datetime import date, timedelta
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.db import utcnow
-from app.errors import Conflict, InvalidInput
+from app.errors import Code, Conflict, InvalidInput
 from app.models.catalogue_files import DEFAULT_LOCALE
 from app.models.common import Actor
 from app.models.next_morning import NextMorningIn, NextMorningReport, NextMorningResult
@@ -29,11 +30,12 @@ def report(session: Session, actor: Actor, day: date, data: NextMorningIn) -> Ne
     today = adherence.today(actor.timezone or "UTC")
     if not today - timedelta(days=DAYS_BACK) <= day < today:
         raise InvalidInput(
-            f"Answer for a day of sessions in the last {DAYS_BACK} days, before today.", code="invalid_date"
+            f"Answer for a day of sessions in the last {DAYS_BACK} days, before today.",
+            code=Code.INVALID_DATE,
         )
     programme = programmes.my_current_programme(session, actor)
     if programme is None:
-        raise Conflict("There is no current programme to report on.", code="no_programme")
+        raise Conflict("There is no current programme to report on.", code=Code.NO_PROGRAMME)
     stored = _store(session, actor, programme.id, day, data)
     audit.record(session, actor, "next_morning.report", "next_morning_report", stored.id, actor.id)
     alerted = data.response == "worse" and _worse_twice(session, actor, programme.id, stored)
@@ -56,7 +58,9 @@ def _find(session: Session, actor: Actor, day: date) -> NextMorningReport | None
     ).first()
 
 
-def _store(session: Session, actor: Actor, programme_id, day: date, data: NextMorningIn) -> NextMorningReport:
+def _store(
+    session: Session, actor: Actor, programme_id: uuid.UUID, day: date, data: NextMorningIn
+) -> NextMorningReport:
     """The answer for the day: a new row, or the last answer replacing an earlier one."""
     stored = _find(session, actor, day)
     if stored is None:
@@ -81,7 +85,7 @@ def _store(session: Session, actor: Actor, programme_id, day: date, data: NextMo
     return stored
 
 
-def _worse_twice(session: Session, actor: Actor, programme_id, stored: NextMorningReport) -> bool:
+def _worse_twice(session: Session, actor: Actor, programme_id: uuid.UUID, stored: NextMorningReport) -> bool:
     """This worse morning is part of a run of two or more (by day of sessions, whatever order the answers
     came in): tell the physio, once per run. True when the physio has been told of this run."""
     reports = list(
@@ -93,7 +97,7 @@ def _worse_twice(session: Session, actor: Actor, programme_id, stored: NextMorni
                 NextMorningReport.session_date >= stored.session_date - timedelta(days=RUN_DAYS),
                 NextMorningReport.session_date <= stored.session_date + timedelta(days=RUN_DAYS),
             )
-            .order_by(NextMorningReport.session_date)
+            .order_by(col(NextMorningReport.session_date))
         )
     )
     at = next(index for index, r in enumerate(reports) if r.id == stored.id)
@@ -107,9 +111,8 @@ def _worse_twice(session: Session, actor: Actor, programme_id, stored: NextMorni
     run = reports[start : end + 1]
     key = f"{REASON}:{actor.id}:{run[0].session_date.isoformat()}"
     evidence = [str(r.id) for r in run]
-    where = {"programme_id": programme_id}
     alert = reviews.raise_once(
-        session, actor, actor.id, key, [REASON], evidence, source="next_morning", **where
+        session, actor, actor.id, key, [REASON], evidence, source="next_morning", programme_id=programme_id
     )
     if alert is not None:
         programme = session.get(Programme, programme_id)

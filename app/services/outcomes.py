@@ -13,15 +13,21 @@ from typing import Any
 
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from app.db import utcnow
 from app.models.common import Actor, Page
 from app.models.outcome import (
     ANSWER_MODELS,
     Instrument,
+    NprsAnswers,
+    OdiAnswers,
     OutcomeIn,
     OutcomePublic,
     OutcomeResponse,
+    PsfsAnswers,
+    RmdqAnswers,
+    StartBackAnswers,
     activity_key,
 )
 from app.models.patient import Patient
@@ -40,15 +46,15 @@ Series = tuple[str, str | None]
 def score(instrument: Instrument, answers: dict[str, Any]) -> dict[str, Any]:
     """Scores from validated item answers (pure: the tests check it against the reference's examples)."""
     parsed = ANSWER_MODELS[instrument].model_validate(answers)
-    if instrument == "nprs":
+    if isinstance(parsed, NprsAnswers):
         return {key: getattr(parsed, key) for key in ("back", "leg") if getattr(parsed, key) is not None}
-    if instrument == "psfs":
+    if isinstance(parsed, PsfsAnswers):
         values = [activity.score for activity in parsed.activities]
         return {
             "mean": round(sum(values) / len(values), 2),
             "by_activity": {a.activity: a.score for a in parsed.activities},
         }
-    if instrument == "odi":
+    if isinstance(parsed, OdiAnswers):
         answered = [section for section in parsed.sections if section is not None]
         total = sum(answered)
         return {
@@ -56,8 +62,9 @@ def score(instrument: Instrument, answers: dict[str, Any]) -> dict[str, Any]:
             "max": 5 * len(answered),
             "percent": round(total / (5 * len(answered)) * 100, 1),
         }
-    if instrument == "rmdq":
+    if isinstance(parsed, RmdqAnswers):
         return {"score": sum(parsed.items)}
+    assert isinstance(parsed, StartBackAnswers)  # the one instrument left
     items = [int(agree) for agree in parsed.items] + [BOTHERSOME_POINTS[parsed.bothersome]]
     total, distress = sum(items), sum(items[4:9])  # the distress subscale is items 5–9
     risk = "low" if total <= 3 else ("high" if distress >= 4 else "medium")
@@ -153,7 +160,7 @@ def short_of_meaningful(instrument: str, found: dict[str, Any]) -> bool:
     return any(rule.possible(c["baseline"]) and not c["improved_meaningfully"] for c in compared)
 
 
-def _scoped(actor: Actor, patient_id: uuid.UUID):
+def _scoped(actor: Actor, patient_id: uuid.UUID) -> SelectOfScalar[OutcomeResponse]:
     return select(OutcomeResponse).where(
         OutcomeResponse.clinic_id == actor.clinic_id, OutcomeResponse.patient_id == patient_id
     )
@@ -166,7 +173,7 @@ def _baselines(
     recall = col(OutcomeResponse.answers)["recall"].as_string()
     first = func.row_number().over(
         partition_by=(OutcomeResponse.instrument, recall),
-        order_by=(OutcomeResponse.taken_at, OutcomeResponse.id),
+        order_by=(col(OutcomeResponse.taken_at), col(OutcomeResponse.id)),
     )
     ranked = select(col(OutcomeResponse.id), first.label("position")).where(
         OutcomeResponse.clinic_id == actor.clinic_id, OutcomeResponse.patient_id == patient_id

@@ -11,14 +11,14 @@
   check; a worse morning is red for progression).
 """
 
+from collections.abc import Sequence
 from datetime import date, timedelta
-from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, case, func
+from sqlalchemy import and_, bindparam, case, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session
 
-from app.db import utcnow
+from app.db import AnyRow, utcnow
 from app.models.next_morning import NextMorningReport
 from app.models.programme import Programme, ProgrammeItem
 from app.models.session_log import SessionLog
@@ -51,7 +51,7 @@ def directional(category: str) -> bool:
     return category in DIRECTIONAL
 
 
-def dose_done(item: ProgrammeItem, log: Row[Any]) -> bool:
+def dose_done(item: ProgrammeItem, log: AnyRow) -> bool:
     """The prescribed dose was done. Values the app did not report are not held against the patient."""
     if item.sets is not None and log.sets_done < item.sets:
         return False
@@ -64,7 +64,7 @@ def dose_done(item: ProgrammeItem, log: Row[Any]) -> bool:
     )
 
 
-def sessions_ready(item: ProgrammeItem, recent: list[Row[Any]], needed: int, is_directional: bool) -> bool:
+def sessions_ready(item: ProgrammeItem, recent: Sequence[AnyRow], needed: int, is_directional: bool) -> bool:
     """The item's latest sessions at its dose (newest first) meet the chain's rule."""
     if len(recent) < needed or not all(dose_done(item, log) for log in recent):
         return False

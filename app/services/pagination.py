@@ -11,17 +11,26 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import and_, or_
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlmodel import Session
 from sqlmodel.sql.expression import SelectOfScalar
 
-from app.errors import InvalidInput
+from app.errors import Code, InvalidInput
 from app.models.common import Page
 
-T = TypeVar("T")
+
+class _Identified(Protocol):
+    """A table row with a UUID primary key named id (every table a list pages through)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+
+
+# paginate's `Page[T]` is in quotes: evaluated, it would make Pydantic build a Page of this protocol.
+T = TypeVar("T", bound=_Identified)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DEFAULT_LIMIT = 50
@@ -67,7 +76,7 @@ def decode_cursor(cursor: str, key_count: int = 0) -> tuple[uuid.UUID, tuple[int
             raise ValueError("wrong length")
         return uuid.UUID(bytes=raw[:16]), struct.unpack(f">{key_count}q", raw[16:])
     except (binascii.Error, ValueError, struct.error) as exc:
-        raise InvalidInput("The cursor is not one this service issued.", code="invalid_cursor") from exc
+        raise InvalidInput("The cursor is not one this service issued.", code=Code.INVALID_CURSOR) from exc
 
 
 def _micros(value: datetime) -> int:
@@ -78,7 +87,7 @@ def _from_micros(micros: int) -> datetime:
     try:
         return _EPOCH + timedelta(microseconds=micros)
     except OverflowError as exc:
-        raise InvalidInput("The cursor is not one this service issued.", code="invalid_cursor") from exc
+        raise InvalidInput("The cursor is not one this service issued.", code=Code.INVALID_CURSOR) from exc
 
 
 def _after(expressions: list[Any], values: list[Any]) -> Any:
@@ -96,7 +105,7 @@ def paginate(
     params: PageParams,
     time_column: InstrumentedAttribute[Any] | Any | None = None,
     rank: SortKey | None = None,
-) -> Page[T]:
+) -> "Page[T]":
     """One page in id order; in (time_column, id) order when rows' ids are not time-ordered (e.g. ids chosen
     by clients) or another time matters; with `rank` (e.g. a CASE over a tier), by rank first."""
     keys = [] if rank is None else [rank]

@@ -13,11 +13,12 @@ from datetime import date
 from threading import Lock
 from typing import Any
 
-from sqlalchemy import Row, bindparam
+from sqlalchemy import bindparam
 from sqlalchemy import select as sa_select
 from sqlmodel import Session
 
-from app.errors import InvalidInput
+from app.db import AnyRow
+from app.errors import Code, InvalidInput
 from app.models.catalogue_files import DEFAULT_LOCALE
 from app.models.common import Actor, Page
 from app.models.patient import Patient
@@ -59,7 +60,7 @@ def patient_locale(actor: Actor) -> str:
     return actor.locale or DEFAULT_LOCALE
 
 
-def etag(programme: Row[Any], locale: str) -> str:
+def etag(programme: AnyRow, locale: str) -> str:
     """The revision, the language and the version of the service's own text: a safety wording fix reaches
     an app holding the revision offline."""
     return f'"{programme.revision}.{locale}.{TEXT_VERSION}"'
@@ -73,7 +74,7 @@ def list_mine(session: Session, actor: Actor, params: PageParams) -> Page[Progra
     )
 
 
-def _view(session: Session, programme: Row[Any], locale: str) -> tuple[ProgrammeView, bytes]:
+def _view(session: Session, programme: AnyRow, locale: str) -> tuple[ProgrammeView, bytes]:
     """The rendered current revision, as a ProgrammeView and as its response bytes (cached: revisions never
     change)."""
     key = (programme.id, programme.revision, locale)
@@ -111,7 +112,7 @@ def plan(session: Session, actor: Actor, day: date | None) -> Plan:
     today = adherence.today(timezone)
     day = day or today
     if abs((day - today).days) > adherence.MAX_WINDOW_DAYS:
-        raise InvalidInput("Ask for a date within a year of today.", code="invalid_date")
+        raise InvalidInput("Ask for a date within a year of today.", code=Code.INVALID_DATE)
     audit.record(session, actor, "plan.read", "patient", actor.id, actor.id)
     programme = programmes.my_current_programme(session, actor)
     if programme is None:

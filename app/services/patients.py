@@ -5,9 +5,10 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from app.db import utcnow
-from app.errors import Conflict, NotFound
+from app.errors import Code, Conflict, NotFound
 from app.models.common import Actor, Page
 from app.models.patient import Patient, PatientCreate, PatientUpdate, PatientUpsert
 from app.models.webhook import EventType
@@ -24,7 +25,7 @@ def _emit(session: Session, type: EventType, patient: Patient) -> None:
     )
 
 
-def _scoped(actor: Actor):
+def _scoped(actor: Actor) -> SelectOfScalar[Patient]:
     return select(Patient).where(Patient.clinic_id == actor.clinic_id)
 
 
@@ -60,7 +61,7 @@ def _insert(session: Session, patient: Patient) -> None:
         with session.begin_nested():
             session.add(patient)
     except IntegrityError as exc:
-        raise Conflict(EXTERNAL_ID_TAKEN, code="external_id_taken") from exc
+        raise Conflict(EXTERNAL_ID_TAKEN, code=Code.EXTERNAL_ID_TAKEN) from exc
 
 
 def _external_id_taken(session: Session, actor: Actor, external_id: str, except_id: uuid.UUID | None) -> bool:
@@ -71,7 +72,7 @@ def _external_id_taken(session: Session, actor: Actor, external_id: str, except_
 
 def create_patient(session: Session, actor: Actor, data: PatientCreate) -> Patient:
     if data.external_id and _external_id_taken(session, actor, data.external_id, None):
-        raise Conflict(EXTERNAL_ID_TAKEN, code="external_id_taken")
+        raise Conflict(EXTERNAL_ID_TAKEN, code=Code.EXTERNAL_ID_TAKEN)
     patient = Patient(clinic_id=actor.clinic_id, **data.model_dump())
     _insert(session, patient)
     audit.record(session, actor, "patient.create", "patient", patient.id, patient.id)
@@ -97,14 +98,14 @@ def update_patient(session: Session, actor: Actor, patient: Patient, data: Patie
             changes.pop(required)
     new_external_id = changes.get("external_id")
     if new_external_id and _external_id_taken(session, actor, new_external_id, patient.id):
-        raise Conflict(EXTERNAL_ID_TAKEN, code="external_id_taken")
+        raise Conflict(EXTERNAL_ID_TAKEN, code=Code.EXTERNAL_ID_TAKEN)
     changed = _apply(patient, changes)
     session.add(patient)
     try:
         with session.begin_nested():
             session.flush()
     except IntegrityError as exc:
-        raise Conflict(EXTERNAL_ID_TAKEN, code="external_id_taken") from exc
+        raise Conflict(EXTERNAL_ID_TAKEN, code=Code.EXTERNAL_ID_TAKEN) from exc
     audit.record(session, actor, "patient.update", "patient", patient.id, patient.id)
     if changed:
         _emit(session, "patient.updated", patient)

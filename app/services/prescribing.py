@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from app.db import utcnow
-from app.errors import Conflict, Forbidden
+from app.errors import Code, Conflict, Forbidden
 from app.models.common import Actor
 from app.models.exercise import Exercise
 from app.models.patient import Patient
@@ -84,12 +84,12 @@ def check(
         raise Conflict(
             "Some exercises are contraindicated for this patient's screening record; change them, or send "
             "override_contraindications with your clinical reason.",
-            code="contraindicated",
+            code=Code.CONTRAINDICATED,
             errors=problems,
         )
     if actor.kind != "staff":
         raise Forbidden(
-            "Only a signed-in clinician can override a contraindication.", code="clinician_required"
+            "Only a signed-in clinician can override a contraindication.", code=Code.CLINICIAN_REQUIRED
         )
     return overrides
 
@@ -104,7 +104,7 @@ def ensure_stopped_items_kept(
     if any(row.suspension is not None and kept.get(row.id) != row.exercise_id for row in existing.values()):
         raise Forbidden(
             "Only a clinician can remove or replace an exercise stopped after a red session.",
-            code="clinician_required",
+            code=Code.CLINICIAN_REQUIRED,
         )
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from sqlmodel import Session
 
 from app.db import utcnow
-from app.errors import Conflict, NotFound
+from app.errors import Code, Conflict, NotFound
 from app.models.common import Actor
 from app.models.programme import Programme, ProgrammeItem
 from app.models.programme_document import RevisionReason
@@ -91,12 +91,14 @@ def reinstate_item(
 ) -> Programme:
     """A clinician reviewed a stopped exercise and lets the patient do it again."""
     if programme.status not in programmes.EDITABLE:
-        raise Conflict(f"A {programme.status} programme can no longer be changed.", code="programme_closed")
+        raise Conflict(
+            f"A {programme.status} programme can no longer be changed.", code=Code.PROGRAMME_CLOSED
+        )
     item = documents.current_items(session, programme).get(item_id)
     if item is None:
         raise NotFound("No such item in this programme.")
     if item.suspension is None:
-        raise Conflict("This exercise is not stopped.", code="item_not_suspended")
+        raise Conflict("This exercise is not stopped.", code=Code.ITEM_NOT_SUSPENDED)
     documents.bump_revision(session, programme, programme.revision if if_match is None else if_match)
     item.suspension = None
     session.add(item)

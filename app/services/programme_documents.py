@@ -11,10 +11,10 @@ from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import delete, or_, update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.db import utcnow
-from app.errors import InvalidInput, PreconditionFailed
+from app.errors import Code, InvalidInput, PreconditionFailed
 from app.models.common import Actor
 from app.models.exercise import Exercise
 from app.models.programme import (
@@ -80,7 +80,9 @@ def resolve_items(
                         "This exercise needs a clinician's explicit unlock (clinician_unlocked: true).",
                         "exercise_locked",
                     )
-                elif actor.kind != "staff" and not (unchanged and before.clinician_unlocked):
+                elif actor.kind != "staff" and not (
+                    unchanged and before is not None and before.clinician_unlocked
+                ):
                     _item_error(
                         errors,
                         p,
@@ -91,7 +93,7 @@ def resolve_items(
                     )
     if errors:
         raise InvalidInput(
-            "The programme has items that cannot be prescribed.", code="invalid_programme", errors=errors
+            "The programme has items that cannot be prescribed.", code=Code.INVALID_PROGRAMME, errors=errors
         )
     return found
 
@@ -101,7 +103,7 @@ def current_items(session: Session, programme: Programme) -> dict[uuid.UUID, Pro
         select(ProgrammeItem).where(
             ProgrammeItem.clinic_id == programme.clinic_id,
             ProgrammeItem.programme_id == programme.id,
-            ProgrammeItem.removed_at.is_(None),
+            col(ProgrammeItem.removed_at).is_(None),
         )
     )
     return {row.id: row for row in rows}
@@ -120,7 +122,8 @@ def write_structure(
     A stopped item stays stopped unless a clinician gives it another exercise (that is their review)."""
     session.execute(
         delete(ProgrammePhase).where(
-            ProgrammePhase.clinic_id == programme.clinic_id, ProgrammePhase.programme_id == programme.id
+            col(ProgrammePhase.clinic_id) == programme.clinic_id,
+            col(ProgrammePhase.programme_id) == programme.id,
         )
     )
     kept: set[uuid.UUID] = set()
@@ -180,18 +183,20 @@ def snapshot(session: Session, programme: Programme) -> dict[str, Any]:
     phases = session.exec(
         select(ProgrammePhase)
         .where(ProgrammePhase.clinic_id == programme.clinic_id, ProgrammePhase.programme_id == programme.id)
-        .order_by(ProgrammePhase.position)
+        .order_by(col(ProgrammePhase.position))
     ).all()
     items = session.exec(
         select(ProgrammeItem)
         .where(
             ProgrammeItem.clinic_id == programme.clinic_id,
             ProgrammeItem.programme_id == programme.id,
-            ProgrammeItem.removed_at.is_(None),
+            col(ProgrammeItem.removed_at).is_(None),
         )
-        .order_by(ProgrammeItem.phase_position, ProgrammeItem.position)
+        .order_by(col(ProgrammeItem.phase_position), col(ProgrammeItem.position))
     ).all()
-    used = session.exec(select(Exercise).where(Exercise.id.in_({item.exercise_id for item in items}))).all()
+    used = session.exec(
+        select(Exercise).where(col(Exercise.id).in_({item.exercise_id for item in items}))
+    ).all()
     rendered = exercises.present_every_locale(session, list(used))
     by_id = {exercise.id: exercise for exercise in used}
 
@@ -276,16 +281,16 @@ def emit_programme_event(session: Session, programme: Programme, event_type: Eve
 
 def bump_revision(session: Session, programme: Programme, expected: int) -> None:
     """Claim the next revision number, or fail with 412 if someone else changed the programme first."""
-    claimed = session.execute(
+    claimed = session.exec(
         update(Programme)
-        .where(Programme.id == programme.id, Programme.revision == expected)
+        .where(col(Programme.id) == programme.id, col(Programme.revision) == expected)
         .values(revision=expected + 1, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
     if claimed.rowcount != 1:
         raise PreconditionFailed(
             "The programme changed since the revision you sent; fetch it again and re-apply your change.",
-            code="stale_revision",
+            code=Code.STALE_REVISION,
         )
     programme.revision = expected + 1
     programme.updated_at = utcnow()
@@ -335,7 +340,7 @@ def document_from_template(template: Template, data: ProgrammeCreate) -> list[Ph
             )
     if errors:
         raise InvalidInput(
-            "Some item overrides do not fit the template.", code="invalid_programme", errors=errors
+            "Some item overrides do not fit the template.", code=Code.INVALID_PROGRAMME, errors=errors
         )
     return phases
 
@@ -348,18 +353,18 @@ def supersede_pending(
     of the programme; else those for these items and, with `phase`, a proposed phase advance."""
     which = []
     if item_ids is not None:
-        chosen = [ProgressionSuggestion.item_id.in_(list(item_ids))] if item_ids else []
+        chosen = [col(ProgressionSuggestion.item_id).in_(list(item_ids))] if item_ids else []
         if phase:
-            chosen.append(ProgressionSuggestion.item_id.is_(None))
+            chosen.append(col(ProgressionSuggestion.item_id).is_(None))
         if not chosen:
             return
         which.append(or_(*chosen))
     session.execute(
         update(ProgressionSuggestion)
         .where(
-            ProgressionSuggestion.clinic_id == programme.clinic_id,
-            ProgressionSuggestion.programme_id == programme.id,
-            ProgressionSuggestion.status == "pending",
+            col(ProgressionSuggestion.clinic_id) == programme.clinic_id,
+            col(ProgressionSuggestion.programme_id) == programme.id,
+            col(ProgressionSuggestion.status) == "pending",
             *which,
         )
         .values(status="superseded", decided_at=utcnow(), decided_by=None)

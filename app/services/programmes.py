@@ -6,13 +6,14 @@ app.services.programme_documents; changes to one item between edits in app.servi
 import uuid
 from typing import Any
 
-from sqlalchemy import Row, bindparam, tuple_
+from sqlalchemy import bindparam, tuple_
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
-from app.db import utcnow
-from app.errors import Conflict, Forbidden, NotFound
+from app.db import AnyRow, utcnow
+from app.errors import Code, Conflict, Forbidden, NotFound
 from app.models.clinic import Clinic
 from app.models.common import Actor, Page
 from app.models.patient import Patient
@@ -49,7 +50,7 @@ TRANSITIONS: dict[str, tuple[tuple[ProgrammeStatus, ...], ProgrammeStatus, Event
 EDITABLE: tuple[ProgrammeStatus, ...] = ("draft", "active", "paused")
 
 
-def scoped(actor: Actor):
+def scoped(actor: Actor) -> SelectOfScalar[Programme]:
     """Programmes the caller may see: the clinic's, or for a patient their own that are not drafts."""
     statement = select(Programme).where(Programme.clinic_id == actor.clinic_id)
     if actor.kind == "patient":
@@ -89,7 +90,7 @@ _CLINIC_GET = select(Programme).where(*_CLINIC_SCOPE, _BY_ID)
 _PATIENT_GET = select(Programme).where(*_PATIENT_SCOPE, _BY_ID)
 
 
-def my_programme(session: Session, actor: Actor, programme_id: uuid.UUID) -> Row[Any]:
+def my_programme(session: Session, actor: Actor, programme_id: uuid.UUID) -> AnyRow:
     """A patient's own programme (not a draft): id, clinic_id, revision, status and activated_at; NotFound
     otherwise."""
     row = (
@@ -104,7 +105,7 @@ def my_programme(session: Session, actor: Actor, programme_id: uuid.UUID) -> Row
     return row
 
 
-def my_current_programme(session: Session, actor: Actor) -> Row[Any] | None:
+def my_current_programme(session: Session, actor: Actor) -> AnyRow | None:
     """A patient's current (active or paused) programme, as my_programme's columns, if there is one."""
     return (
         session.connection()
@@ -116,7 +117,7 @@ def my_current_programme(session: Session, actor: Actor) -> Row[Any] | None:
 def get_programme(session: Session, actor: Actor, programme_id: uuid.UUID) -> Programme:
     statement = _PATIENT_GET if actor.kind == "patient" else _CLINIC_GET
     params = {"clinic_id": actor.clinic_id, "programme_id": programme_id, "patient_id": actor.id}
-    programme = session.execute(statement, params).scalars().first()
+    programme = session.exec(statement, params=params).first()
     if programme is None:
         raise NotFound("No such programme.")
     return programme
@@ -139,7 +140,7 @@ def list_programmes(
     return page.mapped(lambda rows: [ProgrammeSummary.model_validate(p, from_attributes=True) for p in rows])
 
 
-def latest_revision(session: Session, programme: Programme | Row[Any]) -> ProgrammeRevision:
+def latest_revision(session: Session, programme: Programme | AnyRow) -> ProgrammeRevision:
     return session.exec(
         select(ProgrammeRevision).where(
             ProgrammeRevision.clinic_id == programme.clinic_id,
@@ -242,7 +243,7 @@ def replace_programme(
     session: Session, actor: Actor, programme: Programme, document: ProgrammeDocument, if_match: int
 ) -> Programme:
     if programme.status not in EDITABLE:
-        raise Conflict(f"A {programme.status} programme can no longer be edited.", code="programme_closed")
+        raise Conflict(f"A {programme.status} programme can no longer be edited.", code=Code.PROGRAMME_CLOSED)
     existing = documents.current_items(session, programme)
     found = documents.resolve_items(session, actor, document.phases, existing)
     prescribing.ensure_stopped_items_kept(actor, document.phases, found, existing)
@@ -280,7 +281,7 @@ def transition(
     if programme.status not in allowed_from:
         raise Conflict(
             f"Cannot {action} a {programme.status} programme (only from {', '.join(allowed_from)}).",
-            code="invalid_transition",
+            code=Code.INVALID_TRANSITION,
         )
     if target == "active":
         holds.ensure_no_hold(session, actor, programme)
@@ -318,25 +319,25 @@ def _ensure_stopped_exercises_reviewed(session: Session, actor: Actor, programme
     stopped = session.exec(
         select(ProgrammeItem.exercise_id).where(
             ProgrammeItem.clinic_id == programme.clinic_id,
-            ProgrammeItem.programme_id.in_(
+            col(ProgrammeItem.programme_id).in_(
                 select(Programme.id).where(
                     Programme.clinic_id == programme.clinic_id, Programme.patient_id == programme.patient_id
                 )
             ),
-            ProgrammeItem.suspension.is_not(None),
+            col(ProgrammeItem.suspension).is_not(None),
         )
     ).all()
     if set(stopped) & {item.exercise_id for item in documents.current_items(session, programme).values()}:
         raise Forbidden(
             "An exercise in this programme was stopped after a red session: a clinician must review it.",
-            code="clinician_required",
+            code=Code.CLINICIAN_REQUIRED,
         )
 
 
 def _already_current() -> Conflict:
     return Conflict(
         "The patient already has an active or paused programme; complete or cancel it first.",
-        code="patient_has_current_programme",
+        code=Code.PATIENT_HAS_CURRENT_PROGRAMME,
     )
 
 
@@ -345,7 +346,7 @@ def _ensure_no_other_current(session: Session, programme: Programme) -> None:
         select(Programme.id).where(
             Programme.clinic_id == programme.clinic_id,
             Programme.patient_id == programme.patient_id,
-            Programme.status.in_(CURRENT_STATUSES),
+            col(Programme.status).in_(CURRENT_STATUSES),
             Programme.id != programme.id,
         )
     ).first()

@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import bindparam
 from sqlalchemy import select as sa_select
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.db import utcnow
 from app.models.common import Actor
@@ -97,9 +97,9 @@ def _current_items(session: Session, programme: Programme) -> list[ProgrammeItem
                 ProgrammeItem.clinic_id == programme.clinic_id,
                 ProgrammeItem.programme_id == programme.id,
                 ProgrammeItem.phase_position == programme.current_phase,
-                ProgrammeItem.removed_at.is_(None),
+                col(ProgrammeItem.removed_at).is_(None),
             )
-            .order_by(ProgrammeItem.position)
+            .order_by(col(ProgrammeItem.position))
         )
     )
 
@@ -248,9 +248,9 @@ def step_back_after_worse_mornings(session: Session, programme: Programme, days:
         .where(
             SessionLog.clinic_id == programme.clinic_id,
             SessionLog.programme_id == programme.id,
-            SessionLog.local_date.in_(days),
+            col(SessionLog.local_date).in_(days),
         )
-        .order_by(SessionLog.performed_at, SessionLog.id)
+        .order_by(col(SessionLog.performed_at), col(SessionLog.id))
     ).all()
     latest = {log.item_id: log for log in logs}
     for item in _current_items(session, programme):
@@ -269,10 +269,10 @@ def _neighbour(
         .where(
             Exercise.slug == slug,
             Exercise.chain == exercise.chain,
-            Exercise.archived_at.is_(None),
-            (Exercise.owner_clinic_id.is_(None)) | (Exercise.owner_clinic_id == programme.clinic_id),
+            col(Exercise.archived_at).is_(None),
+            col(Exercise.owner_clinic_id).is_(None) | (col(Exercise.owner_clinic_id) == programme.clinic_id),
         )
-        .order_by(Exercise.owner_clinic_id.is_(None))
+        .order_by(col(Exercise.owner_clinic_id).is_(None))
     ).all()
     return candidates[0] if candidates else None
 
@@ -316,14 +316,14 @@ def _advance_phase(session: Session, programme: Programme) -> list[ProgressionSu
         return []
     logs = session.exec(
         select(SessionLog)
-        .join(ProgrammeItem, ProgrammeItem.id == SessionLog.item_id)
+        .join(ProgrammeItem, col(ProgrammeItem.id) == SessionLog.item_id)
         .where(
             SessionLog.clinic_id == programme.clinic_id,
             SessionLog.programme_id == programme.id,
             ProgrammeItem.phase_position == programme.current_phase,
             SessionLog.performed_at >= programme.phase_started_at,
         )
-        .order_by(SessionLog.performed_at, SessionLog.id)
+        .order_by(col(SessionLog.performed_at), col(SessionLog.id))
     ).all()
     now = utcnow()
     if phase.min_days is not None and (now - programme.phase_started_at) < timedelta(days=phase.min_days):

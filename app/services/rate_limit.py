@@ -4,7 +4,7 @@ import math
 from datetime import timedelta
 
 from sqlalchemy import delete, func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.db import utcnow
 from app.errors import RateLimited
@@ -17,7 +17,7 @@ def check_failures(session: Session, limits: dict[str, int], window_seconds: int
     since = now - timedelta(seconds=window_seconds)
     rows = session.execute(
         select(LoginFailure.scope_key, func.count(), func.min(LoginFailure.occurred_at))
-        .where(LoginFailure.scope_key.in_(list(limits)), LoginFailure.occurred_at > since)  # type: ignore[attr-defined]
+        .where(col(LoginFailure.scope_key).in_(list(limits)), LoginFailure.occurred_at > since)
         .group_by(LoginFailure.scope_key)
     ).all()
     retry_after = 0
@@ -34,8 +34,8 @@ def record_failures(session: Session, keys: list[str], window_seconds: int) -> N
     # Keep the table small: rows older than the window no longer count.
     session.execute(
         delete(LoginFailure).where(
-            LoginFailure.scope_key.in_(keys),  # type: ignore[attr-defined]
-            LoginFailure.occurred_at <= now - timedelta(seconds=window_seconds),
+            col(LoginFailure.scope_key).in_(keys),
+            col(LoginFailure.occurred_at) <= now - timedelta(seconds=window_seconds),
         )
     )
     for key in keys:
@@ -43,4 +43,4 @@ def record_failures(session: Session, keys: list[str], window_seconds: int) -> N
 
 
 def clear_failures(session: Session, keys: list[str]) -> None:
-    session.execute(delete(LoginFailure).where(LoginFailure.scope_key.in_(keys)))  # type: ignore[attr-defined]
+    session.execute(delete(LoginFailure).where(col(LoginFailure.scope_key).in_(keys)))

@@ -125,8 +125,8 @@ class Outcome:
     alert_raised: bool = False
 
 
-def assess(answers: RedFlagAnswers, history: frozenset[str] = frozenset()) -> Assessment:  # type: ignore[valid-type]
-    given = answers.model_dump()  # type: ignore[attr-defined]
+def assess(answers: RedFlagAnswers, history: frozenset[str] = frozenset()) -> Assessment:
+    given = answers.model_dump()
     said = {key for key, value in given.items() if value is True}
     facts = said | history
     fired = [rule for rule in RULES if rule.any_of & said and (not rule.with_any or rule.with_any & facts)]

@@ -11,9 +11,8 @@ its `review_key` is unique per clinic, so a second evaluation, or two requests a
 
 import uuid
 from datetime import timedelta
-from typing import Any
 
-from sqlalchemy import bindparam, case, func
+from sqlalchemy import ScalarSelect, bindparam, case, func
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
@@ -22,7 +21,7 @@ from app.db import utcnow
 from app.models.clinic import Clinic
 from app.models.common import Actor
 from app.models.programme import Programme, ProgrammeItem
-from app.models.safety import SafetyAlert
+from app.models.safety import AlertSource, SafetyAlert
 from app.models.session_log import SessionLog
 from app.services import safety
 
@@ -33,7 +32,7 @@ _ALERTS = SafetyAlert.__table__.c  # type: ignore[attr-defined]
 _CLINICS = Clinic.__table__.c  # type: ignore[attr-defined]
 
 
-def _key_raised(name: str):
+def _key_raised(name: str) -> ScalarSelect[int]:
     return (
         sa_select(func.count())
         .where(_ALERTS.clinic_id == bindparam("clinic_id"), _ALERTS.review_key == bindparam(name))
@@ -64,9 +63,10 @@ def raise_once(
     key: str,
     reasons: list[str],
     evidence: list[str],
-    source: str = "review",
+    source: AlertSource = "review",
     known_new: bool = False,
-    **where: Any,
+    programme_id: uuid.UUID | None = None,
+    item_id: uuid.UUID | None = None,
 ) -> SafetyAlert | None:
     """A routine alert for the clinician, unless one with this key was raised before (resolved or not).
     `known_new`: the caller has just read that it was not (it skips that read)."""
@@ -75,7 +75,7 @@ def raise_once(
     try:
         with session.begin_nested():
             alert = safety.raise_alert(
-                session, actor, patient_id, "routine", reasons, evidence, source, **where
+                session, actor, patient_id, "routine", reasons, evidence, source, programme_id, item_id
             )
             alert.review_key = key
             session.add(alert)
@@ -116,15 +116,30 @@ def after_log(
     if first is None or greens:
         return
     waited = utcnow() - first
-    where = {"programme_id": programme.id, "item_id": item.id}
     evidence = [str(log.id)]
     if directional and not reds and not no_change_raised and waited >= DIRECTIONAL_REVIEW_AFTER:
         reasons = ["no_change_48h"]
         raise_once(
-            session, actor, programme.patient_id, no_change_key, reasons, evidence, known_new=True, **where
+            session,
+            actor,
+            programme.patient_id,
+            no_change_key,
+            reasons,
+            evidence,
+            known_new=True,
+            programme_id=programme.id,
+            item_id=item.id,
         )
     if not no_progress_raised and waited >= timedelta(days=days):
         reasons = [f"no_green_{days}_days"]
         raise_once(
-            session, actor, programme.patient_id, no_progress_key, reasons, evidence, known_new=True, **where
+            session,
+            actor,
+            programme.patient_id,
+            no_progress_key,
+            reasons,
+            evidence,
+            known_new=True,
+            programme_id=programme.id,
+            item_id=item.id,
         )

@@ -14,16 +14,17 @@ note.
 import logging
 import uuid
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.db import independent_unit_of_work, utcnow
-from app.errors import Conflict
+from app.errors import Code, Conflict
 from app.models.common import Actor
 from app.models.patient import Patient
 from app.models.programme import Programme
 from app.models.programme_document import CURRENT_STATUSES
 from app.models.safety import (
     HOLDING_TIERS,
+    AlertSource,
     RedFlagAnswers,
     RedFlagQuestion,
     SafetyAlert,
@@ -51,7 +52,7 @@ def raise_alert(
     tier: Tier,
     reasons: list[str],
     evidence: list[str],
-    source: str,
+    source: AlertSource,
     programme_id: uuid.UUID | None = None,
     item_id: uuid.UUID | None = None,
 ) -> SafetyAlert:
@@ -63,7 +64,7 @@ def raise_alert(
         programme_id=programme_id,
         item_id=item_id,
         tier=tier,
-        source=source,  # type: ignore[arg-type]
+        source=source,
         reasons=reasons,
         evidence=evidence,
     )
@@ -124,7 +125,7 @@ def present(
     )
 
 
-def check_in(session: Session, actor: Actor, answers: RedFlagAnswers, locale: str) -> SymptomCheckResult:  # type: ignore[valid-type]
+def check_in(session: Session, actor: Actor, answers: RedFlagAnswers, locale: str) -> SymptomCheckResult:
     """Assess first; then store the check with its alert and audit row, and place the hold, in a unit of
     work of their own (committed here, so the answer knows whether it was stored). A failure anywhere in
     storing, the commit included, never hides the advice: the answer then says nothing was recorded. A
@@ -140,7 +141,7 @@ def check_in(session: Session, actor: Actor, answers: RedFlagAnswers, locale: st
             check = SymptomCheck(
                 clinic_id=actor.clinic_id,
                 patient_id=actor.id,
-                answers=answers.model_dump(),  # type: ignore[attr-defined]
+                answers=answers.model_dump(),
                 tier=assessment.tier,
                 reasons=assessment.reasons,
             )
@@ -184,7 +185,7 @@ def _alert_for_check(
             SafetyAlert.tier == assessment.tier,
             SafetyAlert.status != "resolved",
         )
-        .order_by(SafetyAlert.created_at, SafetyAlert.id)
+        .order_by(col(SafetyAlert.created_at), col(SafetyAlert.id))
     ).first()
     if unresolved is None:
         current = _current_programme(session, actor.clinic_id, actor.id)
@@ -213,7 +214,7 @@ def _current_programme(session: Session, clinic_id: uuid.UUID, patient_id: uuid.
         select(Programme).where(
             Programme.clinic_id == clinic_id,
             Programme.patient_id == patient_id,
-            Programme.status.in_(CURRENT_STATUSES),
+            col(Programme.status).in_(CURRENT_STATUSES),
         )
     ).first()
 
@@ -245,7 +246,7 @@ def _sync_hold(session: Session, actor: Actor, clinic_id: uuid.UUID, patient_id:
 
 def acknowledge(session: Session, actor: Actor, alert: SafetyAlert) -> SafetyAlert:
     if alert.status != "open":
-        raise Conflict(f"The alert is {alert.status} already.", code="invalid_transition")
+        raise Conflict(f"The alert is {alert.status} already.", code=Code.INVALID_TRANSITION)
     now = utcnow()
     alert.status, alert.acknowledged_by, alert.acknowledged_at, alert.updated_at = (
         "acknowledged",
@@ -263,7 +264,7 @@ def resolve(session: Session, actor: Actor, alert: SafetyAlert, note: str) -> Sa
     """A clinician closes an alert with a note (kept on the alert and in the audit trail). When no emergency
     or urgent alert is left, the hold comes off the programme; it stays paused until a clinician resumes."""
     if alert.status == "resolved":
-        raise Conflict("The alert is resolved already.", code="invalid_transition")
+        raise Conflict("The alert is resolved already.", code=Code.INVALID_TRANSITION)
     now = utcnow()
     alert.status, alert.resolved_by, alert.resolved_at, alert.updated_at = "resolved", actor.id, now, now
     alert.resolution_note = note

@@ -12,10 +12,10 @@ from sqlalchemy import bindparam
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.db import utcnow
-from app.errors import Conflict, DomainError, InvalidInput
+from app.errors import Code, Conflict, DomainError, InvalidInput
 from app.models.common import Actor, Page
 from app.models.exercise import Exercise
 from app.models.programme import Programme, ProgrammeItem
@@ -89,7 +89,7 @@ def _insert_new(session: Session, log: SessionLog) -> bool:
 # progression engine finds the exercise in the session afterwards without another query.
 _ITEM = (
     select(ProgrammeItem, Exercise)
-    .join(Exercise, Exercise.id == ProgrammeItem.exercise_id)
+    .join(Exercise, col(Exercise.id) == ProgrammeItem.exercise_id)
     .where(
         ProgrammeItem.clinic_id == bindparam("clinic_id"),
         ProgrammeItem.programme_id == bindparam("programme_id"),
@@ -127,7 +127,7 @@ class _Context:
             self.items[item_id] = (row[0], row[1]) if row is not None else None
         found = self.items[item_id]
         if found is None or found[0].programme_id != programme.id:
-            raise InvalidInput("This item is not part of the programme.", code="unknown_item")
+            raise InvalidInput("This item is not part of the programme.", code=Code.UNKNOWN_ITEM)
         return found
 
 
@@ -139,7 +139,7 @@ def _existing(session: Session, actor: Actor, data: SessionLogIn, digest: str) -
     if stored is None:
         return None
     if stored.patient_id != actor.id or stored.body_hash != digest:
-        raise Conflict("A different log was already stored with this id.", code="log_id_conflict")
+        raise Conflict("A different log was already stored with this id.", code=Code.LOG_ID_CONFLICT)
     return stored
 
 
@@ -154,13 +154,13 @@ def _store(context: _Context, data: SessionLogIn) -> tuple[SessionLog, bool, Saf
     programme = context.programme(data.programme_id)
     item, exercise = context.item(programme, data.item_id)
     if data.revision > programme.revision:
-        raise InvalidInput("That revision of the programme does not exist yet.", code="unknown_revision")
+        raise InvalidInput("That revision of the programme does not exist yet.", code=Code.UNKNOWN_REVISION)
     performed_at = data.performed_at.astimezone(ZoneInfo("UTC"))
     if performed_at > utcnow() + CLOCK_SKEW:
-        raise InvalidInput("performed_at is in the future.", code="performed_in_future")
+        raise InvalidInput("performed_at is in the future.", code=Code.PERFORMED_IN_FUTURE)
     # Nothing was due before the programme was first activated (a phone's clock may be a little behind).
     if programme.activated_at is None or performed_at < programme.activated_at - CLOCK_SKEW:
-        raise Conflict("performed_at is before the programme was activated.", code="before_activation")
+        raise Conflict("performed_at is before the programme was activated.", code=Code.BEFORE_ACTIVATION)
     previous = _previous(session, actor.clinic_id, item.id, performed_at)
     # model_construct: every value was validated as SessionLogIn or computed here, and a table model's
     # own constructor validates nothing while costing ten times as much.
@@ -178,7 +178,9 @@ def _store(context: _Context, data: SessionLogIn) -> tuple[SessionLog, bool, Saf
         # The same id was stored concurrently (a retry racing the original): answer as for a replay.
         stored = _existing(session, actor, data, digest)
         if stored is None:
-            raise Conflict("This log id is being stored by another request; retry.", code="log_id_conflict")
+            raise Conflict(
+                "This log id is being stored by another request; retry.", code=Code.LOG_ID_CONFLICT
+            )
         return stored, False, _replayed_notice(context, stored)
     audit.record(session, actor, "session_log.create", "session_log", log.id, actor.id)
     events.emit(

@@ -13,14 +13,20 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, func, select
+from sqlmodel import Session, col, func, select
 
 from app.db import utcnow
-from app.errors import Conflict, NotFound
+from app.errors import Code, Conflict, NotFound
 from app.models.common import Actor, Page
 from app.models.programme import Programme, ProgrammeItem, ProgrammePhase
-from app.models.programme_document import DOSE_NUMBERS
-from app.models.progression import Direction, ProgressionSuggestion, SuggestionKind, SuggestionPublic
+from app.models.programme_document import DOSE_NUMBERS, RevisionReason
+from app.models.progression import (
+    Direction,
+    ProgressionSuggestion,
+    SuggestionKind,
+    SuggestionPublic,
+    SuggestionStatus,
+)
 from app.models.session_log import SessionLog
 from app.services import audit, events, programme_changes, programmes
 from app.services.pagination import PageParams, paginate
@@ -47,7 +53,7 @@ def propose(
     key = hashlib.sha256(
         f"{programme.id}|{item_id}|{kind}|{direction}|{','.join(sorted(evidence))}".encode()
     ).hexdigest()
-    earlier = session.exec(
+    earlier = session.execute(
         select(
             ProgressionSuggestion.status,
             ProgressionSuggestion.evidence_key,
@@ -56,7 +62,9 @@ def propose(
         ).where(
             ProgressionSuggestion.clinic_id == programme.clinic_id,
             ProgressionSuggestion.programme_id == programme.id,
-            ProgressionSuggestion.item_id == item_id if item_id else ProgressionSuggestion.item_id.is_(None),
+            col(ProgressionSuggestion.item_id) == item_id
+            if item_id
+            else col(ProgressionSuggestion.item_id).is_(None),
             (ProgressionSuggestion.status == "pending")
             | (ProgressionSuggestion.evidence_key == key)
             | (
@@ -109,7 +117,7 @@ def _after_rejection(
     if item is not None:
         ids = [uuid.UUID(log_id) for log_id in evidence]
         older = select(func.count()).where(
-            *logs, SessionLog.id.in_(ids), SessionLog.received_at <= rejected_at
+            *logs, col(SessionLog.id).in_(ids), SessionLog.received_at <= rejected_at
         )
         return session.exec(older).one() == 0
     phase = session.get(ProgrammePhase, (programme.id, programme.current_phase))
@@ -117,7 +125,7 @@ def _after_rejection(
     newer = (
         select(func.count())
         .select_from(SessionLog)
-        .join(ProgrammeItem, ProgrammeItem.id == SessionLog.item_id)
+        .join(ProgrammeItem, col(ProgrammeItem.id) == SessionLog.item_id)
         .where(
             *logs,
             SessionLog.programme_id == programme.id,
@@ -145,12 +153,13 @@ def _apply(
     actor: Actor,
     suggestion: ProgressionSuggestion,
     programme: Programme,
-    status: str,
+    status: SuggestionStatus,
     expected_revision: int | None = None,
 ) -> None:
-    change, reason = suggestion.change, "progression" if suggestion.direction == "progress" else "regression"
+    change = suggestion.change
+    reason: RevisionReason = "progression" if suggestion.direction == "progress" else "regression"
     # Decided before the revision is made: the revision supersedes the other pending suggestions it touches.
-    suggestion.status = status  # type: ignore[assignment]
+    suggestion.status = status
     suggestion.decided_by = actor.id if actor.kind == "staff" else None
     suggestion.decided_at = utcnow()
     session.add(suggestion)
@@ -203,7 +212,7 @@ def _exercise_item_changes(
 
 def _stale() -> Conflict:
     return Conflict(
-        "The programme changed since this was proposed; it no longer applies.", code="suggestion_stale"
+        "The programme changed since this was proposed; it no longer applies.", code=Code.SUGGESTION_STALE
     )
 
 
@@ -239,10 +248,10 @@ def _pending(suggestion: ProgressionSuggestion) -> None:
     if suggestion.status == "superseded":
         raise Conflict(
             "A later change to the programme replaced this suggestion; it no longer applies.",
-            code="suggestion_superseded",
+            code=Code.SUGGESTION_SUPERSEDED,
         )
     if suggestion.status != "pending":
-        raise Conflict(f"The suggestion is {suggestion.status} already.", code="invalid_transition")
+        raise Conflict(f"The suggestion is {suggestion.status} already.", code=Code.INVALID_TRANSITION)
 
 
 def accept(
@@ -252,7 +261,9 @@ def accept(
     _pending(suggestion)
     programme = programmes.get_programme(session, actor, suggestion.programme_id)
     if programme.status not in programmes.EDITABLE:
-        raise Conflict(f"A {programme.status} programme can no longer be changed.", code="programme_closed")
+        raise Conflict(
+            f"A {programme.status} programme can no longer be changed.", code=Code.PROGRAMME_CLOSED
+        )
     _apply(session, actor, suggestion, programme, "accepted", expected_revision)
     audit.record(session, actor, "suggestion.accept", "programme", programme.id, programme.patient_id)
     return suggestion

@@ -13,12 +13,9 @@ told so. New numbness or weakness takes the urgent path, as in a check-in: an ur
 streak, with both logs as evidence.
 """
 
-from typing import Any
-
-from sqlalchemy import Row
 from sqlmodel import Session, select
 
-from app.db import utcnow
+from app.db import AnyRow, utcnow
 from app.models.catalogue_files import DEFAULT_LOCALE
 from app.models.common import Actor
 from app.models.programme import Programme, ProgrammeItem
@@ -28,7 +25,7 @@ from app.models.session_log import LEG_RANK, Colour, SessionLog, SessionLogIn
 from app.services import programme_changes, red_flags, safety, suggestions
 
 # The previous log of the same item: a SessionLog, or just its id, colour and leg_symptoms.
-Previous = SessionLog | Row[Any]
+Previous = SessionLog | AnyRow
 
 
 RED_PAIN_DURING = 5

@@ -4,6 +4,7 @@ import uuid
 from typing import Any
 
 from sqlmodel import Session, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from app.db import utcnow
 from app.errors import NotFound
@@ -14,7 +15,7 @@ from app.services import programme_documents as documents
 from app.services.pagination import PageParams, paginate
 
 
-def _templates(actor: Actor):
+def _templates(actor: Actor) -> SelectOfScalar[Template]:
     return select(Template).where(Template.clinic_id == actor.clinic_id)
 
 

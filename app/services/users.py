@@ -5,16 +5,17 @@ import uuid
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from app.db import utcnow
-from app.errors import Conflict, NotFound
+from app.errors import Code, Conflict, NotFound
 from app.models.common import Actor, Page
 from app.models.user import Role, User, UserCreate, UserUpdate
 from app.security import hash_password
 from app.services.pagination import PageParams, paginate
 
 
-def _scoped(actor: Actor):
+def _scoped(actor: Actor) -> SelectOfScalar[User]:
     return select(User).where(User.clinic_id == actor.clinic_id)
 
 
@@ -34,13 +35,13 @@ def create_user(
 ) -> User:
     email = email.strip().lower()
     if session.exec(select(User.id).where(User.email == email)).first() is not None:
-        raise Conflict("A user with this email already exists.", code="email_taken")
+        raise Conflict("A user with this email already exists.", code=Code.EMAIL_TAKEN)
     user = User(clinic_id=clinic_id, email=email, name=name, role=role, password_hash=hash_password(password))
     try:
         with session.begin_nested():
             session.add(user)
     except IntegrityError as exc:  # a concurrent request took the email between the check and the insert
-        raise Conflict("A user with this email already exists.", code="email_taken") from exc
+        raise Conflict("A user with this email already exists.", code=Code.EMAIL_TAKEN) from exc
     return user
 
 
@@ -59,7 +60,7 @@ def update_user(session: Session, actor: Actor, user: User, data: UserUpdate) ->
         and (changes.get("role", "admin") != "admin" or changes.get("active", True) is False)
     )
     if losing_admin and _active_admins(session, actor.clinic_id) <= 1:
-        raise Conflict("A clinic must keep at least one active admin.", code="last_admin")
+        raise Conflict("A clinic must keep at least one active admin.", code=Code.LAST_ADMIN)
     password = changes.pop("password", None)
     if password:
         user.password_hash = hash_password(password)

@@ -3,11 +3,12 @@
 import uuid
 from datetime import datetime, timedelta
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from app.config import Settings
 from app.db import utcnow
-from app.errors import Conflict, NotFound
+from app.errors import Code, Conflict, NotFound
 from app.models.common import Actor, Page
 from app.models.webhook import (
     TEST_EVENT_TYPE,
@@ -30,13 +31,13 @@ from app.webhooks.url_safety import check_url
 ROTATION_OVERLAP = timedelta(hours=24)
 
 
-def _scoped(actor: Actor):
+def _scoped(actor: Actor) -> SelectOfScalar[WebhookEndpoint]:
     return select(WebhookEndpoint).where(WebhookEndpoint.clinic_id == actor.clinic_id)
 
 
 def _require_enabled(endpoint: WebhookEndpoint) -> None:
     if not endpoint.enabled:
-        raise Conflict("The endpoint is disabled; enable it first.", code="endpoint_disabled")
+        raise Conflict("The endpoint is disabled; enable it first.", code=Code.ENDPOINT_DISABLED)
 
 
 def create_endpoint(
@@ -129,8 +130,8 @@ def replay(session: Session, actor: Actor, endpoint: WebhookEndpoint, since: dat
         Event.clinic_id == actor.clinic_id, Event.occurred_at >= since, Event.type != TEST_EVENT_TYPE
     )
     if endpoint.event_types:
-        statement = statement.where(Event.type.in_(endpoint.event_types))
-    event_ids = session.exec(statement.order_by(Event.id)).all()
+        statement = statement.where(col(Event.type).in_(endpoint.event_types))
+    event_ids = session.exec(statement.order_by(col(Event.id))).all()
     for event_id in event_ids:
         events.schedule(session, event_id, endpoint)
     session.flush()
@@ -143,7 +144,9 @@ def present_deliveries(session: Session, actor: Actor, deliveries: list[Delivery
         return []
     event_types = dict(
         session.exec(
-            select(Event.id, Event.type).where(Event.id.in_({delivery.event_id for delivery in deliveries}))
+            select(Event.id, Event.type).where(
+                col(Event.id).in_({delivery.event_id for delivery in deliveries})
+            )
         ).all()
     )
     attempts: dict[uuid.UUID, list[DeliveryAttemptPublic]] = {delivery.id: [] for delivery in deliveries}
@@ -151,9 +154,9 @@ def present_deliveries(session: Session, actor: Actor, deliveries: list[Delivery
         select(DeliveryAttempt)
         .where(
             DeliveryAttempt.clinic_id == actor.clinic_id,
-            DeliveryAttempt.delivery_id.in_(list(attempts)),
+            col(DeliveryAttempt.delivery_id).in_(list(attempts)),
         )
-        .order_by(DeliveryAttempt.id)
+        .order_by(col(DeliveryAttempt.id))
     ):
         attempts[attempt.delivery_id].append(DeliveryAttemptPublic.model_validate(attempt))
     return [
@@ -195,7 +198,7 @@ def retry_delivery(session: Session, actor: Actor, delivery: Delivery) -> Delive
     endpoint = get_endpoint(session, actor, delivery.endpoint_id)
     _require_enabled(endpoint)
     if delivery.locked_until is not None and delivery.locked_until > utcnow():
-        raise Conflict("The delivery is being sent right now.", code="delivery_in_flight")
+        raise Conflict("The delivery is being sent right now.", code=Code.DELIVERY_IN_FLIGHT)
     events.reschedule(session, delivery)
     session.flush()
     return present_deliveries(session, actor, [delivery])[0]

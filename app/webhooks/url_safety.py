@@ -11,13 +11,13 @@ from dataclasses import dataclass
 
 import httpx
 
-from app.errors import InvalidInput
+from app.errors import Code, InvalidInput
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 class UnsafeUrl(InvalidInput):
-    code, title = "webhook_url_not_allowed", "Webhook URL not allowed"
+    code, title = Code.WEBHOOK_URL_NOT_ALLOWED, "Webhook URL not allowed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,12 +51,12 @@ def _parse(url: str, allow_private: bool) -> httpx.URL:
     try:
         parsed = httpx.URL(url)
     except httpx.InvalidURL as exc:
-        raise UnsafeUrl("The URL is not valid.", code="webhook_url_invalid") from exc
+        raise UnsafeUrl("The URL is not valid.", code=Code.WEBHOOK_URL_INVALID) from exc
     allowed = ("https", "http") if allow_private else ("https",)
     if parsed.scheme not in allowed:
-        raise UnsafeUrl("Webhook URLs must use https.", code="webhook_url_not_https")
+        raise UnsafeUrl("Webhook URLs must use https.", code=Code.WEBHOOK_URL_NOT_HTTPS)
     if not parsed.raw_host:
-        raise UnsafeUrl("The URL has no host.", code="webhook_url_invalid")
+        raise UnsafeUrl("The URL has no host.", code=Code.WEBHOOK_URL_INVALID)
     return parsed
 
 
@@ -66,7 +66,7 @@ def _resolve(parsed: httpx.URL) -> list[IPAddress]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as exc:
-        raise UnsafeUrl("The URL's host name does not resolve.", code="webhook_url_unresolvable") from exc
+        raise UnsafeUrl("The URL's host name does not resolve.", code=Code.WEBHOOK_URL_UNRESOLVABLE) from exc
     # Drop an IPv6 zone ("fe80::1%eth0"): the address itself decides.
     addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
     return list(dict.fromkeys(addresses))
@@ -77,7 +77,7 @@ def _require_public(addresses: list[IPAddress]) -> None:
     if refused:
         raise UnsafeUrl(
             f"The URL's host resolves to a private or reserved address ({', '.join(refused)}).",
-            code="webhook_url_not_public",
+            code=Code.WEBHOOK_URL_NOT_PUBLIC,
         )
 
 
