@@ -79,7 +79,7 @@ def evaluate(session: Session, actor: Actor, programme: Programme) -> list[Sugge
     if not _engine_may_act(programme):
         return []
     made: list[ProgressionSuggestion] = []
-    for item in _current_items(session, programme):
+    for item in _current_phase_items(session, programme):
         made += _progress_item(session, programme, item)
     made += _advance_phase(session, programme)
     return [suggestions.public(s) for s in made]
@@ -89,7 +89,7 @@ def _engine_may_act(programme: Programme) -> bool:
     return programme.status == "active" and programme.auto_progress != "off"
 
 
-def _current_items(session: Session, programme: Programme) -> list[ProgrammeItem]:
+def _current_phase_items(session: Session, programme: Programme) -> list[ProgrammeItem]:
     return list(
         session.exec(
             select(ProgrammeItem)
@@ -253,7 +253,7 @@ def step_back_after_worse_mornings(session: Session, programme: Programme, days:
         .order_by(col(SessionLog.performed_at), col(SessionLog.id))
     ).all()
     latest = {log.item_id: log for log in logs}
-    for item in _current_items(session, programme):
+    for item in _current_phase_items(session, programme):
         if item.id in latest and item.suspension is None:
             _offer_regression(session, programme, item, latest[item.id])
 
@@ -340,7 +340,7 @@ def _advance_phase(session: Session, programme: Programme) -> list[ProgressionSu
         session, programme, phase.min_adherence_pct
     ):
         return []
-    if any(item.suspension is not None for item in _current_items(session, programme)):
+    if any(item.suspension is not None for item in _current_phase_items(session, programme)):
         return []  # an exercise stopped after a red session waits for its review before the phase moves on
     change = {"phase_from": programme.current_phase, "phase_to": programme.current_phase + 1}
     evidence = [str(log.id) for log in logs[-EVIDENCE_LIMIT:]]
