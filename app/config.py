@@ -33,12 +33,14 @@ class Settings(BaseSettings):
     webhook_allow_private: bool = False
     # "inprocess": the API process delivers webhooks itself; "off": only `hep worker` processes do.
     dispatcher: Literal["inprocess", "off"] = "inprocess"
+    # A read's answer waits until its audit row is committed (app.group_commit states both guarantees).
+    audit_wait: bool = True
     # The event feed holds back events this young, so that late-committing transactions are not skipped.
     event_feed_settle_seconds: float = Field(5.0, ge=0, le=300)
     max_body_bytes: int = Field(1_048_576, ge=1024)
-    # Requests inside the app at once, per process (0: no limit). Unset: 1 on SQLite (one writer; see
-    # ConcurrencyLimitMiddleware), 8 on PostgreSQL (enough to overlap database waits; more only makes the
-    # threads take turns at the interpreter: docs/performance.md).
+    # Writing requests (`def` routes) inside the app at once, per process (0: no limit). Unset: 1 on SQLite
+    # (one writer; see app.routing.WriteSlots), 8 on PostgreSQL (enough to overlap database waits; more
+    # only makes the threads take turns at the interpreter: docs/performance.md). Read routes need no slot.
     max_concurrent_requests: int | None = Field(None, ge=0, le=1000)
 
     # When set, GET /metrics needs `Authorization: Bearer <this token>`; unset, /metrics is open (keep it

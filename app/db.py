@@ -35,6 +35,22 @@ metadata: MetaData = SQLModel.metadata
 
 # A Core result row of any columns (SQLAlchemy types a row by its columns' types: Row[int] has one).
 AnyRow = Row[*tuple[Any, ...]]
+# What the data-access layer (app.store) runs on: the request's ORM session (its connection, in its
+# transaction) or a bare pooled connection (the patient app's read routes).
+Db = Session | Connection
+# Set on the connections of a read engine (see read_engine): what a statement on them may not do, the
+# audit service hands to the unit of work's group commit instead.
+READ_ONLY = "hep_read_only"
+
+
+def connection_of(db: Db) -> Connection:
+    """The connection to run a Core statement on. A session's pending changes are flushed first, so that
+    the statement sees them, as the session's own queries would (autoflush)."""
+    if isinstance(db, Connection):
+        return db
+    if db.new or db.dirty or db.deleted:
+        db.flush()
+    return db.connection()
 
 
 def utcnow() -> datetime:
@@ -108,38 +124,101 @@ def get_engine() -> Engine:
     return make_engine(get_settings().database_url)
 
 
+def _read_only_sqlite(dbapi_connection: sqlite3.Connection, record: ConnectionPoolEntry) -> None:
+    _sqlite_pragmas(dbapi_connection, record)
+    dbapi_connection.execute("PRAGMA query_only=ON")
+    record.info[READ_ONLY] = True
+
+
+def _read_only_postgresql(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    record.info[READ_ONLY] = True
+
+
+_read_engines: dict[Engine, Engine] = {}
+
+
+def read_engine(engine: Engine) -> Engine:
+    """The read-only twin of an engine, for the routes that only read (async routes, see app.routing).
+
+    Autocommit: no BEGIN, COMMIT or ROLLBACK round trips; each statement reads a consistent snapshot of
+    its own. The database refuses writes on it (SQLite's query_only, PostgreSQL's read-only default), so a
+    read route cannot store anything by mistake: its audit rows go to the group commit. In WAL mode a
+    SQLite reader never waits for a writer, which is what lets these statements run on the event loop; on
+    PostgreSQL a statement timeout bounds how long one can hold it. Made once per engine.
+    """
+    twin = _read_engines.get(engine)
+    if twin is not None:
+        return twin
+    url = engine.url
+    if url.get_backend_name() == "sqlite":
+        twin = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 10},
+            hide_parameters=True,
+            pool_use_lifo=True,
+            isolation_level="AUTOCOMMIT",
+        )
+        event.listen(twin, "connect", _read_only_sqlite)
+    else:
+        twin = create_engine(
+            url,
+            pool_pre_ping=True,
+            pool_size=4,
+            max_overflow=8,
+            hide_parameters=True,
+            isolation_level="AUTOCOMMIT",
+            connect_args={"options": "-c default_transaction_read_only=on -c statement_timeout=5000"},
+        )
+        event.listen(twin, "connect", _read_only_postgresql)
+    return _read_engines.setdefault(engine, twin)
+
+
+def dispose_read_engine(engine: Engine) -> None:
+    twin = _read_engines.pop(engine, None)
+    if twin is not None:
+        twin.dispose()
+
+
 T = TypeVar("T")
 R = TypeVar("R")
 
 
 class Deferred(Generic[T]):
-    """A dependency's value that needs the database, computed by the unit of work at the start of the
-    route's own thread hop, before the route's work: the patient app's caller, whose row is checked on
-    every request without a trip to the thread pool of its own. The route receives the computed value."""
+    """A dependency's value that needs the database, computed by the unit of work just before the route's
+    own work, on the route's own connection: the patient app's caller, whose row is checked on every
+    request without a trip to the thread pool of its own. The route receives the computed value."""
 
     __slots__ = ("args", "compute")
 
     def __init__(self, compute: Callable[..., T], *args: Any) -> None:
         self.compute, self.args = compute, args
 
-    def value(self, session: Session) -> T:
-        return self.compute(session, *self.args)
+    def value(self, db: Db) -> T:
+        return self.compute(db, *self.args)
 
 
 class UnitOfWork:
     """One request's transaction, and the only place that commits it.
 
-    The session is made at its first use and takes a connection at its first statement, so a request that
-    needs no database costs nothing here. `run` is the route's one hop: the deferred values, the route,
-    then the commit. `close` rolls back whatever was not committed: any error, wherever it was raised,
-    leaves nothing behind. expire_on_commit=False: the answer is shaped from the objects after the commit.
+    A writing unit (a `def` route) makes its session at first use, and the session takes a connection at
+    its first statement, so a request that needs no database costs nothing here. `run` is the route's one
+    hop: the deferred values, the route, then the commit. `close` rolls back whatever was not committed:
+    any error, wherever it was raised, leaves nothing behind. expire_on_commit=False: the answer is shaped
+    from the objects after the commit.
+
+    A read unit (an `async def` route) has no session: `connection` is a pooled connection of the read
+    engine, used on the event loop, and the rows the route must store (its audit) wait in `pending` for
+    the group commit (app.routing hands them over once the route has succeeded).
     """
 
-    __slots__ = ("_engine", "_session")
+    __slots__ = ("_engine", "_reads", "_session", "pending", "read_only")
 
-    def __init__(self, engine: Engine | None = None) -> None:
+    def __init__(self, engine: Engine | None = None, *, read_only: bool = False) -> None:
         self._engine = engine
         self._session: Session | None = None
+        self._reads: Connection | None = None
+        self.read_only = read_only
+        self.pending: list[tuple[Any, dict[str, Any]]] = []
 
     @property
     def engine(self) -> Engine:
@@ -149,9 +228,25 @@ class UnitOfWork:
 
     @property
     def session(self) -> Session:
+        if self.read_only:
+            raise RuntimeError("A read route has no ORM session: it reads through app.store.")
         if self._session is None:
             self._session = Session(self.engine, expire_on_commit=False)
         return self._session
+
+    @property
+    def connection(self) -> Connection:
+        """The connection this unit's statements run on: the read connection of a read unit, else the
+        session's (in its transaction)."""
+        if not self.read_only:
+            return self.session.connection()
+        if self._reads is None:
+            self._reads = read_engine(self.engine).connect()
+        return self._reads
+
+    def store_later(self, table: Any, row: dict[str, Any]) -> None:
+        """A row a read unit stores through the group commit once its route has succeeded."""
+        self.pending.append((table, row))
 
     @property
     def in_transaction(self) -> bool:
@@ -160,8 +255,11 @@ class UnitOfWork:
 
     def resolve(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """The arguments with every Deferred value computed in this unit."""
+        if not any(isinstance(value, Deferred) for value in arguments.values()):
+            return arguments
+        db: Db = self.connection if self.read_only else self.session
         return {
-            name: value.value(self.session) if isinstance(value, Deferred) else value
+            name: value.value(db) if isinstance(value, Deferred) else value
             for name, value in arguments.items()
         }
 
@@ -176,7 +274,15 @@ class UnitOfWork:
         if self._session is not None and self._session.in_transaction():
             _commit(self._session)
 
+    def release(self) -> None:
+        """Give the read connection back to its pool (a read unit does this before it waits for the group
+        commit, so that waiting requests hold no connection)."""
+        if self._reads is not None:
+            self._reads.close()
+            self._reads = None
+
     def close(self) -> None:
+        self.release()
         if self._session is not None:
             self._session.close()
 

@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from app.config import Settings, get_settings
@@ -50,7 +51,13 @@ async def request_session() -> Session:
     return current_unit().session
 
 
+async def read_connection() -> Connection:
+    """A read route's connection: pooled, read-only, used on the event loop (app.routing)."""
+    return current_unit().connection
+
+
 SessionDep = Annotated[Session, Depends(request_session)]
+ReadDep = Annotated[Connection, Depends(read_connection)]
 SettingsDep = Annotated[Settings, Depends(current_settings)]
 
 _bearer = HTTPBearer(
@@ -101,19 +108,23 @@ def _require_patient(actor: Actor) -> Actor:
     return actor
 
 
-def confirm_patient(session: Session, settings: Settings, token: str) -> Actor:
-    """The patient-app caller, checked against the database: the patient still exists, in that clinic."""
-    return _require_patient(auth.authenticate(session, settings, token))
+def _refuse_non_patient(settings: Settings, token: str) -> None:
+    """A credential that is not a patient token: 401 if it is not valid, else 403 (another kind of
+    caller), as on any route."""
+    with Session(bind=current_unit().connection) as session:
+        _require_patient(auth.authenticate(session, settings, token))
 
 
 async def _patient_actor(settings: SettingsDep, credentials: Credentials) -> Deferred[Actor]:
     token = _bearer_token(credentials)
     # Who may call is settled before the body is read: a patient token by its verified claims here (its
-    # row is checked at the start of the route's hop, before the route's work), anything else by the full
-    # check, which answers 401 or 403 as on any route.
-    if not auth.is_patient_token(settings, token):
-        await run_in_threadpool(confirm_patient, current_unit().session, settings, token)
-    return Deferred(confirm_patient, settings, token)
+    # row is checked on the route's own connection just before the route's work), anything else by the
+    # full check, which answers 401 or 403.
+    claims = auth.patient_claims(settings, token)
+    if claims is None:
+        await run_in_threadpool(_refuse_non_patient, settings, token)
+        raise AssertionError("a credential that is not a patient token is refused")  # pragma: no cover
+    return Deferred(auth.patient_actor, *claims)
 
 
 def require_role(*roles: str):

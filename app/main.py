@@ -1,11 +1,9 @@
 """Application factory: routers, middleware and the one problem+json error renderer."""
 
-import asyncio
 import logging
 import re
 import time
 import uuid
-import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -40,6 +38,7 @@ from app.routers import (
     users,
     webhooks,
 )
+from app.routing import WriteSlots
 
 logger = logging.getLogger("hep")
 
@@ -64,36 +63,6 @@ _HTTP_CODES = {
 class PayloadTooLarge(StarletteHTTPException):
     def __init__(self) -> None:
         super().__init__(413, "The request body is larger than this service accepts.")
-
-
-class ConcurrencyLimitMiddleware:
-    """At most `limit` requests inside the app at once, queued in the event loop (not in worker threads).
-
-    SQLite has one writer, and every request takes the write lock at its first statement (see app/db.py).
-    Unbounded, a burst fills the thread pool with requests blocked on that lock while the request holding
-    it waits for a free thread to go on: the server stalls until busy_timeout. Queuing before the thread
-    pool means the lock holder always finds a thread. On PostgreSQL a handful at once overlap their
-    database waits; dozens only take turns at the interpreter, and every one of them pays for it.
-    """
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-        # One semaphore per event loop: a server runs one loop, but a test client may start several.
-        self._semaphores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
-            weakref.WeakKeyDictionary()
-        )
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        loop = asyncio.get_running_loop()
-        semaphore = self._semaphores.get(loop)
-        if semaphore is None:
-            semaphore = self._semaphores[loop] = asyncio.Semaphore(self.limit)
-        async with semaphore:
-            await self.app(scope, receive, send)
 
 
 class RequestContextMiddleware:
@@ -345,6 +314,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         ),
     )
     app.state.engine = engine  # every request's unit of work runs on it (app.routing)
+    app.state.write_slots = WriteSlots(settings.concurrent_requests)  # writing routes at once (app.routing)
     install_error_handlers(app)
     document_problems(app)
     # Routes are matched in this order, one pattern after another: the patient app's, which carry most
@@ -363,8 +333,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         fhir.router,
     ):
         app.include_router(router)
-    if settings.concurrent_requests:
-        app.add_middleware(ConcurrencyLimitMiddleware, limit=settings.concurrent_requests)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -145,6 +145,7 @@ def generate(name: str, clinics: int, patients: int, logs: int, seed: int = 1) -
     from app.services import clinics as clinic_service
     from app.services import patients as patient_service
     from app.services.health import alembic_config
+    from app.services.patient_app import etag
     from app.services.sessions import body_hash
 
     rng = random.Random(seed)
@@ -289,7 +290,7 @@ def generate(name: str, clinics: int, patients: int, logs: int, seed: int = 1) -
                         "programme_id": str(programme_id),
                         "item_id": str(item_ids[0]),
                         "revision": revision_number,
-                        "etag": f'"{revision_number}.{new_patient["locale"]}"',
+                        "etag": etag(revision_number, new_patient["locale"]),
                         "patient_token": create_access_token(
                             SECRET_KEY,
                             kind="patient",

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response, status
 
-from app.deps import PageDep, PatientActor, SessionDep
+from app.deps import PageDep, PatientActor, ReadDep, SessionDep
 from app.models.common import CalendarDate, Page
 from app.models.next_morning import NextMorningIn, NextMorningResult
 from app.models.outcome import Instrument, OutcomeIn, OutcomePublic
@@ -32,8 +32,10 @@ PRIVATE_REVALIDATE = "private, no-cache"
 
 
 # Every route has the same shape as the staff routes: the caller (PatientActor: the token's claims before
-# the body is read, the patient's row at the start of the route's one hop), the session of the request's
-# unit of work, one service call. The unit of work commits after the route, before the answer.
+# the body is read, the patient's row on the route's own connection before its work), the request's unit
+# of work, one service call. A `def` route writes: one hop, the ORM session, one commit before the answer.
+# The two hot reads are `async def` read routes: on the event loop, on a read-only connection (ReadDep),
+# their audit row group-committed before the answer (app.routing, docs/architecture.md).
 
 
 @router.get("", response_model=PatientPublic)
@@ -54,13 +56,13 @@ def my_programmes(session: SessionDep, actor: PatientActor, page: PageDep):
         304: {"description": "Not modified since the ETag sent in If-None-Match"},
     },
 )
-def my_programme(
+async def my_programme(
     programme_id: uuid.UUID,
-    session: SessionDep,
+    db: ReadDep,
     actor: PatientActor,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
-    tag, body = patient_app.read_mine(session, actor, programme_id, if_none_match)
+    tag, body = patient_app.read_mine(db, actor, programme_id, if_none_match)
     headers = {"ETag": tag, "Cache-Control": PRIVATE_REVALIDATE}
     if body is None:
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
@@ -68,14 +70,14 @@ def my_programme(
 
 
 @router.get("/plan", response_model=Plan)
-def my_plan(
-    session: SessionDep,
+async def my_plan(
+    db: ReadDep,
     actor: PatientActor,
     date: Annotated[
         CalendarDate | None, Query(description="A local date (default: today where the patient is)")
     ] = None,
 ):
-    plan = patient_app.plan(session, actor, date)
+    plan = patient_app.plan(db, actor, date)
     # Already a validated Plan: sent as its JSON rather than validated again on the way out.
     return Response(plan.model_dump_json(), media_type="application/json")
 

@@ -2,20 +2,18 @@
 
 import uuid
 
-from sqlalchemy import insert
 from sqlmodel import Session, select
 
+from app import store
 from app.context import request_id_var
-from app.db import utcnow
+from app.db import READ_ONLY, Db, connection_of, current_unit, utcnow
 from app.models.audit import AuditEvent
 from app.models.common import Actor, Page, new_id
 from app.services.pagination import PageParams, paginate
 
-_INSERT = insert(AuditEvent.__table__)  # type: ignore[attr-defined]
-
 
 def record(
-    session: Session,
+    db: Db,
     actor: Actor,
     action: str,
     resource_type: str,
@@ -23,24 +21,27 @@ def record(
     patient_id: uuid.UUID | None = None,
     detail: str | None = None,
 ) -> None:
-    # A plain INSERT on the request's transaction rather than an ORM object to flush: every patient
-    # request writes one of these, and the unit of work costs several times the statement.
-    session.connection().execute(
-        _INSERT,
-        {
-            "id": new_id(),
-            "clinic_id": actor.clinic_id,
-            "actor_kind": actor.kind,
-            "actor_id": actor.id,
-            "action": action,
-            "resource_type": resource_type,
-            "resource_id": resource_id,
-            "patient_id": patient_id,
-            "request_id": request_id_var.get(),
-            "detail": detail,
-            "occurred_at": utcnow(),
-        },
-    )
+    """One audit row, stored with the request: in its transaction (a plain INSERT rather than an ORM object
+    to flush: the unit of work costs several times the statement), or, for a read route on a read-only
+    connection, by the group commit before the answer (app.group_commit states the guarantee)."""
+    connection = connection_of(db)
+    row = {
+        "id": new_id(),
+        "clinic_id": actor.clinic_id,
+        "actor_kind": actor.kind,
+        "actor_id": actor.id,
+        "action": action,
+        "resource_type": resource_type,
+        "resource_id": resource_id,
+        "patient_id": patient_id,
+        "request_id": request_id_var.get(),
+        "detail": detail,
+        "occurred_at": utcnow(),
+    }
+    if connection.info.get(READ_ONLY):
+        current_unit().store_later(store.AUDIT_TABLE, row)
+    else:
+        connection.execute(store.INSERT_AUDIT, row)
 
 
 def list_events(

@@ -4,12 +4,12 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, update
-from sqlalchemy import select as sa_select
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
+from app import store
 from app.config import Settings
-from app.db import independent_unit_of_work, utcnow
+from app.db import Db, independent_unit_of_work, utcnow
 from app.errors import Code, Conflict, Unauthorized
 from app.models.auth import ApiKey, EnrolmentCode, RefreshToken, SubjectKind, TokenPair
 from app.models.common import Actor
@@ -260,12 +260,6 @@ def enrol(session: Session, settings: Settings, code: str, address: str) -> Toke
 
 # --- authenticating a request ----------------------------------------------------------------------
 
-# Built once: every patient-app request runs it, and building a statement costs more than running it.
-_PATIENTS = Patient.__table__.c  # type: ignore[attr-defined]
-_PATIENT_CHECK = sa_select(_PATIENTS.clinic_id, _PATIENTS.locale, _PATIENTS.timezone).where(
-    _PATIENTS.id == bindparam("id")
-)
-
 
 def _claims(settings: Settings, token: str) -> dict[str, Any]:
     try:
@@ -276,12 +270,6 @@ def _claims(settings: Settings, token: str) -> dict[str, Any]:
             "The access token has expired; refresh it." if expired else "The access token is not valid.",
             code=Code.TOKEN_EXPIRED if expired else "invalid_token",
         ) from exc
-
-
-def is_patient_token(settings: Settings, token: str) -> bool:
-    """Whether this is a valid patient access token, checked without the database (Unauthorized if it is
-    an invalid or expired access token). authenticate() still checks that the patient exists."""
-    return not token.startswith(API_KEY_PREFIX) and _claims(settings, token)["typ"] == "patient"
 
 
 def authenticate(session: Session, settings: Settings, token: str) -> Actor:
@@ -298,9 +286,26 @@ def authenticate(session: Session, settings: Settings, token: str) -> Actor:
             raise Unauthorized("The account is no longer active.", code=Code.INVALID_TOKEN)
         # The role comes from the database, so a demotion takes effect on the next request.
         return Actor(kind="staff", id=user.id, clinic_id=user.clinic_id, role=user.role)
-    patient = session.connection().execute(_PATIENT_CHECK, {"id": subject_id}).first()
+    return patient_actor(session, subject_id, clinic_id)
+
+
+def patient_claims(settings: Settings, token: str) -> tuple[uuid.UUID, uuid.UUID] | None:
+    """A patient access token's patient and clinic, checked without the database (Unauthorized if it is an
+    invalid or expired access token; None for any other kind of credential). patient_actor() then checks
+    that the patient still exists, in that clinic."""
+    if token.startswith(API_KEY_PREFIX):
+        return None
+    claims = _claims(settings, token)
+    if claims["typ"] != "patient":
+        return None
+    return uuid.UUID(claims["sub"]), uuid.UUID(claims["cid"])
+
+
+def patient_actor(db: Db, patient_id: uuid.UUID, clinic_id: uuid.UUID) -> Actor:
+    """The patient-app caller, checked against the database: the patient still exists, in that clinic."""
+    patient = store.patient_row(db, patient_id)
     if patient is None or patient.clinic_id != clinic_id:
         raise Unauthorized("The patient no longer exists.", code=Code.INVALID_TOKEN)
     return Actor(
-        kind="patient", id=subject_id, clinic_id=clinic_id, locale=patient.locale, timezone=patient.timezone
+        kind="patient", id=patient_id, clinic_id=clinic_id, locale=patient.locale, timezone=patient.timezone
     )

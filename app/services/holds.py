@@ -6,24 +6,20 @@ safety service (which places and lifts holds) can ask, without importing each ot
 
 import uuid
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
+from app import store
+from app.db import AnyRow, Db
 from app.errors import Code, Conflict, Forbidden
 from app.models.common import Actor
 from app.models.programme import Programme
-from app.models.safety import HOLDING_TIERS, TIER_ORDER, SafetyAlert
+from app.models.safety import TIER_ORDER
 
 
-def holding_alert(session: Session, clinic_id: uuid.UUID, patient_id: uuid.UUID) -> SafetyAlert | None:
-    """The most serious, then oldest, unresolved emergency or urgent alert of the patient."""
-    alerts = session.exec(
-        select(SafetyAlert).where(
-            SafetyAlert.clinic_id == clinic_id,
-            SafetyAlert.patient_id == patient_id,
-            col(SafetyAlert.tier).in_(HOLDING_TIERS),
-            SafetyAlert.status != "resolved",
-        )
-    ).all()
+def holding_alert(db: Db, clinic_id: uuid.UUID, patient_id: uuid.UUID) -> AnyRow | None:
+    """The most serious, then oldest, unresolved emergency or urgent alert of the patient: id, tier and
+    created_at."""
+    alerts = store.holding_alerts(db, clinic_id, patient_id)
     return min(alerts, key=lambda a: (TIER_ORDER.index(a.tier), a.created_at), default=None)
 
 

@@ -13,11 +13,10 @@ from datetime import date
 from threading import Lock
 from typing import Any
 
-from sqlalchemy import bindparam
-from sqlalchemy import select as sa_select
 from sqlmodel import Session
 
-from app.db import AnyRow
+from app import store
+from app.db import AnyRow, Db
 from app.errors import Code, InvalidInput
 from app.models.catalogue_files import DEFAULT_LOCALE
 from app.models.common import Actor, Page
@@ -25,7 +24,7 @@ from app.models.patient import Patient
 from app.models.programme import Programme, ProgrammeSummary
 from app.models.programme_view import ProgrammeView
 from app.models.safety_text import EMERGENCY_WARNING, LINES, STOP_RULES_INTRO
-from app.models.session_log import Plan, PlanItem, ProgressReport, SessionLog, StoppedItem
+from app.models.session_log import Plan, PlanItem, ProgressReport, StoppedItem
 from app.models.stop_rules import STOP_RULES
 from app.services import adherence, audit, holds, patients, programme_view, programmes
 from app.services.pagination import PageParams, paginate
@@ -37,13 +36,6 @@ TEXT_VERSION = hashlib.sha256(
 ).hexdigest()[:8]
 _rendered: "OrderedDict[tuple[uuid.UUID, int, str], tuple[ProgrammeView, bytes]]" = OrderedDict()
 _lock = Lock()
-_LOGS = SessionLog.__table__.c  # type: ignore[attr-defined]
-_ITEMS_LOGGED_ON = sa_select(_LOGS.item_id).where(
-    _LOGS.clinic_id == bindparam("clinic_id"),
-    _LOGS.patient_id == bindparam("patient_id"),
-    _LOGS.programme_id == bindparam("programme_id"),
-    _LOGS.local_date == bindparam("day"),
-)
 
 
 def profile(session: Session, actor: Actor) -> Patient:
@@ -60,10 +52,10 @@ def patient_locale(actor: Actor) -> str:
     return actor.locale or DEFAULT_LOCALE
 
 
-def etag(programme: AnyRow, locale: str) -> str:
+def etag(revision: int, locale: str) -> str:
     """The revision, the language and the version of the service's own text: a safety wording fix reaches
     an app holding the revision offline."""
-    return f'"{programme.revision}.{locale}.{TEXT_VERSION}"'
+    return f'"{revision}.{locale}.{TEXT_VERSION}"'
 
 
 def list_mine(session: Session, actor: Actor, params: PageParams) -> Page[ProgrammeSummary]:
@@ -74,7 +66,7 @@ def list_mine(session: Session, actor: Actor, params: PageParams) -> Page[Progra
     )
 
 
-def _view(session: Session, programme: AnyRow, locale: str) -> tuple[ProgrammeView, bytes]:
+def _view(db: Db, programme: AnyRow, locale: str) -> tuple[ProgrammeView, bytes]:
     """The rendered current revision, as a ProgrammeView and as its response bytes (cached: revisions never
     change)."""
     key = (programme.id, programme.revision, locale)
@@ -83,7 +75,8 @@ def _view(session: Session, programme: AnyRow, locale: str) -> tuple[ProgrammeVi
         if cached is not None:
             _rendered.move_to_end(key)
             return cached
-    view = programme_view.render(programmes.latest_revision(session, programme).snapshot, locale)
+    snapshot = store.revision_snapshot(db, programme.clinic_id, programme.id, programme.revision)
+    view = programme_view.render(snapshot, locale)
     rendered = (view, view.model_dump_json().encode())
     with _lock:
         _rendered[key] = rendered
@@ -93,31 +86,31 @@ def _view(session: Session, programme: AnyRow, locale: str) -> tuple[ProgrammeVi
 
 
 def read_mine(
-    session: Session, actor: Actor, programme_id: uuid.UUID, if_none_match: str | None
+    db: Db, actor: Actor, programme_id: uuid.UUID, if_none_match: str | None
 ) -> tuple[str, bytes | None]:
     """The programme's ETag and its rendering in the patient's language; no body when If-None-Match
     already names this ETag. Either way the read is audited: a 304 shows the patient had it in hand."""
-    programme = programmes.my_programme(session, actor, programme_id)
+    programme = programmes.my_programme(db, actor, programme_id)
     locale = patient_locale(actor)
-    tag = etag(programme, locale)
-    audit.record(session, actor, "programme.read", "programme", programme.id, actor.id)
+    tag = etag(programme.revision, locale)
+    audit.record(db, actor, "programme.read", "programme", programme.id, actor.id)
     if if_none_match is not None and tag in (t.strip() for t in if_none_match.split(",")):
         return tag, None
-    return tag, _view(session, programme, locale)[1]
+    return tag, _view(db, programme, locale)[1]
 
 
-def plan(session: Session, actor: Actor, day: date | None) -> Plan:
+def plan(db: Db, actor: Actor, day: date | None) -> Plan:
     """One local day of the current programme: each item's dose, sessions due and done, and what is next."""
     timezone = actor.timezone or "UTC"
     today = adherence.today(timezone)
     day = day or today
     if abs((day - today).days) > adherence.MAX_WINDOW_DAYS:
         raise InvalidInput("Ask for a date within a year of today.", code=Code.INVALID_DATE)
-    audit.record(session, actor, "plan.read", "patient", actor.id, actor.id)
-    programme = programmes.my_current_programme(session, actor)
+    audit.record(db, actor, "plan.read", "patient", actor.id, actor.id)
+    programme = programmes.my_current_programme(db, actor)
     if programme is None:
         # No programme to carry the hold (a clinician closed it): the open alert still says what to do.
-        alert = holds.holding_alert(session, actor.clinic_id, actor.id)
+        alert = holds.holding_alert(db, actor.clinic_id, actor.id)
         hold = {"tier": alert.tier, "since": alert.created_at} if alert is not None else None
         return Plan(
             date=day,
@@ -130,7 +123,7 @@ def plan(session: Session, actor: Actor, day: date | None) -> Plan:
             next_item_id=None,
             safety_hold=programme_view.hold_notice(hold, patient_locale(actor)),
         )
-    view, _ = _view(session, programme, patient_locale(actor))
+    view, _ = _view(db, programme, patient_locale(actor))
     # Nothing is due before the local day of the first activation (adherence agrees: no revision in force
     # was active then).
     activated = programme.activated_at
@@ -139,14 +132,7 @@ def plan(session: Session, actor: Actor, day: date | None) -> Plan:
         if activated and day >= adherence.today(timezone, activated)
         else {}
     )
-    # Counted here rather than with GROUP BY item_id: that GROUP BY led SQLite's planner (without ANALYZE
-    # statistics) to the (clinic_id, item_id, performed_at) index, reading the whole clinic's logs.
-    logged = Counter(
-        session.connection().scalars(
-            _ITEMS_LOGGED_ON,
-            {"clinic_id": actor.clinic_id, "patient_id": actor.id, "programme_id": programme.id, "day": day},
-        )
-    )
+    logged = Counter(store.items_logged_on(db, actor.clinic_id, actor.id, programme.id, day))
     items: list[PlanItem] = []
     stopped: list[StoppedItem] = []
     for item in view.phases[view.current_phase].items:

@@ -7,12 +7,12 @@ import uuid
 from typing import Any
 
 from sqlalchemy import bindparam, tuple_
-from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from app.db import AnyRow, utcnow
+from app import store
+from app.db import AnyRow, Db, utcnow
 from app.errors import Code, Conflict, Forbidden, NotFound
 from app.models.clinic import Clinic
 from app.models.common import Actor, Page
@@ -58,60 +58,26 @@ def scoped(actor: Actor) -> SelectOfScalar[Programme]:
     return statement
 
 
-# scoped() built once with bound parameters, for the statements that run on nearly every request (the
-# patient app's reads, every session log): building a statement costs more than running it.
+# The staff side's single-programme reads, built once with bound parameters (app.store holds the patient
+# app's own).
 _COLUMNS = Programme.__table__.c  # type: ignore[attr-defined]
-
-
-_CLINIC_SCOPE = (_COLUMNS.clinic_id == bindparam("clinic_id"),)
-
-
-_PATIENT_SCOPE = (*_CLINIC_SCOPE, _COLUMNS.patient_id == bindparam("patient_id"), _COLUMNS.status != "draft")
-
-
 _BY_ID = _COLUMNS.id == bindparam("programme_id")
+_CLINIC_GET = select(Programme).where(_COLUMNS.clinic_id == bindparam("clinic_id"), _BY_ID)
+_PATIENT_GET = select(Programme).where(*store.PATIENT_SCOPE, _BY_ID)
 
 
-# The patient app's own reads take only the columns its hot paths need.
-_MINE = sa_select(
-    _COLUMNS.id, _COLUMNS.clinic_id, _COLUMNS.revision, _COLUMNS.status, _COLUMNS.activated_at
-).where(*_PATIENT_SCOPE)
-
-
-_MINE_BY_ID = _MINE.where(_BY_ID)
-
-
-_MINE_CURRENT = _MINE.where(_COLUMNS.status.in_(CURRENT_STATUSES))
-
-
-_CLINIC_GET = select(Programme).where(*_CLINIC_SCOPE, _BY_ID)
-
-
-_PATIENT_GET = select(Programme).where(*_PATIENT_SCOPE, _BY_ID)
-
-
-def my_programme(session: Session, actor: Actor, programme_id: uuid.UUID) -> AnyRow:
+def my_programme(db: Db, actor: Actor, programme_id: uuid.UUID) -> AnyRow:
     """A patient's own programme (not a draft): id, clinic_id, revision, status and activated_at; NotFound
     otherwise."""
-    row = (
-        session.connection()
-        .execute(
-            _MINE_BY_ID, {"clinic_id": actor.clinic_id, "patient_id": actor.id, "programme_id": programme_id}
-        )
-        .first()
-    )
+    row = store.my_programme(db, actor.clinic_id, actor.id, programme_id)
     if row is None:
         raise NotFound("No such programme.")
     return row
 
 
-def my_current_programme(session: Session, actor: Actor) -> AnyRow | None:
+def my_current_programme(db: Db, actor: Actor) -> AnyRow | None:
     """A patient's current (active or paused) programme, as my_programme's columns, if there is one."""
-    return (
-        session.connection()
-        .execute(_MINE_CURRENT, {"clinic_id": actor.clinic_id, "patient_id": actor.id})
-        .first()
-    )
+    return store.my_current_programme(db, actor.clinic_id, actor.id)
 
 
 def get_programme(session: Session, actor: Actor, programme_id: uuid.UUID) -> Programme:

@@ -16,7 +16,7 @@ import uuid
 
 from sqlmodel import Session, col, select
 
-from app.db import independent_unit_of_work, utcnow
+from app.db import AnyRow, independent_unit_of_work, utcnow
 from app.errors import Code, Conflict
 from app.models.common import Actor
 from app.models.patient import Patient
@@ -219,7 +219,7 @@ def _current_programme(session: Session, clinic_id: uuid.UUID, patient_id: uuid.
     ).first()
 
 
-def _hold_of(alert: SafetyAlert | None) -> dict[str, str] | None:
+def _hold_of(alert: SafetyAlert | AnyRow | None) -> dict[str, str] | None:
     if alert is None:
         return None
     return {"tier": alert.tier, "alert_id": str(alert.id), "since": alert.created_at.isoformat()}

@@ -1,0 +1,165 @@
+"""CPU per request, in-process: the API's ASGI app and the bare app driven directly, no HTTP server, no wrk.
+
+Process CPU time (every thread: the event loop, the thread pool, the audit writer) divided by the requests
+answered, with `--concurrency` requests in flight as wrk keeps them. The steadiest measure on a shared
+machine: other processes' load changes wall time, not this process's CPU seconds. Run by `bench.run` in a
+process of its own with the benchmark's settings; prints JSON {endpoint: {api_ms, bare_ms, ratio}}.
+
+    python -m bench.cpu --targets bench/data/small/targets.json --bare bench/data/small/bare_responses.json
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import time
+import uuid
+from typing import Any
+
+ENDPOINTS = ("plan", "programme", "programme_304", "log")
+_OK = {200, 201, 304}
+
+
+def _request(endpoint: str, target: dict[str, Any], performed_at: str) -> tuple[str, str, dict, bytes]:
+    headers = {"authorization": f"Bearer {target['patient_token']}"}
+    if endpoint == "plan":
+        return "GET", "/v1/me/plan", headers, b""
+    if endpoint in ("programme", "programme_304"):
+        if endpoint == "programme_304":
+            headers["if-none-match"] = target["etag"]
+        return "GET", f"/v1/me/programmes/{target['programme_id']}", headers, b""
+    body = {
+        "id": str(uuid.uuid4()),
+        "programme_id": target["programme_id"],
+        "item_id": target["item_id"],
+        "revision": target["revision"],
+        "performed_at": performed_at,
+        "sets_done": 2,
+        "reps_done": [10, 10],
+        "pain_during": 2,
+        "pain_after": 1,
+        "leg_symptoms": "none",
+        "response": "same",
+    }
+    headers["content-type"] = "application/json"
+    return "POST", "/v1/me/sessions", headers, json.dumps(body).encode()
+
+
+async def _call(app: Any, method: str, path: str, headers: dict[str, str], body: bytes) -> int:
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(k.encode(), v.encode()) for k, v in headers.items()]
+        + [(b"host", b"127.0.0.1"), (b"content-length", str(len(body)).encode())],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+        "state": {},
+    }
+    sent = False
+    status = 0
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.sleep(3600)
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+
+    await app(scope, receive, send)
+    return status
+
+
+async def _load(
+    app: Any, endpoint: str, targets: list[dict[str, Any]], performed_at: str, requests: int, concurrency: int
+) -> float:
+    """CPU milliseconds per answered request."""
+    rng = random.Random(1)
+    pending = iter(range(requests))
+    failures: list[int] = []
+
+    async def worker() -> None:
+        for _ in pending:
+            status = await _call(app, *_request(endpoint, rng.choice(targets), performed_at))
+            if status not in _OK:
+                failures.append(status)
+
+    started = time.process_time()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    used = time.process_time() - started
+    if failures:
+        raise RuntimeError(f"{endpoint}: {len(failures)} requests failed, e.g. status {failures[0]}")
+    return used * 1000 / requests
+
+
+async def _lifespan(app: Any) -> tuple[asyncio.Task, asyncio.Queue, asyncio.Queue]:
+    """Start the app's lifespan (the API starts its audit writer there); returns what stops it."""
+    inbox: asyncio.Queue = asyncio.Queue()
+    outbox: asyncio.Queue = asyncio.Queue()
+    task = asyncio.create_task(app({"type": "lifespan", "asgi": {"version": "3.0"}}, inbox.get, outbox.put))
+    await inbox.put({"type": "lifespan.startup"})
+    message = await outbox.get()
+    if message["type"] != "lifespan.startup.complete":
+        raise RuntimeError(f"lifespan startup failed: {message}")
+    return task, inbox, outbox
+
+
+async def _stop(lifespan: tuple[asyncio.Task, asyncio.Queue, asyncio.Queue]) -> None:
+    task, inbox, outbox = lifespan
+    await inbox.put({"type": "lifespan.shutdown"})
+    await outbox.get()
+    await task
+
+
+async def measure(
+    targets: list[dict[str, Any]], requests: int, concurrency: int, endpoints: list[str]
+) -> dict[str, dict[str, float]]:
+    from app.main import create_app
+    from bench.bare_app import create_app as create_bare_app
+
+    performed_at = os.environ["BENCH_PERFORMED_AT"]
+    results: dict[str, dict[str, float]] = {}
+    for name, factory in (("api", create_app), ("bare", create_bare_app)):
+        app = factory()
+        lifespan = await _lifespan(app)
+        try:
+            for endpoint in endpoints:
+                # A warm-up pass (caches, pools, the first statement's compilation), then the measured one.
+                await _load(app, endpoint, targets, performed_at, max(requests // 5, 50), concurrency)
+                per_request = await _load(app, endpoint, targets, performed_at, requests, concurrency)
+                results.setdefault(endpoint, {})[f"{name}_ms"] = round(per_request, 4)
+        finally:
+            await _stop(lifespan)
+    for row in results.values():
+        row["ratio"] = round(row["bare_ms"] / row["api_ms"], 3)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--targets", required=True)
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--only", help="comma-separated endpoints: " + ", ".join(ENDPOINTS))
+    args = parser.parse_args()
+    with open(args.targets) as file:
+        targets = json.load(file)["targets"]
+    endpoints = args.only.split(",") if args.only else list(ENDPOINTS)
+    print(json.dumps(asyncio.run(measure(targets, args.requests, args.concurrency, endpoints))))
+
+
+if __name__ == "__main__":
+    main()
