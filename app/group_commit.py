@@ -19,111 +19,129 @@ import asyncio
 import atexit
 import queue
 import threading
-from concurrent.futures import Future
+import time
+from collections import deque
 from typing import Any
 
 from sqlalchemy import Table, insert
 from sqlalchemy.engine import Engine
 
 Rows = list[tuple[Table, dict[str, Any]]]
-_STOP = None
+# One request's rows and the future its route awaits (on the event loop that made it).
+Waiting = tuple[Rows, "asyncio.Future[None]"]
+# Rows per multi-row INSERT: within SQLite's 32,766 bound parameters for any table of up to 120 columns.
+_ROWS_PER_INSERT = 250
 # A bound on one transaction's size: under a flood the writer commits every this many rows.
 MAX_BATCH_ROWS = 2000
 
 
 class GroupCommitWriter:
-    """One writer thread per engine; `submit` returns a future that completes when the rows are committed
-    (or fails with the database's error, which the request then answers with)."""
+    """One writer thread per engine. `store` (on the event loop) returns a future that completes when the
+    rows are committed, or fails with the database's error, which the request then answers with."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._gathering: tuple[Rows, asyncio.Future[None]] | None = None
-        self._queue: queue.SimpleQueue[tuple[Rows, Future[None]] | None] = queue.SimpleQueue()
+        self._gathering: list[Waiting] | None = None
+        self._queue: queue.SimpleQueue[tuple[asyncio.AbstractEventLoop, list[Waiting]] | None] = (
+            queue.SimpleQueue()
+        )
         self._thread = threading.Thread(target=self._run, name="hep-group-commit", daemon=True)
         self._thread.start()
         self.batches = 0
         self.rows = 0
-
-    def submit(self, rows: Rows) -> Future[None]:
-        future: Future[None] = Future()
-        self._queue.put((rows, future))
-        return future
+        # How long the latest commits took (seconds): the window of the unwaited guarantee (bench/cpu.py).
+        self.commit_seconds: deque[float] = deque(maxlen=10_000)
 
     def store(self, rows: Rows) -> "asyncio.Future[None]":
-        """On the event loop: the rows join this turn's batch; the future completes when it is committed."""
+        """On the event loop: the rows join this turn of the loop's batch."""
+        loop = asyncio.get_running_loop()
         if self._gathering is None:
-            loop = asyncio.get_running_loop()
-            self._gathering = ([], loop.create_future())
+            self._gathering = []
             loop.call_soon(self._hand_over, loop)
-        gathered, done = self._gathering
-        gathered.extend(rows)
+        done: asyncio.Future[None] = loop.create_future()
+        self._gathering.append((rows, done))
         return done
 
     def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
-        assert self._gathering is not None
-        rows, done = self._gathering
-        self._gathering = None
-        self.submit(rows).add_done_callback(lambda stored: _tell(loop, stored, done))
+        gathered, self._gathering = self._gathering or [], None
+        self._queue.put((loop, gathered))
 
     def close(self, timeout: float = 10) -> None:
         """Store what is queued, then stop the thread."""
-        self._queue.put(_STOP)
+        self._queue.put(None)
         self._thread.join(timeout)
 
     def _run(self) -> None:
         stopping = False
         while not stopping:
             first = self._queue.get()
-            if first is _STOP:
+            if first is None:
                 return
             batch = [first]
-            size = len(first[0])
+            size = sum(len(rows) for rows, _ in first[1])
             while size < MAX_BATCH_ROWS:
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if item is _STOP:
+                if item is None:
                     stopping = True
                     break
                 batch.append(item)
-                size += len(item[0])
+                size += sum(len(rows) for rows, _ in item[1])
             self._store(batch)
 
-    def _store(self, batch: list[tuple[Rows, Future[None]]]) -> None:
+    def _store(self, batch: list[tuple[asyncio.AbstractEventLoop, list[Waiting]]]) -> None:
+        """One transaction for the whole batch, then one wake-up per event loop. If the transaction fails,
+        each request's rows are tried on their own, so that one request's bad row (its patient deleted
+        meanwhile, say) fails that request alone."""
+        waiting = [request for _, requests in batch for request in requests]
+        failure = self._commit([rows for rows, _ in waiting])
+        outcomes: list[tuple[asyncio.Future[None], Exception | None]] = []
+        if failure is None or len(waiting) == 1:
+            outcomes = [(done, failure) for _, done in waiting]
+        else:
+            outcomes = [(done, self._commit([rows])) for rows, done in waiting]
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[None], Exception | None]]] = {}
+        futures = {id(done): loop for loop, requests in batch for _, done in requests}
+        for done, outcome in outcomes:
+            by_loop.setdefault(futures[id(done)], []).append((done, outcome))
+        for loop, settled in by_loop.items():
+            # Nobody is left to tell once a loop has closed (a test client's, when its reads did not wait).
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(_settle, settled)
+
+    def _commit(self, requests_rows: list[Rows]) -> Exception | None:
         by_table: dict[Table, list[dict[str, Any]]] = {}
-        for rows, _ in batch:
+        for rows in requests_rows:
             for table, row in rows:
                 by_table.setdefault(table, []).append(row)
+        started = time.perf_counter()
         try:
             with self._engine.begin() as connection:
                 for table, table_rows in by_table.items():
-                    connection.execute(insert(table), table_rows)
-        except Exception as exc:  # every request of the batch answers with the failure
-            for _, future in batch:
-                future.set_exception(exc)
-            return
+                    # One multi-row INSERT per few hundred rows: one statement step (the driver lets go of
+                    # the interpreter lock at every step, and the busy event loop thread may then keep it
+                    # for its switch interval), where executemany would step once per row.
+                    for start in range(0, len(table_rows), _ROWS_PER_INSERT):
+                        chunk = table_rows[start : start + _ROWS_PER_INSERT]
+                        connection.execute(insert(table).values(chunk))
+        except Exception as exc:
+            return exc
+        self.commit_seconds.append(time.perf_counter() - started)
         self.batches += 1
         self.rows += sum(len(table_rows) for table_rows in by_table.values())
-        for _, future in batch:
-            future.set_result(None)
+        return None
 
 
-def _tell(loop: asyncio.AbstractEventLoop, stored: Future[None], done: "asyncio.Future[None]") -> None:
-    """From the writer thread: complete the loop's future (nobody is left to tell once the loop closed,
-    e.g. a test client's loop when its requests did not wait)."""
-    if not loop.is_closed():
-        loop.call_soon_threadsafe(_settle, stored, done)
-
-
-def _settle(stored: Future[None], done: "asyncio.Future[None]") -> None:
-    if done.done():
-        return
-    exception = stored.exception()
-    if exception is not None:
-        done.set_exception(exception)
-    else:
-        done.set_result(None)
+def _settle(settled: list[tuple["asyncio.Future[None]", Exception | None]]) -> None:
+    for done, failure in settled:
+        if done.done():
+            continue
+        if failure is None:
+            done.set_result(None)
+        else:
+            done.set_exception(failure)
 
 
 _writers: dict[Engine, GroupCommitWriter] = {}

@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app import group_commit
 from app.config import Settings, get_settings
 from app.context import request_id_var
 from app.db import get_engine
@@ -283,20 +284,22 @@ def document_problems(app: FastAPI) -> None:
 
 
 def _lifespan(settings: Settings, engine: Engine | None):
-    """Runs the webhook dispatcher inside the API process unless HEP_DISPATCHER=off."""
+    """Runs the webhook dispatcher inside the API process unless HEP_DISPATCHER=off; at shutdown, stores
+    what the group commit still holds (app.group_commit: a clean stop loses no audit row)."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if settings.dispatcher == "off":
-            yield
-            return
-        dispatcher = Dispatcher(engine or get_engine(), allow_private=settings.webhook_allow_private)
-        dispatcher.start()
+        dispatcher = None
+        if settings.dispatcher != "off":
+            dispatcher = Dispatcher(engine or get_engine(), allow_private=settings.webhook_allow_private)
+            dispatcher.start()
         try:
             yield
         finally:
             # Waits for the sends under way (up to the send timeout), off the event loop.
-            await run_in_threadpool(dispatcher.stop)
+            if dispatcher is not None:
+                await run_in_threadpool(dispatcher.stop)
+            await run_in_threadpool(group_commit.close_all)
 
     return lifespan
 

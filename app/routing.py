@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import functools
 import inspect
+import logging
 import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -37,8 +38,15 @@ from app.config import get_settings
 from app.db import UnitOfWork, current_unit
 from app.group_commit import writer_for
 
+_log = logging.getLogger("hep.audit")
 _WRAPPED = "__hep_unit_of_work__"
 _READS = "__hep_reads_only__"
+
+
+def _report_unstored(stored: "asyncio.Future[None]") -> None:
+    """HEP_AUDIT_WAIT=0: the answer has gone; a failed group commit can only be told to the operator."""
+    if not stored.cancelled() and stored.exception() is not None:
+        _log.error("A read's audit rows could not be stored", exc_info=stored.exception())
 
 
 def in_unit_of_work(endpoint: Callable[..., Any]) -> Callable[..., Any]:
@@ -64,7 +72,9 @@ def in_unit_of_work(endpoint: Callable[..., Any]) -> Callable[..., Any]:
             if unit.pending:
                 stored = writer_for(unit.engine).store(unit.pending)
                 if get_settings().audit_wait:
-                    await asyncio.shield(stored)
+                    await stored
+                else:
+                    stored.add_done_callback(_report_unstored)
             return result
 
         wrapper = read

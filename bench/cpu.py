@@ -127,6 +127,8 @@ async def _stop(lifespan: tuple[asyncio.Task, asyncio.Queue, asyncio.Queue]) -> 
 async def measure(
     targets: list[dict[str, Any]], requests: int, concurrency: int, endpoints: list[str]
 ) -> dict[str, dict[str, float]]:
+    from app.db import get_engine
+    from app.group_commit import close_all, writer_for
     from app.main import create_app
     from bench.bare_app import create_app as create_bare_app
 
@@ -139,10 +141,21 @@ async def measure(
             for endpoint in endpoints:
                 # A warm-up pass (caches, pools, the first statement's compilation), then the measured one.
                 await _load(app, endpoint, targets, performed_at, max(requests // 5, 50), concurrency)
+                writer = writer_for(app.state.engine or get_engine()) if name == "api" else None
+                before = (writer.batches, writer.rows) if writer else (0, 0)
                 per_request = await _load(app, endpoint, targets, performed_at, requests, concurrency)
-                results.setdefault(endpoint, {})[f"{name}_ms"] = round(per_request, 4)
+                row = results.setdefault(endpoint, {})
+                row[f"{name}_ms"] = round(per_request, 4)
+                if writer is not None and writer.rows > before[1]:
+                    commits = sorted(writer.commit_seconds)
+                    row["reads_per_commit"] = round(
+                        (writer.rows - before[1]) / (writer.batches - before[0]), 1
+                    )
+                    row["commit_p99_ms"] = round(commits[int(len(commits) * 0.99) - 1] * 1000, 2)
+                    row["commit_max_ms"] = round(commits[-1] * 1000, 2)
         finally:
             await _stop(lifespan)
+            close_all()
     for row in results.values():
         row["ratio"] = round(row["bare_ms"] / row["api_ms"], 3)
     return results
