@@ -19,13 +19,13 @@ from sqlmodel import Session, col, select
 
 from app.context import simulated_now_var
 from app.models.common import Actor
-from app.models.next_morning import NextMorningIn
+from app.models.next_morning import NextMorningUpsert
 from app.models.patient import PatientCreate
 from app.models.programme import Programme, ProgrammeRevision
 from app.models.programme_document import DOSE_NUMBERS, ProgrammeCreate
 from app.models.progression import ProgressionSuggestion
 from app.models.safety import SafetyAlert
-from app.models.session_log import SessionLogIn
+from app.models.session_log import SessionLogCreate
 from app.services import next_morning, patient_app, patients, programmes, sessions
 
 # What the patient reports after one session: None means the session was skipped.
@@ -179,7 +179,7 @@ def run(
         if answer is not None:
             with clock(moment - timedelta(hours=1)):
                 yesterday = moment.date() - timedelta(days=1)
-                next_morning.report(session, me, yesterday, NextMorningIn(response=answer))
+                next_morning.report(session, me, yesterday, NextMorningUpsert(response=answer))
         with clock(moment):
             plan = patient_app.plan(session, me, None)
         for item in plan.items:
@@ -199,7 +199,7 @@ def run(
     return programme, lines
 
 
-def _log(plan: Any, item: Any, moment: datetime, report: dict[str, Any]) -> SessionLogIn:
+def _log(plan: Any, item: Any, moment: datetime, report: dict[str, Any]) -> SessionLogCreate:
     sets = report.get("sets_done", item.sets or 1)
     done = {
         "sets_done": sets,
@@ -207,7 +207,7 @@ def _log(plan: Any, item: Any, moment: datetime, report: dict[str, Any]) -> Sess
         "hold_s": item.hold_s,
         "duration_s": item.duration_s,
     }
-    return SessionLogIn(
+    return SessionLogCreate(
         id=uuid.uuid4(),
         programme_id=plan.programme_id,
         item_id=item.item_id,

@@ -138,8 +138,8 @@ def generate(name: str, clinics: int, patients: int, logs: int, seed: int = 1) -
     from app.models.catalogue_files import load_catalogue
     from app.models.common import Actor
     from app.models.patient import PatientCreate
-    from app.models.programme_document import ItemIn, PhaseIn, ProgrammeCreate
-    from app.models.session_log import SessionLogIn
+    from app.models.programme_document import ItemDocument, PhaseDocument, ProgrammeCreate
+    from app.models.session_log import SessionLogCreate
     from app.security import create_access_token
     from app.services import catalogue, programmes, users
     from app.services import clinics as clinic_service
@@ -185,7 +185,7 @@ def generate(name: str, clinics: int, patients: int, logs: int, seed: int = 1) -
                 PatientCreate(display_name=f"Model {n_items}", external_id=f"MODEL-{n_items}"),
             )
             items = [
-                ItemIn(
+                ItemDocument(
                     exercise=EXERCISES[i],
                     sets=2,
                     reps=10,
@@ -195,7 +195,7 @@ def generate(name: str, clinics: int, patients: int, logs: int, seed: int = 1) -
                 for i in range(n_items)
             ]
             data = ProgrammeCreate(
-                title="Back plan", start_date=start_date, phases=[PhaseIn(name="One", items=items)]
+                title="Back plan", start_date=start_date, phases=[PhaseDocument(name="One", items=items)]
             )
             programme = programmes.create_programme(session, system, model, data)
             programmes.transition(session, system, programme, "activate", None)
@@ -317,7 +317,7 @@ def generate(name: str, clinics: int, patients: int, logs: int, seed: int = 1) -
     # Session logs spread over the last eight weeks, 1-2 a day on most days, on the patients' items.
     started = time.perf_counter()
     now = datetime.now(UTC)
-    template = SessionLogIn(
+    template = SessionLogCreate(
         id=uuid.uuid4(),
         programme_id=uuid.uuid4(),
         item_id=uuid.uuid4(),

@@ -12,7 +12,7 @@ from app.models.common import Actor
 from app.models.exercise import Exercise, ExerciseCreate
 from app.models.patient import Patient, PatientCreate
 from app.models.programme import Programme, Template
-from app.models.programme_document import ItemIn, PhaseIn, ProgrammeCreate, TemplateIn
+from app.models.programme_document import ItemDocument, PhaseDocument, ProgrammeCreate, TemplateCreate
 from app.models.progression import ProgressionSuggestion
 from app.models.safety import SafetyAlert
 from app.models.user import User
@@ -163,7 +163,7 @@ def make_programme(session: Session, patient: Patient, **fields) -> Programme:
         title=fields.pop("title", "Factory programme"),
         start_date=fields.pop("start_date", date(2026, 11, 2)),
         phases=fields.pop("phases", None)
-        or [PhaseIn(name="Start", items=[ItemIn(exercise="double-leg-bridge", sets=2, reps=10)])],
+        or [PhaseDocument(name="Start", items=[ItemDocument(exercise="double-leg-bridge", sets=2, reps=10)])],
         **fields,
     )
     return programmes.create_programme(session, actor, patient, data)
@@ -171,8 +171,9 @@ def make_programme(session: Session, patient: Patient, **fields) -> Programme:
 
 def make_template(session: Session, clinic: Clinic) -> Template:
     actor = Actor(kind="system", id=uuid.UUID(int=0), clinic_id=clinic.id)
-    data = TemplateIn(
-        name="Factory template", phases=[PhaseIn(name="Start", items=[ItemIn(exercise="cat-camel", reps=6)])]
+    data = TemplateCreate(
+        name="Factory template",
+        phases=[PhaseDocument(name="Start", items=[ItemDocument(exercise="cat-camel", reps=6)])],
     )
     return templates.create_template(session, actor, data)
 

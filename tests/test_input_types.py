@@ -220,16 +220,16 @@ def test_internal_callers_still_pass_python_values(session, world):
     """Services and the simulation build these models from Python dates, datetimes and UUIDs."""
     from datetime import UTC, date, datetime
 
-    from app.models.programme_document import ItemIn, ProgrammeCreate
-    from app.models.session_log import SessionLogIn
+    from app.models.programme_document import ItemDocument, ProgrammeCreate
+    from app.models.session_log import SessionLogCreate
 
     created = ProgrammeCreate(
         title="Plan",
         start_date=date(2026, 11, 2),
-        phases=[{"name": "One", "items": [ItemIn(id=uuid.uuid4(), exercise="cat-camel", reps=6)]}],
+        phases=[{"name": "One", "items": [ItemDocument(id=uuid.uuid4(), exercise="cat-camel", reps=6)]}],
     )
     assert created.start_date == date(2026, 11, 2)
-    log = SessionLogIn(
+    log = SessionLogCreate(
         id=uuid.uuid4(),
         programme_id=uuid.uuid4(),
         item_id=uuid.uuid4(),

@@ -16,7 +16,7 @@ from app.models.catalogue_files import load_catalogue
 from app.models.programme_document import ProgrammeCreate
 from app.models.progression import ProgressionSuggestion
 from app.models.safety import SafetyAlert
-from app.models.session_log import SessionLogIn
+from app.models.session_log import SessionLogCreate
 from app.models.webhook import Event
 from app.services import promises, sessions, symptom_response
 from tests.factories import make_clinic
@@ -57,7 +57,7 @@ def play(session, document, name, days):
 # --- what a log captures, and its colour ---
 
 
-def log_in(**fields) -> SessionLogIn:
+def log_in(**fields) -> SessionLogCreate:
     body = {
         "id": str(uuid.uuid4()),
         "programme_id": str(uuid.uuid4()),
@@ -69,7 +69,7 @@ def log_in(**fields) -> SessionLogIn:
         "leg_symptoms": "none",
         "response": "same",
     }
-    return SessionLogIn.model_validate(body | fields)
+    return SessionLogCreate.model_validate(body | fields)
 
 
 @pytest.mark.parametrize(
@@ -345,7 +345,7 @@ def test_the_engine_never_steps_into_a_contraindicated_exercise_on_its_own(sessi
         moment = START + timedelta(hours=hours)
         with simulation.clock(moment):
             item = programmes.read_programme(session, system, programme).phases[0].items[0]
-            body = SessionLogIn(
+            body = SessionLogCreate(
                 id=uuid.uuid4(), programme_id=programme.id, item_id=item.id, revision=programme.revision,
                 performed_at=moment, sets_done=1, reps_done=[10], **simulation.GREEN,
             )  # fmt: skip
@@ -501,7 +501,7 @@ def test_suggestions_and_steps_keep_their_rules_over_any_history(session, script
     change is never proposed again inside its window; nothing is applied to an item or phase no longer
     current; the engine never lands an item on a locked or contraindicated exercise."""
     from app.models.common import Actor
-    from app.models.next_morning import NextMorningIn
+    from app.models.next_morning import NextMorningUpsert
     from app.models.patient import PatientCreate
     from app.models.programme import ProgrammeRevision
     from app.models.session_log import SessionLog
@@ -560,7 +560,7 @@ def test_suggestions_and_steps_keep_their_rules_over_any_history(session, script
                     for item in view.phases[view.current_phase].items:
                         if item.suspension is None:
                             sets = item.sets or 1
-                            body = SessionLogIn(
+                            body = SessionLogCreate(
                                 id=uuid.uuid4(), programme_id=programme.id, item_id=item.id,
                                 revision=programme.revision, performed_at=moment, sets_done=sets,
                                 reps_done=[item.reps] * sets if item.reps else [], **reports[action],
@@ -570,7 +570,7 @@ def test_suggestions_and_steps_keep_their_rules_over_any_history(session, script
                     moment += timedelta(days=1)
                 elif action in ("worse", "same"):
                     yesterday = moment.date() - timedelta(days=1)
-                    next_morning.report(session, me, yesterday, NextMorningIn(response=action))
+                    next_morning.report(session, me, yesterday, NextMorningUpsert(response=action))
                 elif action == "reject" and pending:
                     suggestions.reject(session, staff, pending[0], "not yet")
                 elif action == "accept" and pending:

@@ -15,7 +15,7 @@ Every problem reads ``<dir>/<file>.yaml: exercise '<slug>' field <path>: <messag
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
@@ -195,19 +195,56 @@ def check_file(file_label: str, stem: str, chain: ChainFile, locales: tuple[str,
 Index = dict[str, tuple[str, "ChainFile", "ExerciseSpec"]]
 
 
-def _ladder_target(
-    index: Index, chain: ChainFile, target_slug: str, place: str
-) -> tuple[ExerciseSpec | None, list[str]]:
-    """The exercise a ladder link names, or None and the error if it is unknown or in another chain."""
-    if target_slug not in index:
-        return None, [f"{place}: unknown exercise '{target_slug}'"]
-    target_file, target_chain, target = index[target_slug]
-    if target_chain.chain != chain.chain:
-        return None, [
-            f"{place}: '{target_slug}' is in chain '{target_chain.chain}' ({target_file}); "
-            "ladder links stay within a chain (use alternatives for other chains)"
+class LinkEnd(NamedTuple):
+    """One end of a link between exercises, as the link rules see it."""
+
+    slug: str
+    chain: str
+    step: int
+    locked: bool  # needs a clinician unlock
+
+
+def link_problems(field: str, source: LinkEnd, target: LinkEnd) -> list[tuple[str, str]]:
+    """What is wrong with the link `field` (progression, regression or alternatives.*) from source to
+    target, as (kind, message) pairs: the rules every link meets, checked alike for the catalogue files
+    (check_links) and for a clinic's own exercises (app.services.exercises). Stepping back must never
+    unlock an exercise or lead to a harder one; an alternative is open to the patient; ladders stay in
+    their chain."""
+    if field in LADDER_LINKS and target.chain != source.chain:
+        return [
+            (
+                "other_chain",
+                f"'{target.slug}' is in chain '{target.chain}'; ladder links stay within a chain "
+                "(use alternatives for other chains)",
+            )
         ]
-    return target, []
+    problems = []
+    if field == "regression":
+        if target.locked:
+            problems.append(
+                (
+                    "clinician_locked",
+                    f"'{target.slug}' needs a clinician unlock, so it cannot be a regression "
+                    "(stepping back must never unlock an exercise)",
+                )
+            )
+        if target.step >= source.step:
+            problems.append(
+                (
+                    "not_easier",
+                    f"'{target.slug}' is at step {target.step}; a regression must be at a lower step "
+                    f"than {source.step}",
+                )
+            )
+    elif field.startswith("alternatives.") and target.locked:
+        problems.append(
+            ("clinician_locked", f"'{target.slug}' needs a clinician unlock, so it is not an alternative")
+        )
+    return problems
+
+
+def _end(chain: ChainFile, exercise: ExerciseSpec) -> LinkEnd:
+    return LinkEnd(exercise.slug, chain.chain, exercise.step, exercise.requires_clinician_unlock)
 
 
 def _progression_errors(place: str, exercise: ExerciseSpec, target: ExerciseSpec) -> list[str]:
@@ -237,24 +274,9 @@ def _progression_errors(place: str, exercise: ExerciseSpec, target: ExerciseSpec
     return errors
 
 
-def _regression_errors(place: str, exercise: ExerciseSpec, target: ExerciseSpec) -> list[str]:
-    """A step back: any lower step of the chain that needs no unlock. It need not point back (a side exit)."""
-    errors = []
-    if target.requires_clinician_unlock:
-        errors.append(
-            f"{place}: '{target.slug}' needs a clinician unlock, so it cannot be a regression "
-            "(stepping back must never unlock an exercise)"
-        )
-    if target.step >= exercise.step:
-        errors.append(
-            f"{place}: '{target.slug}' is at step {target.step}; a regression must be at a lower step "
-            f"than {exercise.step}"
-        )
-    return errors
-
-
-# Ladder link field → the rules its target must meet.
-LADDER_LINKS = {"progression": _progression_errors, "regression": _regression_errors}
+# The ladder links; the catalogue files' ladders also meet _progression_errors (each step leads to the
+# next and points back), which a clinic's own exercise cannot (it cannot change the catalogue's).
+LADDER_LINKS = ("progression", "regression")
 
 
 def _regression_cycles(chains: list[tuple[str, ChainFile]], index: Index) -> list[str]:
@@ -280,6 +302,15 @@ def _regression_cycles(chains: list[tuple[str, ChainFile]], index: Index) -> lis
     return errors
 
 
+def links_of(exercise: ExerciseSpec) -> dict[str, str]:
+    """Every link an exercise makes, by field (progression, regression, alternatives.easier[0], …)."""
+    links = {field: getattr(exercise, field) for field in LADDER_LINKS if getattr(exercise, field)}
+    for direction in ("easier", "harder"):
+        for position, slug in enumerate(getattr(exercise.alternatives, direction)):
+            links[f"alternatives.{direction}[{position}]"] = slug
+    return links
+
+
 def check_links(chains: list[tuple[str, ChainFile]], unverifiable: set[str]) -> list[str]:
     """Cross-file invariants: unique slugs, in-chain ladder links, locks, existing alternatives."""
     errors = []
@@ -296,26 +327,17 @@ def check_links(chains: list[tuple[str, ChainFile]], unverifiable: set[str]) -> 
         for exercise in chain.exercises:
             if index[exercise.slug][2] is not exercise:  # the duplicate was reported above
                 continue
-            for field, link_errors in LADDER_LINKS.items():
-                target_slug = getattr(exercise, field)
-                if target_slug is None or target_slug in unverifiable:
+            for field, target_slug in links_of(exercise).items():
+                if target_slug in unverifiable:
                     continue
                 place = where(file_label, exercise.slug, field=field)
-                target, target_errors = _ladder_target(index, chain, target_slug, place)
-                errors.extend(target_errors)
-                if target is not None:
-                    errors.extend(link_errors(place, exercise, target))
-
-            for direction in ("easier", "harder"):
-                for position, target_slug in enumerate(getattr(exercise.alternatives, direction)):
-                    if target_slug in unverifiable:
-                        continue
-                    place = where(file_label, exercise.slug, field=f"alternatives.{direction}[{position}]")
-                    if target_slug not in index:
-                        errors.append(f"{place}: unknown exercise '{target_slug}'")
-                    elif index[target_slug][2].requires_clinician_unlock:
-                        errors.append(
-                            f"{place}: '{target_slug}' needs a clinician unlock, so it is not an alternative"
-                        )
+                if target_slug not in index:
+                    errors.append(f"{place}: unknown exercise '{target_slug}'")
+                    continue
+                _, target_chain, target = index[target_slug]
+                problems = link_problems(field, _end(chain, exercise), _end(target_chain, target))
+                errors.extend(f"{place}: {message}" for _, message in problems)
+                if field == "progression" and not problems:
+                    errors.extend(_progression_errors(place, exercise, target))
     errors.extend(_regression_cycles(chains, index))
     return errors

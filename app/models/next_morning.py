@@ -40,7 +40,7 @@ class NextMorningReport(SQLModel, table=True):
     reported_at: dt.datetime = utc_field(default_now=True)
 
 
-class NextMorningIn(BaseModel):
+class NextMorningUpsert(BaseModel):
     model_config = INPUT
 
     response: Response = Field(

@@ -114,7 +114,7 @@ class _OutcomeIn(BaseModel):
         return self
 
 
-class NprsOutcomeIn(_OutcomeIn):
+class NprsOutcomeCreate(_OutcomeIn):
     """Pain 0–10 (0 = no pain, 10 = worst imaginable) for the back, the leg or both, over one recall period:
     change is only ever computed against a response with the same recall period."""
 
@@ -122,7 +122,7 @@ class NprsOutcomeIn(_OutcomeIn):
     answers: NprsAnswers
 
 
-class PsfsOutcomeIn(_OutcomeIn):
+class PsfsOutcomeCreate(_OutcomeIn):
     """Patient-Specific Functional Scale: up to five activities the patient names, each rated 0–10. At
     follow-up, re-rate the activities named at baseline (matched ignoring case and spacing)."""
 
@@ -130,29 +130,29 @@ class PsfsOutcomeIn(_OutcomeIn):
     answers: PsfsAnswers
 
 
-class OdiOutcomeIn(_OutcomeIn):
+class OdiOutcomeCreate(_OutcomeIn):
     """Oswestry Disability Index v2.1a: the app shows the licensed text and sends only section scores."""
 
     instrument: Literal["odi"]
     answers: OdiAnswers
 
 
-class RmdqOutcomeIn(_OutcomeIn):
+class RmdqOutcomeCreate(_OutcomeIn):
     """Roland-Morris Disability Questionnaire, 24 items."""
 
     instrument: Literal["rmdq"]
     answers: RmdqAnswers
 
 
-class StartBackOutcomeIn(_OutcomeIn):
+class StartBackOutcomeCreate(_OutcomeIn):
     """Keele STarT Back Screening Tool; the risk group it gives is stored on the patient."""
 
     instrument: Literal["startback"]
     answers: StartBackAnswers
 
 
-OutcomeIn = Annotated[
-    NprsOutcomeIn | PsfsOutcomeIn | OdiOutcomeIn | RmdqOutcomeIn | StartBackOutcomeIn,
+OutcomeCreate = Annotated[
+    NprsOutcomeCreate | PsfsOutcomeCreate | OdiOutcomeCreate | RmdqOutcomeCreate | StartBackOutcomeCreate,
     Field(discriminator="instrument"),
 ]
 

@@ -22,7 +22,7 @@ from app.models.programme_document import (
     AdvanceCriteria,
     AutoProgress,
     ItemDose,
-    PhaseIn,
+    PhaseDocument,
     ProgrammeStatus,
     ProgressionRule,
     RevisionReason,
@@ -292,6 +292,6 @@ class TemplatePublic(BaseModel):
     id: uuid.UUID
     name: str
     description: str | None
-    phases: list[PhaseIn]
+    phases: list[PhaseDocument]
     created_at: datetime
     updated_at: datetime

@@ -109,7 +109,7 @@ class ItemDose(BaseModel):
         return self
 
 
-class ItemIn(ItemDose):
+class ItemDocument(ItemDose):
     """One prescription line. `id` is kept across revisions; leave it out for a new item."""
 
     id: IsoUUID | None = None
@@ -123,7 +123,7 @@ class ItemIn(ItemDose):
     progression_rule: ProgressionRule | None = None
 
     @model_validator(mode="after")
-    def _rule_moves_a_prescribed_variable(self) -> "ItemIn":
+    def _rule_moves_a_prescribed_variable(self) -> "ItemDocument":
         rule = self.progression_rule
         if rule is not None:
             current = getattr(self, rule.variable)
@@ -148,13 +148,13 @@ class AdvanceCriteria(BaseModel):
     green_streak: int | None = _bounded("green_streak", PHASE_BOUNDS)
 
 
-class PhaseIn(BaseModel):
+class PhaseDocument(BaseModel):
     model_config = INPUT
 
     name: Text200
     goal: Note | None = None
     advance_criteria: AdvanceCriteria = Field(default_factory=AdvanceCriteria)
-    items: list[ItemIn] = Field(min_length=1, max_length=MAX_ITEMS_PER_PHASE)
+    items: list[ItemDocument] = Field(min_length=1, max_length=MAX_ITEMS_PER_PHASE)
 
 
 def _dates_ordered(start: date, end: date | None) -> None:
@@ -162,21 +162,21 @@ def _dates_ordered(start: date, end: date | None) -> None:
         raise ValueError("end_date must not be before start_date")
 
 
-def _unique_item_ids(phases: list[PhaseIn]) -> None:
+def _unique_item_ids(phases: list[PhaseDocument]) -> None:
     ids = [item.id for phase in phases for item in phase.items if item.id is not None]
     if len(ids) != len(set(ids)):
         raise ValueError("an item id appears twice")
 
 
-class TemplateIn(BaseModel):
+class TemplateCreate(BaseModel):
     model_config = INPUT
 
     name: Text200
     description: Note | None = None
-    phases: list[PhaseIn] = Field(min_length=1, max_length=MAX_PHASES)
+    phases: list[PhaseDocument] = Field(min_length=1, max_length=MAX_PHASES)
 
     @model_validator(mode="after")
-    def _ids(self) -> "TemplateIn":
+    def _ids(self) -> "TemplateCreate":
         _unique_item_ids(self.phases)
         return self
 
@@ -202,7 +202,7 @@ class ProgrammeDocument(BaseModel):
     end_date: CalendarDate | None = Field(default=None, description="1900–2199; not before start_date")
     auto_progress: AutoProgress = "suggest"
     current_phase: int = Field(default=0, ge=0, lt=MAX_PHASES)
-    phases: list[PhaseIn] = Field(min_length=1, max_length=MAX_PHASES)
+    phases: list[PhaseDocument] = Field(min_length=1, max_length=MAX_PHASES)
 
     @model_validator(mode="after")
     def _consistent(self) -> "ProgrammeDocument":
@@ -238,7 +238,7 @@ class ProgrammeCreate(BaseModel):
     start_date: CalendarDate = Field(description="1900–2199")
     end_date: CalendarDate | None = Field(default=None, description="1900–2199; not before start_date")
     auto_progress: AutoProgress | None = None
-    phases: list[PhaseIn] | None = Field(default=None, min_length=1, max_length=MAX_PHASES)
+    phases: list[PhaseDocument] | None = Field(default=None, min_length=1, max_length=MAX_PHASES)
     item_overrides: list[ItemOverride] = Field(default_factory=list, max_length=200)
     override_contraindications: OverrideReason | None = None
 
@@ -254,7 +254,7 @@ class ProgrammeCreate(BaseModel):
         return self
 
 
-class ReinstateIn(BaseModel):
+class ReinstateRequest(BaseModel):
     model_config = INPUT
 
     note: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)] = Field(

@@ -71,7 +71,7 @@ class SuggestionPublic(BaseModel):
     created_at: datetime
 
 
-class RejectIn(BaseModel):
+class RejectRequest(BaseModel):
     model_config = INPUT
 
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]

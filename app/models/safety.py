@@ -36,7 +36,7 @@ RedFlagAnswers = create_model(  # type: ignore[call-overload]
 )
 
 
-class SymptomCheckIn(BaseModel):
+class SymptomCheckCreate(BaseModel):
     model_config = INPUT
 
     answers: RedFlagAnswers
@@ -148,7 +148,7 @@ class SafetyAlertPublic(BaseModel):
     updated_at: datetime
 
 
-class AlertResolveIn(BaseModel):
+class AlertResolveRequest(BaseModel):
     model_config = INPUT
 
     note: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)] = Field(

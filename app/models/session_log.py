@@ -27,7 +27,7 @@ Score10 = Annotated[int, Field(ge=0, le=10)]
 MAX_BATCH = 500
 
 
-class SessionLogIn(BaseModel):
+class SessionLogCreate(BaseModel):
     """What the app sends after a session."""
 
     model_config = INPUT
@@ -82,10 +82,10 @@ class SessionLogIn(BaseModel):
 LATER_FIELDS = ("back_pain", "leg_pain", "leg_symptoms_before", "leg_side")
 
 
-class SessionBatchIn(BaseModel):
+class SessionBatchCreate(BaseModel):
     model_config = INPUT
 
-    logs: list[SessionLogIn] = Field(min_length=1, max_length=MAX_BATCH)
+    logs: list[SessionLogCreate] = Field(min_length=1, max_length=MAX_BATCH)
 
 
 class SessionLog(SQLModel, table=True):

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from app.deps import AlertDep, ClinicActor, ClinicianActor, PageDep, PatientDep, SessionDep, StaffActor
 from app.models.common import CalendarDate, Page
 from app.models.outcome import Instrument, OutcomePublic
-from app.models.safety import AlertPage, AlertResolveIn, AlertStatus, SafetyAlertPublic, Tier
+from app.models.safety import AlertPage, AlertResolveRequest, AlertStatus, SafetyAlertPublic, Tier
 from app.models.session_log import AdherenceReport, SessionLogPublic
 from app.routing import UnitOfWorkRoute
 from app.services import adherence, alerts, outcomes, safety, sessions
@@ -79,7 +79,11 @@ def acknowledge_alert(alert_id: uuid.UUID, alert: AlertDep, session: SessionDep,
 
 @router.post("/v1/alerts/{alert_id}/resolve", response_model=SafetyAlertPublic)
 def resolve_alert(
-    alert_id: uuid.UUID, body: AlertResolveIn, alert: AlertDep, session: SessionDep, actor: ClinicianActor
+    alert_id: uuid.UUID,
+    body: AlertResolveRequest,
+    alert: AlertDep,
+    session: SessionDep,
+    actor: ClinicianActor,
 ):
     """Close an alert with a note. Resolving the last open emergency or urgent alert lifts the safety hold;
     the programme stays paused until a clinician resumes it."""

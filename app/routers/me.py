@@ -7,18 +7,18 @@ from fastapi import APIRouter, Header, Query, Response, status
 
 from app.deps import PageDep, PatientActor, ReadDep, SessionDep
 from app.models.common import CalendarDate, Page
-from app.models.next_morning import NextMorningIn, NextMorningResult
-from app.models.outcome import Instrument, OutcomeIn, OutcomePublic
+from app.models.next_morning import NextMorningResult, NextMorningUpsert
+from app.models.outcome import Instrument, OutcomeCreate, OutcomePublic
 from app.models.patient import PatientPublic
 from app.models.programme import ProgrammeSummary
 from app.models.programme_view import ProgrammeView
-from app.models.safety import RedFlagQuestion, SymptomCheckIn, SymptomCheckResult
+from app.models.safety import RedFlagQuestion, SymptomCheckCreate, SymptomCheckResult
 from app.models.session_log import (
     BatchResponse,
     Plan,
     ProgressReport,
-    SessionBatchIn,
-    SessionLogIn,
+    SessionBatchCreate,
+    SessionLogCreate,
     SessionLogPublic,
 )
 from app.routing import UnitOfWorkRoute
@@ -88,7 +88,7 @@ async def my_plan(
     status_code=status.HTTP_201_CREATED,
     responses={200: {"description": "This log was stored before (a retry): the stored log"}},
 )
-def log_session(body: SessionLogIn, session: SessionDep, actor: PatientActor):
+def log_session(body: SessionLogCreate, session: SessionDep, actor: PatientActor):
     log, created = sessions.log_one(session, actor, body)
     # Already a validated SessionLogPublic: sent as its JSON rather than validated again on the way out.
     return Response(
@@ -99,7 +99,7 @@ def log_session(body: SessionLogIn, session: SessionDep, actor: PatientActor):
 
 
 @router.post("/sessions/batch", response_model=BatchResponse)
-def log_sessions(body: SessionBatchIn, session: SessionDep, actor: PatientActor):
+def log_sessions(body: SessionBatchCreate, session: SessionDep, actor: PatientActor):
     return BatchResponse(results=sessions.log_batch(session, actor, body.logs))
 
 
@@ -119,14 +119,14 @@ def my_sessions(
 
 
 @router.post("/symptom-checks", response_model=SymptomCheckResult, status_code=status.HTTP_201_CREATED)
-def symptom_check(body: SymptomCheckIn, session: SessionDep, actor: PatientActor):
+def symptom_check(body: SymptomCheckCreate, session: SessionDep, actor: PatientActor):
     """Red-flag answers → a tier and what to do now. The check is stored in a unit of work of its own
     (safety.check_in), so the instruction reaches the patient even when storing it fails (`recorded`)."""
     return safety.check_in(session, actor, body.answers, patient_app.patient_locale(actor))
 
 
 @router.put("/next-morning/{day}", response_model=NextMorningResult)
-def next_morning(day: CalendarDate, body: NextMorningIn, session: SessionDep, actor: PatientActor):
+def next_morning(day: CalendarDate, body: NextMorningUpsert, session: SessionDep, actor: PatientActor):
     """How the back and legs feel this morning, for the sessions of `day` (your local date, usually
     yesterday). Send it again to change the answer. Worse mornings twice in a row tell your physio."""
     return next_morning_reports.report(session, actor, day, body)
@@ -139,7 +139,7 @@ def red_flag_questions(actor: PatientActor):
 
 
 @router.post("/outcomes", response_model=OutcomePublic, status_code=status.HTTP_201_CREATED)
-def record_outcome(body: OutcomeIn, session: SessionDep, actor: PatientActor):
+def record_outcome(body: OutcomeCreate, session: SessionDep, actor: PatientActor):
     return outcomes.record(session, actor, actor.id, body)
 
 

@@ -29,10 +29,10 @@ from app.models.programme_document import (
     ProgrammeCreate,
     ProgrammeDocument,
     ProgrammeStatus,
-    ReinstateIn,
-    TemplateIn,
+    ReinstateRequest,
+    TemplateCreate,
 )
-from app.models.progression import RejectIn, SuggestionPublic, SuggestionStatus
+from app.models.progression import RejectRequest, SuggestionPublic, SuggestionStatus
 from app.routing import UnitOfWorkRoute
 from app.services import programme_changes, programmes, progression, suggestions, templates
 
@@ -147,7 +147,7 @@ for _action in programmes.TRANSITIONS:
 def reinstate_item(
     programme_id: uuid.UUID,
     item_id: uuid.UUID,
-    body: ReinstateIn,
+    body: ReinstateRequest,
     programme: ProgrammeDep,
     session: SessionDep,
     actor: ClinicianActor,
@@ -219,7 +219,7 @@ def accept_suggestion(
 @router.post("/v1/suggestions/{suggestion_id}/reject", response_model=SuggestionPublic, tags=["progression"])
 def reject_suggestion(
     suggestion_id: uuid.UUID,
-    body: RejectIn,
+    body: RejectRequest,
     suggestion: SuggestionToDecideDep,
     session: SessionDep,
     actor: StaffActor,
@@ -236,7 +236,7 @@ def list_templates(session: SessionDep, actor: ClinicActor, page: PageDep):
 @router.post(
     "/v1/templates", response_model=TemplatePublic, status_code=status.HTTP_201_CREATED, tags=["templates"]
 )
-def create_template(body: TemplateIn, session: SessionDep, actor: ClinicActor):
+def create_template(body: TemplateCreate, session: SessionDep, actor: ClinicActor):
     template = templates.create_template(session, actor, body)
     return templates.template_public(template)
 
@@ -248,7 +248,11 @@ def get_template(template_id: uuid.UUID, template: TemplateDep):
 
 @router.put("/v1/templates/{template_id}", response_model=TemplatePublic, tags=["templates"])
 def replace_template(
-    template_id: uuid.UUID, body: TemplateIn, template: TemplateDep, session: SessionDep, actor: ClinicActor
+    template_id: uuid.UUID,
+    body: TemplateCreate,
+    template: TemplateDep,
+    session: SessionDep,
+    actor: ClinicActor,
 ):
     templates.replace_template(session, actor, template, body)
     return templates.template_public(template)

@@ -17,6 +17,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from app.db import utcnow
 from app.errors import Code, Conflict, Forbidden, InvalidInput, NotFound
+from app.models.catalogue_checks import LinkEnd, link_problems, links_of
 from app.models.catalogue_files import DEFAULT_LOCALE, ExerciseSpec, Slug
 from app.models.common import Actor, Page
 from app.models.exercise import (
@@ -264,47 +265,25 @@ def _chain_title(
     return existing or {DEFAULT_LOCALE: spec.text[DEFAULT_LOCALE].name}
 
 
-def _link_error(field: str, message: str, kind: str) -> dict[str, Any]:
-    return {"loc": ["body", field], "message": message, "type": kind}
-
-
 def _check_links(session: Session, actor: Actor, spec: ExerciseCreate) -> None:
-    """Ladder links name an exercise of the same chain; alternatives name one that needs no unlock.
-
-    A regression is also a lower step that needs no unlock, as in the catalogue files: stepping back
-    must never unlock an exercise or lead to a harder one.
-    """
-    links = {"progression": spec.progression, "regression": spec.regression}
-    alternatives = {
-        f"alternatives.{direction}[{index}]": slug
-        for direction in ("easier", "harder")
-        for index, slug in enumerate(getattr(spec.alternatives, direction))
-    }
-    wanted = {slug for slug in (*links.values(), *alternatives.values()) if slug}
+    """Every link names an exercise the clinic can see and meets the rules of the catalogue's links
+    (catalogue_checks.link_problems: ladders in their chain, stepping back never unlocks an exercise or
+    leads to a harder one, alternatives need no unlock)."""
+    links = links_of(spec)
     targets: dict[str, Exercise] = {}
+    wanted = set(links.values())
     for row in session.exec(_scoped(actor).where(col(Exercise.slug).in_(wanted)).order_by(_IN_CATALOGUE)):
         targets.setdefault(row.slug, row)
-    errors = []
-    for field, slug in (links | alternatives).items():
-        if slug is None:
-            continue
+    source = LinkEnd(spec.slug, spec.chain, spec.step, spec.requires_clinician_unlock)
+    errors: list[dict[str, Any]] = []
+    for field, slug in links.items():
         target = targets.get(slug)
         if target is None:
-            errors.append(_link_error(field, f"no exercise '{slug}'", "unknown_exercise"))
-        elif field in links and target.chain != spec.chain:
-            message = f"'{slug}' is in chain '{target.chain}'; ladder links stay within a chain"
-            errors.append(_link_error(field, message, "other_chain"))
-        elif field in alternatives and target.requires_clinician_unlock:
-            message = f"'{slug}' needs a clinician unlock, so it is not an alternative"
-            errors.append(_link_error(field, message, "clinician_locked"))
-        elif field == "regression" and target.requires_clinician_unlock:
-            message = f"'{slug}' needs a clinician unlock; stepping back must never unlock an exercise"
-            errors.append(_link_error(field, message, "clinician_locked"))
-        elif field == "regression" and target.step >= spec.step:
-            message = (
-                f"'{slug}' is at step {target.step}; a regression must be at a lower step than {spec.step}"
-            )
-            errors.append(_link_error(field, message, "not_easier"))
+            problems = [("unknown_exercise", f"no exercise '{slug}'")]
+        else:
+            end = LinkEnd(target.slug, target.chain, target.step, target.requires_clinician_unlock)
+            problems = link_problems(field, source, end)
+        errors.extend({"loc": ["body", field], "message": m, "type": kind} for kind, m in problems)
     if errors:
         raise InvalidInput("Some linked exercises are not valid.", code=Code.INVALID_EXERCISE, errors=errors)
 

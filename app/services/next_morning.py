@@ -16,7 +16,7 @@ from app.db import utcnow
 from app.errors import Code, Conflict, InvalidInput
 from app.models.catalogue_files import DEFAULT_LOCALE
 from app.models.common import Actor
-from app.models.next_morning import NextMorningIn, NextMorningReport, NextMorningResult
+from app.models.next_morning import NextMorningReport, NextMorningResult, NextMorningUpsert
 from app.models.programme import Programme
 from app.models.safety_text import lines
 from app.services import adherence, audit, programmes, progression, reviews
@@ -26,7 +26,7 @@ REASON = "worse_next_morning_twice"
 RUN_DAYS = 60  # how far either side a run of worse mornings is followed
 
 
-def report(session: Session, actor: Actor, day: date, data: NextMorningIn) -> NextMorningResult:
+def report(session: Session, actor: Actor, day: date, data: NextMorningUpsert) -> NextMorningResult:
     today = adherence.today(actor.timezone or "UTC")
     if not today - timedelta(days=DAYS_BACK) <= day < today:
         raise InvalidInput(
@@ -59,7 +59,7 @@ def _find(session: Session, actor: Actor, day: date) -> NextMorningReport | None
 
 
 def _store(
-    session: Session, actor: Actor, programme_id: uuid.UUID, day: date, data: NextMorningIn
+    session: Session, actor: Actor, programme_id: uuid.UUID, day: date, data: NextMorningUpsert
 ) -> NextMorningReport:
     """The answer for the day: a new row, or the last answer replacing an earlier one."""
     stored = _find(session, actor, day)

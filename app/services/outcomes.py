@@ -22,7 +22,7 @@ from app.models.outcome import (
     Instrument,
     NprsAnswers,
     OdiAnswers,
-    OutcomeIn,
+    OutcomeCreate,
     OutcomePublic,
     OutcomeResponse,
     PsfsAnswers,
@@ -234,7 +234,7 @@ def _review_if_not_improving(
     )
 
 
-def record(session: Session, actor: Actor, patient_id: uuid.UUID, data: OutcomeIn) -> OutcomePublic:
+def record(session: Session, actor: Actor, patient_id: uuid.UUID, data: OutcomeCreate) -> OutcomePublic:
     answers = data.answers.model_dump()
     row = OutcomeResponse(
         clinic_id=actor.clinic_id,

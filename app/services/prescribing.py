@@ -19,7 +19,7 @@ from app.models.common import Actor
 from app.models.exercise import Exercise
 from app.models.patient import Patient
 from app.models.programme import ProgrammeItem
-from app.models.programme_document import PhaseIn
+from app.models.programme_document import PhaseDocument
 
 # Which screening answers put a patient in each contraindication condition.
 CONDITIONS: dict[str, Callable[[Patient], bool | None]] = {
@@ -95,7 +95,10 @@ def check(
 
 
 def ensure_stopped_items_kept(
-    actor: Actor, phases: list[PhaseIn], found: dict[str, Exercise], existing: dict[uuid.UUID, ProgrammeItem]
+    actor: Actor,
+    phases: list[PhaseDocument],
+    found: dict[str, Exercise],
+    existing: dict[uuid.UUID, ProgrammeItem],
 ) -> None:
     """Only a clinician may remove, or change the exercise of, an item stopped after a red session."""
     if actor.kind == "staff":
@@ -111,7 +114,7 @@ def ensure_stopped_items_kept(
 def check_prescription(
     actor: Actor,
     patient: Patient,
-    phases: list[PhaseIn],
+    phases: list[PhaseDocument],
     found: dict[str, Exercise],
     existing: dict[uuid.UUID, ProgrammeItem],
     reason: str | None,

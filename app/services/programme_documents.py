@@ -29,8 +29,8 @@ from app.models.programme import (
 )
 from app.models.programme_document import (
     PRESCRIPTION_FIELDS,
-    ItemIn,
-    PhaseIn,
+    ItemDocument,
+    PhaseDocument,
     ProgrammeCreate,
     RevisionReason,
 )
@@ -46,7 +46,7 @@ def _item_error(
 
 
 def resolve_items(
-    session: Session, actor: Actor, phases: list[PhaseIn], existing: dict[uuid.UUID, ProgrammeItem]
+    session: Session, actor: Actor, phases: list[PhaseDocument], existing: dict[uuid.UUID, ProgrammeItem]
 ) -> dict[str, Exercise]:
     """Check every item against the clinic's exercises and the programme's items; raise all problems."""
     found = exercises.resolve_refs(
@@ -112,7 +112,7 @@ def current_items(session: Session, programme: Programme) -> dict[uuid.UUID, Pro
 def write_structure(
     session: Session,
     programme: Programme,
-    phases: list[PhaseIn],
+    phases: list[PhaseDocument],
     found: dict[str, Exercise],
     existing: dict[uuid.UUID, ProgrammeItem],
     by_clinician: bool = False,
@@ -315,8 +315,8 @@ def record_revision(session: Session, actor: Actor, programme: Programme, reason
     session.flush()
 
 
-def document_from_template(template: Template, data: ProgrammeCreate) -> list[PhaseIn]:
-    phases = [PhaseIn.model_validate(phase) for phase in template.phases]
+def document_from_template(template: Template, data: ProgrammeCreate) -> list[PhaseDocument]:
+    phases = [PhaseDocument.model_validate(phase) for phase in template.phases]
     errors: list[dict[str, Any]] = []
     for index, override in enumerate(data.item_overrides):
         if override.phase >= len(phases) or override.item >= len(phases[override.phase].items):
@@ -331,7 +331,7 @@ def document_from_template(template: Template, data: ProgrammeCreate) -> list[Ph
         target = phases[override.phase].items[override.item]
         changes = override.model_dump(exclude_unset=True, exclude={"phase", "item"})
         try:
-            phases[override.phase].items[override.item] = ItemIn.model_validate(
+            phases[override.phase].items[override.item] = ItemDocument.model_validate(
                 {**target.model_dump(), **changes}
             )
         except ValueError as exc:

@@ -24,7 +24,7 @@ from app.models.session_log import (
     LATER_FIELDS,
     BatchResult,
     SessionLog,
-    SessionLogIn,
+    SessionLogCreate,
     SessionLogPublic,
 )
 from app.services import (
@@ -40,7 +40,7 @@ from app.services.pagination import PageParams, paginate
 CLOCK_SKEW = timedelta(minutes=10)
 
 
-def body_hash(data: SessionLogIn) -> str:
+def body_hash(data: SessionLogCreate) -> str:
     unsent = {name for name in LATER_FIELDS if getattr(data, name) is None}
     body = data.model_dump(mode="json", exclude=unsent)
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
@@ -131,7 +131,7 @@ class _Context:
         return found
 
 
-def _existing(session: Session, actor: Actor, data: SessionLogIn, digest: str) -> SessionLog | None:
+def _existing(session: Session, actor: Actor, data: SessionLogCreate, digest: str) -> SessionLog | None:
     # Nearly every log is new: a plain read of the id first, the ORM row only for a replay.
     if session.connection().execute(_STORED, {"id": data.id}).first() is None:
         return None
@@ -143,7 +143,7 @@ def _existing(session: Session, actor: Actor, data: SessionLogIn, digest: str) -
     return stored
 
 
-def _store(context: _Context, data: SessionLogIn) -> tuple[SessionLog, bool, SafetyNotice | None]:
+def _store(context: _Context, data: SessionLogCreate) -> tuple[SessionLog, bool, SafetyNotice | None]:
     """Store one log; returns (log, created, what the patient must be told). A replay of a stored log
     returns it unchanged, with the notice again (the first answer may never have reached the app)."""
     session, actor = context.session, context.actor
@@ -162,7 +162,7 @@ def _store(context: _Context, data: SessionLogIn) -> tuple[SessionLog, bool, Saf
     if programme.activated_at is None or performed_at < programme.activated_at - CLOCK_SKEW:
         raise Conflict("performed_at is before the programme was activated.", code=Code.BEFORE_ACTIVATION)
     previous = _previous(session, actor.clinic_id, item.id, performed_at)
-    # model_construct: every value was validated as SessionLogIn or computed here, and a table model's
+    # model_construct: every value was validated as SessionLogCreate or computed here, and a table model's
     # own constructor validates nothing while costing ten times as much.
     log = SessionLog.model_construct(
         **data.model_dump(exclude={"performed_at"}),
@@ -212,12 +212,12 @@ def _replayed_notice(context: _Context, log: SessionLog) -> SafetyNotice | None:
     return symptom_response.notice(context.actor, programme, item, reasons)
 
 
-def log_one(session: Session, actor: Actor, data: SessionLogIn) -> tuple[SessionLogPublic, bool]:
+def log_one(session: Session, actor: Actor, data: SessionLogCreate) -> tuple[SessionLogPublic, bool]:
     log, created, notice = _store(_Context(session, actor), data)
     return public(log, notice), created
 
 
-def log_batch(session: Session, actor: Actor, logs: list[SessionLogIn]) -> list[BatchResult]:
+def log_batch(session: Session, actor: Actor, logs: list[SessionLogCreate]) -> list[BatchResult]:
     """Store each log on its own (one bad log does not sink the batch), oldest first so each log's colour
     compares with the session before it; results come back in the order sent."""
     context = _Context(session, actor)

@@ -21,7 +21,7 @@ from app.models.common import Actor
 from app.models.programme import Programme, ProgrammeItem
 from app.models.safety import SafetyAlert, SafetyNotice, Tier
 from app.models.safety_text import lines
-from app.models.session_log import LEG_RANK, Colour, SessionLog, SessionLogIn
+from app.models.session_log import LEG_RANK, Colour, SessionLog, SessionLogCreate
 from app.services import programme_changes, red_flags, safety, suggestions
 
 # The previous log of the same item: a SessionLog, or just its id, colour and leg_symptoms.
@@ -40,7 +40,7 @@ RED_STREAK = "two_red_sessions_in_a_row"
 URGENT_LOG_REASON = "new_numbness_or_weakness"
 
 
-def _spread(data: SessionLogIn | SessionLog, previous: Previous | None) -> int:
+def _spread(data: SessionLogCreate | SessionLog, previous: Previous | None) -> int:
     """How much further down the leg the symptoms reach than before: within the session when the app sent
     the extent before it (centralisation is a within-session change), else against the previous session."""
     if data.leg_symptoms_before is not None:
@@ -50,7 +50,7 @@ def _spread(data: SessionLogIn | SessionLog, previous: Previous | None) -> int:
     return LEG_RANK[data.leg_symptoms] - LEG_RANK[previous.leg_symptoms]
 
 
-def red_reasons(data: SessionLogIn | SessionLog, previous: Previous | None, category: str) -> list[str]:
+def red_reasons(data: SessionLogCreate | SessionLog, previous: Previous | None, category: str) -> list[str]:
     """Why a session is red: the stop rules it broke (nerve glides have their own, stricter pain rule on the
     leg: leg pain above 3/10, or the session's worst pain when leg pain was not reported)."""
     if category == NERVE_GLIDES:
@@ -68,7 +68,7 @@ def red_reasons(data: SessionLogIn | SessionLog, previous: Previous | None, cate
     ]
 
 
-def colour(data: SessionLogIn, previous: Previous | None, category: str) -> Colour:
+def colour(data: SessionLogCreate, previous: Previous | None, category: str) -> Colour:
     if red_reasons(data, previous, category):
         return "red"
     if data.response == "better" or _spread(data, previous) < 0:  # easing, or retreating toward the spine

@@ -10,7 +10,7 @@ from app.db import utcnow
 from app.errors import NotFound
 from app.models.common import Actor, Page
 from app.models.programme import Template, TemplatePublic
-from app.models.programme_document import TemplateIn
+from app.models.programme_document import TemplateCreate
 from app.services import programme_documents as documents
 from app.services.pagination import PageParams, paginate
 
@@ -35,13 +35,13 @@ def get_template(session: Session, actor: Actor, template_id: uuid.UUID) -> Temp
     return template
 
 
-def _template_phases(session: Session, actor: Actor, data: TemplateIn) -> list[dict[str, Any]]:
+def _template_phases(session: Session, actor: Actor, data: TemplateCreate) -> list[dict[str, Any]]:
     # Templates hold no item ids: items get theirs when a programme is made from the template.
     documents.resolve_items(session, actor, data.phases, existing={})
     return [phase.model_dump(mode="json", exclude={"items": {"__all__": {"id"}}}) for phase in data.phases]
 
 
-def create_template(session: Session, actor: Actor, data: TemplateIn) -> Template:
+def create_template(session: Session, actor: Actor, data: TemplateCreate) -> Template:
     template = Template(
         clinic_id=actor.clinic_id,
         name=data.name,
@@ -54,7 +54,7 @@ def create_template(session: Session, actor: Actor, data: TemplateIn) -> Templat
     return template
 
 
-def replace_template(session: Session, actor: Actor, template: Template, data: TemplateIn) -> Template:
+def replace_template(session: Session, actor: Actor, template: Template, data: TemplateCreate) -> Template:
     template.name, template.description = data.name, data.description
     template.phases = _template_phases(session, actor, data)
     template.updated_at = utcnow()
