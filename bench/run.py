@@ -37,13 +37,17 @@ API_PORT, BARE_PORT = 18765, 18766
 # The log last: every request of it adds a log dated today, which the plan and adherence then read.
 ENDPOINTS = [
     ("plan", "GET /v1/me/plan", 0.5),
-    ("programme", "GET /v1/me/programmes/{id} (200)", 0.7),
+    ("programme", "GET /v1/me/programmes/{id} (200)", 0.8),
     ("programme_304", "GET /v1/me/programmes/{id} (304)", 0.8),
     ("exercises", "GET /v1/exercises?q=bridge", None),
     ("adherence", "GET /v1/patients/{id}/adherence", None),
     ("log", "POST /v1/me/sessions", 0.3),
 ]
-P99_TARGET_MS = 50.0
+# Ratio targets on PostgreSQL (ENDPOINTS holds SQLite's).
+POSTGRESQL_TARGETS = {"plan": 0.35, "programme": 0.5, "programme_304": 0.5, "log": 0.2}
+# On SQLite, the p99 of the read routes at most this many times the bare app's p99 in the same run.
+P99_TARGET_FACTOR = 1.5
+P99_ENDPOINTS = ("plan", "programme", "programme_304")
 _UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
 
 
@@ -181,20 +185,58 @@ def table(api: dict[str, dict[str, Any]], bare: dict[str, dict[str, Any]], sqlit
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|:---:|",
     ]
     for endpoint, label, target in ENDPOINTS:
+        if not sqlite:
+            target = POSTGRESQL_TARGETS.get(endpoint)
         a, b = api[endpoint], bare[endpoint]
         ratio = a["rps"] / b["rps"] if b["rps"] else 0.0
         errors = a["bad_status"] + a["socket_errors"]
         checks = [a["rps"] > 0 and errors == 0]
         if target is not None:
             checks.append(ratio >= target)
-        if sqlite:
-            checks.append(a["p99"] < P99_TARGET_MS)
+        if sqlite and endpoint in P99_ENDPOINTS:
+            checks.append(a["p99"] <= P99_TARGET_FACTOR * b["p99"])
         met = "yes" if all(checks) else "**no**"
         label_text = label + (f" ({errors} errors)" if errors else "")
         lines.append(
             f"| {label_text} | {a['rps']:,.0f} | {a['p50']:.2f} | {a['p99']:.2f} "
             f"| {b['rps']:,.0f} | {b['p50']:.2f} | "
             f"{b['p99']:.2f} | {ratio:.2f} | {'≥ ' + format(target, '.1f') if target else '—'} | {met} |"
+        )
+    return "\n".join(lines)
+
+
+CPU_TARGETS = {endpoint: target for endpoint, _, target in ENDPOINTS if target is not None}
+
+
+def measure_cpu(env: dict[str, str], data: Path, endpoints: list[str], wait: bool) -> dict[str, Any]:
+    """bench.cpu in a process of its own: CPU per request in-process, API and bare app (HEP_AUDIT_WAIT as
+    given: whether a read's answer waits for its audit row's commit)."""
+    command = [str(BIN / "python"), "-m", "bench.cpu", "--targets", str(data / "targets.json")]
+    command += ["--only", ",".join(endpoints)]
+    result = subprocess.run(
+        ["taskset", "-c", "0", *command],
+        env={**env, "HEP_AUDIT_WAIT": "1" if wait else "0"},
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def cpu_table(waited: dict[str, Any], unwaited: dict[str, Any], sqlite: bool) -> str:
+    targets = CPU_TARGETS if sqlite else POSTGRESQL_TARGETS
+    lines = [
+        "| endpoint | API CPU ms/request | bare CPU ms/request | ratio to bare | target | reads per commit "
+        "| commit p99 ms | ratio, answer not waiting for the audit commit |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for endpoint, row in waited.items():
+        other = unwaited.get(endpoint, {})
+        lines.append(
+            f"| {endpoint} | {row['api_ms']:.3f} | {row['bare_ms']:.3f} | {row['ratio']:.2f} "
+            f"| ≥ {targets[endpoint]:.2f} | {row.get('reads_per_commit', '—')} "
+            f"| {row.get('commit_p99_ms', '—')} | {other.get('ratio', '—')} |"
         )
     return "\n".join(lines)
 
@@ -303,8 +345,14 @@ def main() -> None:
     finally:
         stop_process(bare_process)
 
+    print("CPU per request in-process (bench.cpu, core 0):")
+    cpu_endpoints = [endpoint for endpoint, _, _ in ENDPOINTS if endpoint in CPU_TARGETS]
+    waited = measure_cpu(env, data, cpu_endpoints, wait=True)
+    reads = [endpoint for endpoint in cpu_endpoints if endpoint != "log"]
+    unwaited = measure_cpu(env, data, reads, wait=False) if reads else {}
+
     sqlite = meta["dialect"].startswith("sqlite")
-    rendered = table(api, bare, sqlite)
+    rendered = table(api, bare, sqlite) + "\n\n" + cpu_table(waited, unwaited, sqlite)
     today = datetime.now(UTC).date().isoformat()
     cpu = next(
         (
@@ -324,8 +372,9 @@ def main() -> None:
         f"- machine: {os.cpu_count()} cores, {cpu}; Python {sys.version.split()[0]}\n"
         f"- API peak RSS (VmHWM) after the load: {peak_rss:.0f} MiB\n\n"
         f"{rendered}\n\n"
-        f"Targets: ratio to bare as listed; p99 < {P99_TARGET_MS:.0f} ms "
-        f"at {args.connections} connections on SQLite.\n"
+        f"Targets: ratio to bare as listed; on SQLite the p99 of plan and programme at most "
+        f"{P99_TARGET_FACTOR}× the bare app's p99 at {args.connections} connections. The second table: CPU "
+        "per request in-process (bench/cpu.py), the steadiest measure on a shared machine.\n"
     )
     print()
     print(rendered)
@@ -335,7 +384,17 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(report)
     (out.with_suffix(".json")).write_text(
-        json.dumps({"meta": meta, "api": api, "bare": bare, "peak_rss_mib": peak_rss}, indent=1)
+        json.dumps(
+            {
+                "meta": meta,
+                "api": api,
+                "bare": bare,
+                "cpu": waited,
+                "cpu_unwaited": unwaited,
+                "peak_rss_mib": peak_rss,
+            },
+            indent=1,
+        )
     )
     print(f"\nwritten to {out.relative_to(ROOT)}")
 
