@@ -70,6 +70,26 @@ def stop_process(process: subprocess.Popen, timeout: float = 15) -> None:
             process.wait()
 
 
+def remove_bench_logs(url: str, performed_at: str) -> int:
+    """Delete the session logs a benchmark run posted (all at its BENCH_PERFORMED_AT), so that the next
+    endpoint and the next run read a patient's day as the generator left it, not hundreds of logs today."""
+    from datetime import datetime
+
+    from sqlalchemy import create_engine, delete
+
+    from app.models.session_log import SessionLog
+
+    engine = create_engine(url)
+    try:
+        with engine.begin() as connection:
+            when = datetime.fromisoformat(performed_at)
+            table = SessionLog.__table__  # type: ignore[attr-defined]
+            result = connection.execute(delete(table).where(table.c.performed_at == when))
+            return result.rowcount
+    finally:
+        engine.dispose()
+
+
 def data_dir(name: str) -> Path:
     """bench/data/<name> on SQLite, bench/data/<name>-postgresql on PostgreSQL: the targets differ."""
     base = os.environ.get("HEP_DATABASE_URL")

@@ -28,6 +28,7 @@ from bench.generate import (
     data_dir,
     database_url_for,
     generate,
+    remove_bench_logs,
     stop_process,
 )
 
@@ -326,6 +327,7 @@ def main() -> None:
         peak_rss = _peak_rss_mib(api_process.pid)
     finally:
         stop_process(api_process)
+        remove_bench_logs(url, performed_at)
 
     print("bare FastAPI app (same bytes from memory, core 0):")
     bare_command = [str(BIN / "python"), "-m", "uvicorn", "bench.bare_app:create_app", "--factory"]
@@ -347,7 +349,10 @@ def main() -> None:
 
     print("CPU per request in-process (bench.cpu, core 0):")
     cpu_endpoints = [endpoint for endpoint, _, _ in ENDPOINTS if endpoint in CPU_TARGETS]
-    waited = measure_cpu(env, data, cpu_endpoints, wait=True)
+    try:
+        waited = measure_cpu(env, data, cpu_endpoints, wait=True)
+    finally:
+        remove_bench_logs(url, performed_at)
     reads = [endpoint for endpoint in cpu_endpoints if endpoint != "log"]
     unwaited = measure_cpu(env, data, reads, wait=False) if reads else {}
 
