@@ -6,6 +6,7 @@ runs in an independent_unit_of_work(). docs/architecture.md draws the request sh
 """
 
 import sqlite3
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -134,7 +135,8 @@ def _read_only_postgresql(_dbapi_connection: Any, record: ConnectionPoolEntry) -
     record.info[READ_ONLY] = True
 
 
-_read_engines: dict[Engine, Engine] = {}
+# Weak keys: a read twin lives as long as its engine (tests make many).
+_read_engines: "weakref.WeakKeyDictionary[Engine, Engine]" = weakref.WeakKeyDictionary()
 
 
 def read_engine(engine: Engine) -> Engine:
@@ -160,9 +162,11 @@ def read_engine(engine: Engine) -> Engine:
         )
         event.listen(twin, "connect", _read_only_sqlite)
     else:
+        # No pre-ping: it would cost a round trip per read. After a server restart the first read on each
+        # stale connection fails (a 503 the app retries) and SQLAlchemy then replaces the pool's older
+        # connections; the writing engine keeps its pre-ping, so no write is lost.
         twin = create_engine(
             url,
-            pool_pre_ping=True,
             pool_size=4,
             max_overflow=8,
             hide_parameters=True,

@@ -284,9 +284,11 @@ def test_database_outage_answers_503_and_recovers_without_a_restart(outage):
     ehr = outage.tenant.headers["api_key"]
     try:
         with TestClient(app) as client:
-            if outage.postgres:  # first a working app, with connections in its pool
+            patient = outage.tenant.headers["patient"]
+            if outage.postgres:  # first a working app, with connections in its pools
                 assert client.get("/readyz").status_code == 200
                 assert client.get("/v1/patients", headers=ehr).status_code == 200
+                assert client.get("/v1/me/plan", headers=patient).status_code == 200
             outage.down()
 
             assert_problem(client.get("/readyz"), 503, "database_unavailable")
@@ -296,6 +298,8 @@ def test_database_outage_answers_503_and_recovers_without_a_restart(outage):
                 assert failed.headers["retry-after"] == "5"
             failed = client.post("/v1/patients", json={"display_name": "Held"}, headers=ehr)
             assert_problem(failed, 503, "database_unavailable")
+            for _ in range(2):  # a read route, on the read engine's pool
+                assert_problem(client.get("/v1/me/plan", headers=patient), 503, "database_unavailable")
             metrics = client.get("/metrics")
             assert metrics.status_code == 200 and "hep_database_up 0.0" in metrics.text
 
@@ -304,6 +308,7 @@ def test_database_outage_answers_503_and_recovers_without_a_restart(outage):
             assert client.get("/v1/patients", headers=ehr).status_code == 200
             created = client.post("/v1/patients", json={"display_name": "Back"}, headers=ehr)
             assert created.status_code == 201, created.text
+            assert client.get("/v1/me/plan", headers=patient).status_code == 200
             assert "hep_database_up 1.0" in client.get("/metrics").text
     finally:
         engine.dispose()
