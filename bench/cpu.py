@@ -128,9 +128,13 @@ async def measure(
     targets: list[dict[str, Any]], requests: int, concurrency: int, endpoints: list[str]
 ) -> dict[str, dict[str, float]]:
     from app.db import get_engine
-    from app.group_commit import close_all, writer_for
     from app.main import create_app
     from bench.bare_app import create_app as create_bare_app
+
+    try:
+        from app.group_commit import close_all, writer_for
+    except ImportError:  # an earlier checkout measured with --before: no group commit there
+        close_all, writer_for = (lambda: None), None
 
     performed_at = os.environ["BENCH_PERFORMED_AT"]
     results: dict[str, dict[str, float]] = {}
@@ -141,7 +145,9 @@ async def measure(
             for endpoint in endpoints:
                 # A warm-up pass (caches, pools, the first statement's compilation), then the measured one.
                 await _load(app, endpoint, targets, performed_at, max(requests // 5, 50), concurrency)
-                writer = writer_for(app.state.engine or get_engine()) if name == "api" else None
+                writer = (
+                    writer_for(app.state.engine or get_engine()) if name == "api" and writer_for else None
+                )
                 before = (writer.batches, writer.rows) if writer else (0, 0)
                 per_request = await _load(app, endpoint, targets, performed_at, requests, concurrency)
                 row = results.setdefault(endpoint, {})

@@ -12,8 +12,10 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 import uuid
@@ -209,33 +211,40 @@ def table(api: dict[str, dict[str, Any]], bare: dict[str, dict[str, Any]], sqlit
 CPU_TARGETS = {endpoint: target for endpoint, _, target in ENDPOINTS if target is not None}
 
 
-def measure_cpu(env: dict[str, str], data: Path, endpoints: list[str], wait: bool) -> dict[str, Any]:
+def measure_cpu(
+    env: dict[str, str], data: Path, endpoints: list[str], wait: bool, checkout: Path = ROOT
+) -> dict[str, Any]:
     """bench.cpu in a process of its own: CPU per request in-process, API and bare app (HEP_AUDIT_WAIT as
-    given: whether a read's answer waits for its audit row's commit)."""
-    command = [str(BIN / "python"), "-m", "bench.cpu", "--targets", str(data / "targets.json")]
-    command += ["--only", ",".join(endpoints)]
-    result = subprocess.run(
-        ["taskset", "-c", "0", *command],
-        env={**env, "HEP_AUDIT_WAIT": "1" if wait else "0"},
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-    )
+    given: whether a read's answer waits for its audit row's commit). `checkout`: the code to measure, this
+    one or an earlier commit's work tree (--before), with this run's measuring script and data."""
+    with tempfile.TemporaryDirectory() as scratch:
+        script = Path(scratch) / "cpu.py"
+        shutil.copy(BENCH_DIR / "cpu.py", script)
+        command = [str(BIN / "python"), str(script), "--targets", str(data / "targets.json")]
+        command += ["--only", ",".join(endpoints)]
+        result = subprocess.run(
+            ["taskset", "-c", "0", *command],
+            env={**env, "HEP_AUDIT_WAIT": "1" if wait else "0", "PYTHONPATH": str(checkout)},
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=checkout,
+        )
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def cpu_table(waited: dict[str, Any], unwaited: dict[str, Any], sqlite: bool) -> str:
+def cpu_table(waited: dict[str, Any], unwaited: dict[str, Any], before: dict[str, Any], sqlite: bool) -> str:
     targets = CPU_TARGETS if sqlite else POSTGRESQL_TARGETS
     lines = [
-        "| endpoint | API CPU ms/request | bare CPU ms/request | ratio to bare | target | reads per commit "
-        "| commit p99 ms | ratio, answer not waiting for the audit commit |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| endpoint | before: API CPU ms (ratio) | API CPU ms/request | bare CPU ms/request | ratio to bare "
+        "| target | reads per commit | commit p99 ms | ratio, answer not waiting for the audit commit |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for endpoint, row in waited.items():
-        other = unwaited.get(endpoint, {})
+        other, earlier = unwaited.get(endpoint, {}), before.get(endpoint)
+        was = f"{earlier['api_ms']:.3f} ({earlier['ratio']:.2f})" if earlier else "—"
         lines.append(
-            f"| {endpoint} | {row['api_ms']:.3f} | {row['bare_ms']:.3f} | {row['ratio']:.2f} "
+            f"| {endpoint} | {was} | {row['api_ms']:.3f} | {row['bare_ms']:.3f} | {row['ratio']:.2f} "
             f"| ≥ {targets[endpoint]:.2f} | {row.get('reads_per_commit', '—')} "
             f"| {row.get('commit_p99_ms', '—')} | {other.get('ratio', '—')} |"
         )
@@ -264,6 +273,11 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5, help="seconds of unmeasured load before each")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--regenerate", action="store_true", help="rebuild the data even if it exists")
+    parser.add_argument(
+        "--before",
+        help="a work tree of an earlier commit (git worktree add --detach DIR REV): its CPU per request "
+        "is measured in the same run, on the same data, for a before/after table",
+    )
     parser.add_argument(
         "--only",
         help="comma-separated endpoints to load (" + ", ".join(e[0] for e in ENDPOINTS) + "); "
@@ -355,9 +369,16 @@ def main() -> None:
         remove_bench_logs(url, performed_at)
     reads = [endpoint for endpoint in cpu_endpoints if endpoint != "log"]
     unwaited = measure_cpu(env, data, reads, wait=False) if reads else {}
+    before: dict[str, Any] = {}
+    if args.before:
+        print(f"CPU per request in-process, the code at {args.before}:")
+        try:
+            before = measure_cpu(env, data, cpu_endpoints, wait=True, checkout=Path(args.before))
+        finally:
+            remove_bench_logs(url, performed_at)
 
     sqlite = meta["dialect"].startswith("sqlite")
-    rendered = table(api, bare, sqlite) + "\n\n" + cpu_table(waited, unwaited, sqlite)
+    rendered = table(api, bare, sqlite) + "\n\n" + cpu_table(waited, unwaited, before, sqlite)
     today = datetime.now(UTC).date().isoformat()
     cpu = next(
         (
@@ -396,6 +417,7 @@ def main() -> None:
                 "bare": bare,
                 "cpu": waited,
                 "cpu_unwaited": unwaited,
+                "cpu_before": before,
                 "peak_rss_mib": peak_rss,
             },
             indent=1,
