@@ -49,6 +49,7 @@ _SECURITY_HEADERS = [
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
 ]
+_SIGN_IN = ("/v1/auth/", "/v1/patient-auth/")
 _HTTP_CODES = {
     400: Code.BAD_REQUEST,
     401: Code.UNAUTHORIZED,
@@ -100,9 +101,10 @@ class RequestContextMiddleware:
     """Request id in and out, default security headers, the request body size limit, and the request's
     metrics and log line (a plain ASGI middleware: it is on every request's path, so it stays cheap)."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, max_sign_in_body_bytes: int) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.max_sign_in_body_bytes = max_sign_in_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -121,13 +123,14 @@ class RequestContextMiddleware:
         started = time.perf_counter()
         status = 500  # an exception that escapes before any answer is counted as a server error
         received = 0
+        limit = self.max_sign_in_body_bytes if scope["path"].startswith(_SIGN_IN) else self.max_body_bytes
 
         async def limited_receive() -> Message:
             nonlocal received
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
+                if received > limit:
                     raise PayloadTooLarge()
             return message
 
@@ -148,7 +151,7 @@ class RequestContextMiddleware:
             if (
                 declared_length is not None
                 and declared_length.isdigit()
-                and int(declared_length) > self.max_body_bytes
+                and int(declared_length) > limit
             ):
                 response = _problem_response(
                     413, Code.PAYLOAD_TOO_LARGE, "Payload too large", PayloadTooLarge().detail
@@ -373,5 +376,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             allow_headers=["*"],
             expose_headers=["ETag", "X-Request-ID", "Retry-After"],
         )
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        max_sign_in_body_bytes=settings.max_sign_in_body_bytes,
+    )
     return app

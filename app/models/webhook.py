@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AfterValidator, HttpUrl, field_validator
 from pydantic import Field as PydanticField
-from sqlalchemy import JSON, CheckConstraint, Index, String
+from sqlalchemy import JSON, CheckConstraint, Index, SmallInteger, String, false
 from sqlmodel import Field, SQLModel
 
 from app.models.common import INPUT, IsoDateTime, clinic_fk, id_field, in_calendar, utc_field
@@ -14,6 +14,7 @@ from app.models.common import INPUT, IsoDateTime, clinic_fk, id_field, in_calend
 EventType = Literal[
     "patient.created",
     "patient.updated",
+    "patient.signed_out",
     "programme.created",
     "programme.activated",
     "programme.revised",
@@ -70,6 +71,12 @@ class WebhookEndpoint(SQLModel, table=True):
     previous_secret_expires_at: datetime | None = utc_field(nullable=True)
     # First failed attempt since the last success; reset by any success.
     failing_since: datetime | None = utc_field(nullable=True)
+    # Failed attempts since the last success, and until when the endpoint is then left alone as a whole
+    # (deliveries.claim_due): a receiver that keeps failing cannot hold the dispatcher's senders.
+    failures_in_row: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    backoff_until: datetime | None = utc_field(nullable=True)
+    # Clinical codes (alert tier and reasons, a session's colour) in payloads only when opted in.
+    clinical_codes: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     created_at: datetime = utc_field(default_now=True)
     updated_at: datetime = utc_field(default_now=True)
 
@@ -151,6 +158,8 @@ class Delivery(SQLModel, table=True):
     event_id: uuid.UUID = Field(foreign_key="event.id", ondelete="CASCADE")
     endpoint_id: uuid.UUID = Field(foreign_key="webhook_endpoint.id", ondelete="CASCADE")
     status: DeliveryStatus = Field(default="pending", sa_type=String(16))
+    # Claimed in this order before anything else: 0 for alerts that send a patient to care, 1 otherwise.
+    priority: int = Field(default=1, sa_type=SmallInteger, sa_column_kwargs={"server_default": "1"})
     attempt_count: int = 0
     next_attempt_at: datetime | None = utc_field(nullable=True)
     last_status_code: int | None = None

@@ -29,7 +29,7 @@ from app.security import (
     sha256_hex,
     verify_password,
 )
-from app.services import audit
+from app.services import audit, events
 from app.services.rate_limit import check_failures, clear_failures, record_failures
 
 
@@ -64,14 +64,25 @@ def _issue(
     subject_id: uuid.UUID,
     clinic_id: uuid.UUID,
     role: str | None,
-    family_id: uuid.UUID | None = None,
+    family: RefreshToken | None = None,
+    generation: int = 0,
 ) -> TokenPair:
+    """A new access token and refresh token; `family`: the refresh token this one rotates."""
+    now = utcnow()
     if kind == "staff":
         access_lifetime = timedelta(minutes=settings.access_token_minutes)
         refresh_lifetime = timedelta(days=settings.refresh_token_days)
+        family_expires_at = family.family_expires_at if family else None
     else:
         access_lifetime = timedelta(minutes=settings.patient_access_token_minutes)
         refresh_lifetime = timedelta(days=settings.patient_refresh_token_days)
+        # A patient's sign-in has an absolute end: rotating never makes it last longer.
+        family_expires_at = (
+            family.family_expires_at if family else now + timedelta(days=settings.patient_session_max_days)
+        )
+    expires_at = now + refresh_lifetime
+    if family_expires_at is not None:
+        expires_at = min(expires_at, family_expires_at)
     refresh_token = new_opaque_token()
     session.add(
         RefreshToken(
@@ -79,9 +90,10 @@ def _issue(
             subject_kind=kind,
             user_id=subject_id if kind == "staff" else None,
             patient_id=subject_id if kind == "patient" else None,
-            family_id=family_id or uuid.uuid4(),
+            family_id=family.family_id if family else uuid.uuid4(),
             token_hash=sha256_hex(refresh_token),
-            expires_at=utcnow() + refresh_lifetime,
+            expires_at=expires_at,
+            family_expires_at=family_expires_at,
         )
     )
     access_token = create_access_token(
@@ -91,6 +103,7 @@ def _issue(
         clinic_id=clinic_id,
         lifetime=access_lifetime,
         role=role,
+        generation=generation,
     )
     return TokenPair(
         access_token=access_token,
@@ -158,7 +171,7 @@ def refresh(session: Session, settings: Settings, token: str, kind: SubjectKind)
             subject_id=user.id,
             clinic_id=user.clinic_id,
             role=user.role,
-            family_id=row.family_id,
+            family=row,
         )
     patient = session.get(Patient, row.patient_id)
     if patient is None:
@@ -170,7 +183,8 @@ def refresh(session: Session, settings: Settings, token: str, kind: SubjectKind)
         subject_id=patient.id,
         clinic_id=patient.clinic_id,
         role=None,
-        family_id=row.family_id,
+        family=row,
+        generation=patient.session_generation,
     )
 
 
@@ -195,9 +209,37 @@ def logout(session: Session, token: str) -> None:
 # --- patient enrolment -----------------------------------------------------------------------------
 
 
+def sign_out_patient(session: Session, actor: Actor, patient: Patient) -> None:
+    """Sign every device of the patient out at once (a lost phone): refresh tokens are revoked, and the
+    session generation moves on, so access tokens already issued fail their next request."""
+    now = utcnow()
+    session.execute(
+        update(Patient)
+        .where(col(Patient.clinic_id) == patient.clinic_id, col(Patient.id) == patient.id)
+        .values(session_generation=col(Patient.session_generation) + 1)
+    )
+    session.execute(
+        update(RefreshToken)
+        .where(
+            col(RefreshToken.clinic_id) == patient.clinic_id,
+            col(RefreshToken.patient_id) == patient.id,
+            col(RefreshToken.revoked_at).is_(None),
+        )
+        .values(revoked_at=now)
+    )
+    audit.record(session, actor, "patient.sign_out", "patient", patient.id, patient.id)
+    events.emit(
+        session, patient.clinic_id, "patient.signed_out", {"patient_id": patient.id, "external_id": patient.external_id}
+    )
+
+
 def issue_enrolment_code(
-    session: Session, settings: Settings, actor: Actor, patient: Patient
+    session: Session, settings: Settings, actor: Actor, patient: Patient, *, revoke_existing: bool = True
 ) -> tuple[str, datetime]:
+    """A new single-use code; unless `revoke_existing` is false, the devices signed in so far are signed
+    out (the usual reason for a new code is a lost or replaced phone)."""
+    if revoke_existing:
+        sign_out_patient(session, actor, patient)
     now = utcnow()
     # One live code per patient: issuing a new one retires any earlier unused code.
     session.execute(
@@ -254,7 +296,13 @@ def enrol(session: Session, settings: Settings, code: str, address: str) -> Toke
     actor = Actor(kind="patient", id=patient.id, clinic_id=patient.clinic_id)
     audit.record(session, actor, "patient.enrol", "patient", patient.id, patient.id)
     return _issue(
-        session, settings, kind="patient", subject_id=patient.id, clinic_id=patient.clinic_id, role=None
+        session,
+        settings,
+        kind="patient",
+        subject_id=patient.id,
+        clinic_id=patient.clinic_id,
+        role=None,
+        generation=patient.session_generation,
     )
 
 
@@ -262,9 +310,9 @@ def enrol(session: Session, settings: Settings, code: str, address: str) -> Toke
 
 # Built once: every patient-app request runs it, and building a statement costs more than running it.
 _PATIENTS = Patient.__table__.c  # type: ignore[attr-defined]
-_PATIENT_CHECK = sa_select(_PATIENTS.clinic_id, _PATIENTS.locale, _PATIENTS.timezone).where(
-    _PATIENTS.id == bindparam("id")
-)
+_PATIENT_CHECK = sa_select(
+    _PATIENTS.clinic_id, _PATIENTS.session_generation, _PATIENTS.locale, _PATIENTS.timezone
+).where(_PATIENTS.id == bindparam("id"))
 
 
 def _claims(settings: Settings, token: str) -> dict[str, Any]:
@@ -301,6 +349,9 @@ def authenticate(session: Session, settings: Settings, token: str) -> Actor:
     patient = session.connection().execute(_PATIENT_CHECK, {"id": subject_id}).first()
     if patient is None or patient.clinic_id != clinic_id:
         raise Unauthorized("The patient no longer exists.", code=Code.INVALID_TOKEN)
+    # Signed out since this token was issued (a lost phone): the token's generation is behind.
+    if patient.session_generation != claims.get("gen", 0):
+        raise Unauthorized("This device has been signed out; enrol again.", code=Code.SIGNED_OUT)
     return Actor(
         kind="patient", id=subject_id, clinic_id=clinic_id, locale=patient.locale, timezone=patient.timezone
     )
