@@ -14,6 +14,7 @@ class Code(StrEnum):
     BEFORE_ACTIVATION = "before_activation"
     CATALOGUE_READ_ONLY = "catalogue_read_only"
     CLINICIAN_REQUIRED = "clinician_required"
+    CLINIC_REQUIRED = "clinic_required"
     CONFLICT = "conflict"
     CONTRAINDICATED = "contraindicated"
     DATABASE_UNAVAILABLE = "database_unavailable"

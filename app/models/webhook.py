@@ -32,6 +32,24 @@ EventType = Literal[
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 # Sent only to the endpoint it was asked for; never in the feed, never replayed.
 TEST_EVENT_TYPE = "webhook.test"
+# What an event's data says about the patient's health (a session's colour, an alert's tier and reasons,
+# a change's direction): in a webhook payload only when its endpoint opts in (`clinical_codes`), since the
+# payload leaves the service tied to a patient id. The feed, read with the clinic's own credentials and
+# audited, carries them.
+CLINICAL_FIELDS: dict[str, frozenset[str]] = {
+    "session.logged": frozenset({"colour"}),
+    "safety.alert_raised": frozenset({"tier", "reasons"}),
+    "safety.alert_resolved": frozenset({"tier"}),
+    "progression.suggested": frozenset({"direction"}),
+    "progression.applied": frozenset({"direction"}),
+}
+ClinicalCodes = Annotated[
+    bool,
+    PydanticField(
+        description="Send clinical codes (alert tier and reasons, session colour, progression direction) "
+        "in payloads; without it payloads carry ids only"
+    ),
+]
 
 DeliveryStatus = Literal["pending", "succeeded", "failed", "cancelled"]
 DisabledReason = Literal["manual", "gone", "failing"]
@@ -88,6 +106,7 @@ class WebhookEndpointCreate(SQLModel):
     description: Description = ""
     event_types: EventTypeFilter = Field(default_factory=list, description="Empty: every event type.")
     enabled: bool = True
+    clinical_codes: ClinicalCodes = False
 
 
 class WebhookEndpointUpdate(SQLModel):
@@ -97,6 +116,7 @@ class WebhookEndpointUpdate(SQLModel):
     description: Description | None = None
     event_types: EventTypeFilter | None = None
     enabled: bool | None = None
+    clinical_codes: ClinicalCodes | None = None
 
 
 class WebhookEndpointPublic(SQLModel):
@@ -105,8 +125,12 @@ class WebhookEndpointPublic(SQLModel):
     description: str
     event_types: list[str]
     enabled: bool
+    clinical_codes: bool
     disabled_reason: DisabledReason | None
     failing_since: datetime | None
+    backoff_until: datetime | None = Field(
+        description="A failing endpoint is left alone until then (each failure in a row doubles the wait)."
+    )
     previous_secret_expires_at: datetime | None = Field(
         description="Until then the previous secret also signs every message (after a rotation)."
     )

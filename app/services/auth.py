@@ -12,6 +12,7 @@ from app.config import Settings
 from app.db import independent_unit_of_work, utcnow
 from app.errors import Code, Conflict, Unauthorized
 from app.models.auth import ApiKey, EnrolmentCode, RefreshToken, SubjectKind, TokenPair
+from app.models.clinic import Clinic
 from app.models.common import Actor
 from app.models.patient import Patient
 from app.models.user import User
@@ -30,7 +31,17 @@ from app.security import (
     verify_password,
 )
 from app.services import audit, events
-from app.services.rate_limit import check_failures, clear_failures, record_failures
+from app.services.rate_limit import (
+    account_key,
+    address_key,
+    check_failures,
+    clear_failures,
+    failures,
+    pair_key,
+    record_failures,
+    refuse_at_limit,
+    slow_the_guesser,
+)
 
 
 class InvalidCredentials(Unauthorized):
@@ -112,26 +123,46 @@ def _issue(
     )
 
 
-def _account_key(email: str) -> str:
-    return "acct:" + sha256_hex(email)[:40]
+def _account_for(session: Session, email: str, password: str, clinic_slug: str | None) -> User | None:
+    """The account this password opens. An email is unique within a clinic, not across clinics: each of
+    its accounts is tried (a wrong email still costs one hash, as a wrong password does)."""
+    statement = select(User).where(User.email == email)
+    if clinic_slug:
+        statement = statement.join(Clinic, col(Clinic.id) == User.clinic_id).where(Clinic.slug == clinic_slug)
+    accounts = list(session.exec(statement))
+    matches = [user for user in accounts if verify_password(user.password_hash, password)]
+    if not accounts:
+        verify_password(None, password)
+    if len(matches) > 1:
+        raise Conflict(
+            "This email and password open accounts at more than one clinic: send the clinic's slug as "
+            "client_id.",
+            code=Code.CLINIC_REQUIRED,
+        )
+    return matches[0] if matches else None
 
 
-def _address_key(purpose: str, address: str) -> str:
-    return f"{purpose}:" + sha256_hex(address)[:40]
-
-
-def login(session: Session, settings: Settings, email: str, password: str, address: str) -> TokenPair:
+def login(
+    session: Session,
+    settings: Settings,
+    email: str,
+    password: str,
+    address: str,
+    clinic_slug: str | None = None,
+) -> TokenPair:
     email = email.strip().lower()
-    limits = {
-        _account_key(email): settings.login_max_failures_per_account,
-        _address_key("login-addr", address): settings.login_max_failures_per_address,
-    }
-    check_failures(session, limits, settings.login_window_seconds)
-    user = session.exec(select(User).where(User.email == email)).first()
-    if not verify_password(user.password_hash if user else None, password) or not user or not user.active:
-        _count_failure(list(limits), settings.login_window_seconds)
+    account, by_address = account_key(email), address_key("login-addr", address)
+    pair = pair_key(email, address)
+    window = settings.login_window_seconds
+    seen = failures(session, [account, by_address, pair], window)
+    refuse_at_limit(seen, {by_address: settings.login_max_failures_per_address}, window)
+    slow_the_guesser(seen, account, pair, settings.login_max_failures_per_account, window)
+    user = _account_for(session, email, password, clinic_slug)
+    if user is None or not user.active:
+        _count_failure([account, by_address, pair], window)
         raise InvalidCredentials("The email or password is not right.")
-    clear_failures(session, [_account_key(email)])
+    # The owner's own mistypes are forgiven; the account's count stays, so a guesser gains nothing.
+    clear_failures(session, [pair])
     if password_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
         session.add(user)
@@ -229,16 +260,22 @@ def sign_out_patient(session: Session, actor: Actor, patient: Patient) -> None:
     )
     audit.record(session, actor, "patient.sign_out", "patient", patient.id, patient.id)
     events.emit(
-        session, patient.clinic_id, "patient.signed_out", {"patient_id": patient.id, "external_id": patient.external_id}
+        session,
+        patient.clinic_id,
+        "patient.signed_out",
+        {"patient_id": patient.id, "external_id": patient.external_id},
     )
 
 
 def issue_enrolment_code(
     session: Session, settings: Settings, actor: Actor, patient: Patient, *, revoke_existing: bool = True
 ) -> tuple[str, datetime]:
-    """A new single-use code; unless `revoke_existing` is false, the devices signed in so far are signed
-    out (the usual reason for a new code is a lost or replaced phone)."""
-    if revoke_existing:
+    """A new single-use code; unless `revoke_existing` is false, the devices signed in so far (if any
+    ever was) are signed out: the usual reason for a new code is a lost or replaced phone."""
+    ever_enrolled = select(RefreshToken.id).where(
+        RefreshToken.clinic_id == patient.clinic_id, RefreshToken.patient_id == patient.id
+    )
+    if revoke_existing and session.exec(ever_enrolled.limit(1)).first() is not None:
         sign_out_patient(session, actor, patient)
     now = utcnow()
     # One live code per patient: issuing a new one retires any earlier unused code.
@@ -268,7 +305,7 @@ def issue_enrolment_code(
 
 
 def enrol(session: Session, settings: Settings, code: str, address: str) -> TokenPair:
-    limits = {_address_key("enrol-addr", address): settings.login_max_failures_per_address}
+    limits = {address_key("enrol-addr", address): settings.login_max_failures_per_address}
     check_failures(session, limits, settings.login_window_seconds)
     now = utcnow()
     row = session.exec(

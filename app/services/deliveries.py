@@ -56,6 +56,7 @@ _DUE: Select[*tuple[Any, ...]] = (
         col(WebhookEndpoint.secret),
         col(WebhookEndpoint.previous_secret),
         col(WebhookEndpoint.previous_secret_expires_at),
+        col(WebhookEndpoint.clinical_codes),
         col(Event.id).label("event_id"),
         col(Event.type),
         col(Event.occurred_at),
@@ -127,7 +128,11 @@ def claim_due(session: Session, limit: int, lease: timedelta) -> list[Claim]:
         if row.previous_secret and expires is not None and expires > now:
             signing_secrets.append(row.previous_secret)
         body = EventPublic(
-            id=row.event_id, type=row.type, timestamp=row.occurred_at, clinic_id=row.clinic_id, data=row.data
+            id=row.event_id,
+            type=row.type,
+            timestamp=row.occurred_at,
+            clinic_id=row.clinic_id,
+            data=events.webhook_data(row.type, row.data, row.clinical_codes),
         )
         claims.append(
             Claim(

@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 from app.db import utcnow
 from app.models.common import Actor, Page, new_id
 from app.models.webhook import (
+    CLINICAL_FIELDS,
     TEST_EVENT_TYPE,
     Delivery,
     DisabledReason,
@@ -132,6 +133,14 @@ def _wake_this_process(session: Session) -> None:
 @sa_event.listens_for(Session, "after_rollback")
 def _forget_scheduled(session: Session) -> None:
     session.info.pop(_SCHEDULED_KEY, None)
+
+
+def webhook_data(type: str, data: dict[str, Any], clinical_codes: bool) -> dict[str, Any]:
+    """An event's data as sent to an endpoint: without clinical codes unless the endpoint opted in."""
+    hidden = CLINICAL_FIELDS.get(type)
+    if clinical_codes or not hidden:
+        return data
+    return {key: value for key, value in data.items() if key not in hidden}
 
 
 def present(event: Event) -> EventPublic:
