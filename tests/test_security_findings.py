@@ -226,21 +226,21 @@ def test_the_same_password_at_two_clinics_needs_the_clinic(client, world):
 # --- F9: NUL is refused everywhere, on both databases ------------------------------------------------
 
 
-def test_nul_is_refused_in_every_kind_of_text(client, world, session):
+def test_nul_is_refused_in_every_kind_of_text(client, world, session, unique):
     headers = world.a.headers["physio"]
     json_headers = {**headers, "Content-Type": "application/json"}
     refused = [
-        client.post("/v1/patients", json={"display_name": "Ann\u0000Lee"}, headers=headers),
-        client.post("/v1/patients", json={"display_name": "Ann", "external_id": "\x00"}, headers=headers),
+        client.post("/v1/patients", json={"display_name": f"{unique}\u0000Lee"}, headers=headers),
+        client.post("/v1/patients", json={"display_name": unique, "external_id": "\x00"}, headers=headers),
         # Escaped backslashes before it do not hide it.
         client.post("/v1/patients", content=rb'{"display_name": "a\\\u0000"}', headers=json_headers),
-        client.put("/v1/patients/by-external-id/MRN%00X", json={"display_name": "Ann"}, headers=headers),
+        client.put("/v1/patients/by-external-id/MRN%00X", json={"display_name": unique}, headers=headers),
         client.get("/v1/exercises", params={"q": "bridge\x00"}, headers=headers),
         client.post("/v1/auth/token", data={"username": "a\x00@example.org", "password": "x"}),
     ]
     for response in refused:
         assert_problem(response, 422, "invalid_value")
-    assert session.exec(select(Patient).where(Patient.display_name.like("Ann%"))).all() == []
+    assert session.exec(select(Patient).where(Patient.display_name.like(f"{unique}%"))).all() == []
     session.commit()  # ends the read (SQLite: an open transaction would hold the write lock)
     # The text "\u0000" (an escaped backslash, then u0000) is not a NUL and is stored as written.
     kept = client.post("/v1/patients", content=rb'{"display_name": "a\\u0000"}', headers=json_headers)

@@ -4,10 +4,10 @@ record each attempt (retry schedule, disabling an endpoint that is gone or keeps
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, insert, or_, update
+from sqlalchemy import Select, bindparam, case, func, insert, or_, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -46,6 +46,71 @@ class Outcome:
 # The dispatcher's statements, built once: it runs them for every batch, and building a statement costs
 # more than running it on SQLite. They go to the connection as Core statements (no ORM objects).
 _delivery = Delivery.__table__  # type: ignore[attr-defined]
+_endpoint = WebhookEndpoint.__table__  # type: ignore[attr-defined]
+_NOW = bindparam("now", type_=UTCDateTime())
+_CLAIMABLE = (
+    _delivery.c.status == "pending",
+    _delivery.c.next_attempt_at <= _NOW,
+    or_(_delivery.c.locked_until.is_(None), _delivery.c.locked_until <= _NOW),
+)
+# Fair claims (docs/webhooks.md, "Fair delivery"), in three steps:
+# 1. the sends under way (claimed by any dispatcher, lease not run out), per endpoint and per clinic;
+_SENDING = (_delivery.c.status == "pending", _delivery.c.locked_until > _NOW)
+_ENDPOINT_SENDING = (
+    sa_select(_delivery.c.endpoint_id, func.count().label("sending"))
+    .where(*_SENDING)
+    .group_by(_delivery.c.endpoint_id)
+    .subquery("endpoint_sending")
+)
+_CLINIC_SENDING = (
+    sa_select(_delivery.c.clinic_id, func.count().label("sending"))
+    .where(*_SENDING)
+    .group_by(_delivery.c.clinic_id)
+    .subquery("clinic_sending")
+)
+# 2. each due delivery's place in its endpoint's line, after the sends under way (alerts that send a
+#    patient to care first); an endpoint takes `sends_per_endpoint` places at once, one while failing,
+#    none while backed off;
+_IN_LINE = (
+    sa_select(
+        _delivery.c.id,
+        _delivery.c.clinic_id,
+        _delivery.c.priority,
+        _delivery.c.next_attempt_at,
+        (
+            func.row_number().over(
+                partition_by=_delivery.c.endpoint_id,
+                order_by=(_delivery.c.priority, _delivery.c.next_attempt_at, _delivery.c.id),
+            )
+            + func.coalesce(_ENDPOINT_SENDING.c.sending, 0)
+        ).label("place"),
+        case((_endpoint.c.failing_since.is_(None), bindparam("per_endpoint")), else_=1).label("places"),
+        func.coalesce(_CLINIC_SENDING.c.sending, 0).label("clinic_sending"),
+    )
+    .join(_endpoint, _endpoint.c.id == _delivery.c.endpoint_id)
+    .outerjoin(_ENDPOINT_SENDING, _ENDPOINT_SENDING.c.endpoint_id == _delivery.c.endpoint_id)
+    .outerjoin(_CLINIC_SENDING, _CLINIC_SENDING.c.clinic_id == _delivery.c.clinic_id)
+    .where(*_CLAIMABLE, or_(_endpoint.c.backoff_until.is_(None), _endpoint.c.backoff_until <= _NOW))
+    .subquery("in_line")
+)
+# 3. each clinic's turns, endpoint by endpoint (every endpoint's first place, then every second place,
+#    …), after the clinic's sends under way; the claim takes priority first, then the turns, so clinics
+#    alternate and a clinic with a backlog (and sends under way) waits for one without.
+_TURNS = (
+    sa_select(
+        _IN_LINE.c.id,
+        _IN_LINE.c.priority,
+        (
+            func.row_number().over(
+                partition_by=_IN_LINE.c.clinic_id,
+                order_by=(_IN_LINE.c.place, _IN_LINE.c.priority, _IN_LINE.c.next_attempt_at, _IN_LINE.c.id),
+            )
+            + _IN_LINE.c.clinic_sending
+        ).label("turn"),
+    )
+    .where(_IN_LINE.c.place <= _IN_LINE.c.places)
+    .subquery("turns")
+)
 _DUE: Select[*tuple[Any, ...]] = (
     sa_select(
         col(Delivery.id).label("delivery_id"),
@@ -62,14 +127,12 @@ _DUE: Select[*tuple[Any, ...]] = (
         col(Event.occurred_at),
         col(Event.data),
     )
+    .join(_TURNS, _TURNS.c.id == Delivery.id)
     .join(Event, col(Event.id) == Delivery.event_id)
     .join(WebhookEndpoint, col(WebhookEndpoint.id) == Delivery.endpoint_id)
-    .where(
-        col(Delivery.status) == "pending",
-        col(Delivery.next_attempt_at) <= bindparam("now"),
-        or_(col(Delivery.locked_until).is_(None), col(Delivery.locked_until) <= bindparam("now")),
-    )
-    .order_by(col(Delivery.next_attempt_at), col(Delivery.id))
+    # Again here: under the row lock, a delivery another dispatcher has just claimed no longer qualifies.
+    .where(*_CLAIMABLE)
+    .order_by(_TURNS.c.priority, _TURNS.c.turn, col(Delivery.next_attempt_at), col(Delivery.id))
     .limit(bindparam("limit"))
     # Lock only the deliveries: locking endpoint rows would stop other dispatchers from sending further
     # deliveries to the same endpoint.
@@ -108,8 +171,9 @@ _SUCCEEDED = (
 )
 
 
-def claim_due(session: Session, limit: int, lease: timedelta) -> list[Claim]:
-    """Take up to `limit` due deliveries for this dispatcher until `lease` from now; the caller commits.
+def claim_due(session: Session, limit: int, policy: DeliveryPolicy) -> list[Claim]:
+    """Take up to `limit` due deliveries for this dispatcher until the policy's lease from now, fairly
+    (see _DUE); the caller commits.
 
     On PostgreSQL, rows another dispatcher is claiming are skipped (FOR UPDATE SKIP LOCKED); once it
     commits, their `locked_until` keeps them out. SQLite has no row locks, but its writers are serialised
@@ -117,7 +181,9 @@ def claim_due(session: Session, limit: int, lease: timedelta) -> list[Claim]:
     """
     now = utcnow()
     connection = session.connection()
-    rows = connection.execute(_DUE, {"now": now, "limit": limit}).all()
+    rows = connection.execute(
+        _DUE, {"now": now, "limit": limit, "per_endpoint": policy.sends_per_endpoint}
+    ).all()
     claims, cancelled = [], []
     for row in rows:
         if not row.enabled:  # disabled after this delivery was scheduled
@@ -148,7 +214,8 @@ def claim_due(session: Session, limit: int, lease: timedelta) -> list[Claim]:
     if cancelled:
         connection.execute(_CANCEL, {"ids": cancelled})
     if claims:
-        connection.execute(_LEASE, {"ids": [claim.delivery_id for claim in claims], "until": now + lease})
+        ids = [claim.delivery_id for claim in claims]
+        connection.execute(_LEASE, {"ids": ids, "until": now + policy.lease})
     return claims
 
 
@@ -231,7 +298,7 @@ def record_attempt(session: Session, claim: Claim, outcome: Outcome, policy: Del
     if outcome.succeeded:
         delivery.status, delivery.next_attempt_at = "succeeded", None
         if endpoint.failing_since is not None:
-            endpoint.failing_since = None
+            endpoint.failing_since, endpoint.failures_in_row, endpoint.backoff_until = None, 0, None
             session.add(endpoint)
     elif outcome.status_code == 410:  # Gone: the receiver asks us to stop
         delivery.status, delivery.next_attempt_at = "failed", None
@@ -245,6 +312,8 @@ def record_attempt(session: Session, claim: Claim, outcome: Outcome, policy: Del
             else:
                 delivery.next_attempt_at = outcome.attempted_at + delay
         endpoint.failing_since = endpoint.failing_since or outcome.attempted_at
+        endpoint.failures_in_row += 1
+        endpoint.backoff_until = outcome.attempted_at + policy.endpoint_backoff(endpoint.failures_in_row)
         session.add(endpoint)
         if endpoint.enabled and outcome.attempted_at - endpoint.failing_since >= policy.disable_after:
             events.disable_endpoint(session, endpoint, "failing")
