@@ -232,22 +232,12 @@ def main() -> None:
             raise RuntimeError("the receiver did not start")
         receipts = Receipts()
         threading.Thread(target=receipts.read, args=(receiver.stdout,), daemon=True).start()
+        _case("warm-up (not counted)", receipts, quiet_id, None, 0)  # first connections, imports
+        refusing, hanging = f"http://127.0.0.1:{_refusing_port()}/", f"http://127.0.0.1:{hanging_port}/"
         results = [
             _case("alone", receipts, quiet_id, None, 0),
-            _case(
-                "behind a refusing endpoint",
-                receipts,
-                quiet_id,
-                f"http://127.0.0.1:{_refusing_port()}/",
-                args.backlog,
-            ),
-            _case(
-                "behind a hanging endpoint",
-                receipts,
-                quiet_id,
-                f"http://127.0.0.1:{hanging_port}/",
-                args.backlog,
-            ),
+            _case("behind a refusing endpoint", receipts, quiet_id, refusing, args.backlog),
+            _case("behind a hanging endpoint", receipts, quiet_id, hanging, args.backlog),
             _case("alone again", receipts, quiet_id, None, 0),
         ]
     finally:
