@@ -29,9 +29,7 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     with op.batch_alter_table("patient", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("session_generation", sa.Integer(), server_default="0", nullable=False)
-        )
+        batch_op.add_column(sa.Column("session_generation", sa.Integer(), server_default="0", nullable=False))
     with op.batch_alter_table("refresh_token", schema=None) as batch_op:
         batch_op.add_column(sa.Column("family_expires_at", sa.DateTime(), nullable=True))
     with op.batch_alter_table("staff_user", schema=None) as batch_op:
@@ -41,9 +39,7 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("clinical_codes", sa.Boolean(), server_default=sa.false(), nullable=False)
         )
-        batch_op.add_column(
-            sa.Column("failures_in_row", sa.Integer(), server_default="0", nullable=False)
-        )
+        batch_op.add_column(sa.Column("failures_in_row", sa.Integer(), server_default="0", nullable=False))
         batch_op.add_column(sa.Column("backoff_until", sa.DateTime(), nullable=True))
     with op.batch_alter_table("delivery", schema=None) as batch_op:
         batch_op.add_column(sa.Column("priority", sa.SmallInteger(), server_default="1", nullable=False))
