@@ -190,7 +190,7 @@ def table(results: list[dict[str, Any]]) -> str:
     for r in results:
         ratio = f"{r['seconds'] / solo:.2f}" if r["complete"] else f"> {r['seconds'] / solo:.0f}"
         behind = r["backlog"] > 0
-        met = r["complete"] and (ratio <= TARGET_RATIO if behind else True)
+        met = r["complete"] and (r["seconds"] / solo <= TARGET_RATIO if behind else True)
         target = f"≤ {TARGET_RATIO:.0f}× alone" if behind else "—"
         took = f"{r['seconds'] * 1000:.0f} ms" if r["complete"] else f"> {WAIT_SECONDS} s (not all arrived)"
         lines.append(
