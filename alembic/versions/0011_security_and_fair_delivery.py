@@ -6,7 +6,8 @@
   emails another clinic uses);
 - webhook_endpoint.clinical_codes: clinical codes in payloads only where an endpoint opts in;
 - webhook_endpoint.failures_in_row, backoff_until: a failing endpoint is backed off as a whole;
-- delivery.priority: alerts that send a patient to care are claimed first.
+- delivery.priority: alerts that send a patient to care are claimed first; two indexes for the fair
+  claim (each endpoint's line in claim order; the leased rows).
 
 New NOT NULL columns have server defaults, so existing rows need no backfill.
 
@@ -43,10 +44,22 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("backoff_until", sa.DateTime(), nullable=True))
     with op.batch_alter_table("delivery", schema=None) as batch_op:
         batch_op.add_column(sa.Column("priority", sa.SmallInteger(), server_default="1", nullable=False))
+        batch_op.create_index(
+            "ix_delivery_endpoint_line",
+            ["endpoint_id", "status", "priority", "next_attempt_at", "id"],
+            unique=False,
+        )
+        batch_op.create_index(
+            "ix_delivery_status_locked_until",
+            ["status", "locked_until", "endpoint_id", "clinic_id"],
+            unique=False,
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("delivery", schema=None) as batch_op:
+        batch_op.drop_index("ix_delivery_status_locked_until")
+        batch_op.drop_index("ix_delivery_endpoint_line")
         batch_op.drop_column("priority")
     with op.batch_alter_table("webhook_endpoint", schema=None) as batch_op:
         batch_op.drop_column("backoff_until")

@@ -172,9 +172,12 @@ class Delivery(SQLModel, table=True):
     __table_args__ = (
         CheckConstraint("status IN ('pending', 'succeeded', 'failed', 'cancelled')", name="status_values"),
         Index("ix_delivery_clinic_id_endpoint_id_id", "clinic_id", "endpoint_id", "id"),
-        # The dispatcher's due query runs across clinics (on Citus: on every shard), so this index does
-        # not lead with clinic_id.
+        # The dispatcher's queries run across clinics (on Citus: on every shard), so these indexes do
+        # not lead with clinic_id: the due count (metrics), each endpoint's line in claim order, and the
+        # sends under way (leased rows only).
         Index("ix_delivery_status_next_attempt_at", "status", "next_attempt_at"),
+        Index("ix_delivery_endpoint_line", "endpoint_id", "status", "priority", "next_attempt_at", "id"),
+        Index("ix_delivery_status_locked_until", "status", "locked_until", "endpoint_id", "clinic_id"),
     )
 
     id: uuid.UUID = id_field()

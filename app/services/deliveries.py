@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, case, func, insert, or_, update
+from sqlalchemy import Select, bindparam, case, func, insert, or_, union_all, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -15,7 +15,7 @@ from app.db import UTCDateTime, utcnow
 from app.models.common import new_id
 from app.models.webhook import Delivery, DeliveryAttempt, Event, EventPublic, WebhookEndpoint
 from app.services import events
-from app.webhooks.policy import DeliveryPolicy
+from app.webhooks.policy import MAX_SENDS_PER_ENDPOINT, DeliveryPolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +53,10 @@ _CLAIMABLE = (
     _delivery.c.next_attempt_at <= _NOW,
     or_(_delivery.c.locked_until.is_(None), _delivery.c.locked_until <= _NOW),
 )
-# Fair claims (docs/webhooks.md, "Fair delivery"), in three steps:
-# 1. the sends under way (claimed by any dispatcher, lease not run out), per endpoint and per clinic;
+# Fair claims (docs/webhooks.md, "Fair delivery"). The cost of a claim grows with the number of
+# endpoints, never with the backlog: each endpoint's line is read from an index, a few rows at a time.
+# 1. the sends under way (claimed by any dispatcher, lease not run out), per endpoint and per clinic,
+#    read from ix_delivery_status_locked_until (only leased rows);
 _SENDING = (_delivery.c.status == "pending", _delivery.c.locked_until > _NOW)
 _ENDPOINT_SENDING = (
     sa_select(_delivery.c.endpoint_id, func.count().label("sending"))
@@ -68,47 +70,70 @@ _CLINIC_SENDING = (
     .group_by(_delivery.c.clinic_id)
     .subquery("clinic_sending")
 )
-# 2. each due delivery's place in its endpoint's line, after the sends under way (alerts that send a
-#    patient to care first); an endpoint takes `sends_per_endpoint` places at once, one while failing,
-#    none while backed off;
-_IN_LINE = (
-    sa_select(
-        _delivery.c.id,
-        _delivery.c.clinic_id,
-        _delivery.c.priority,
-        _delivery.c.next_attempt_at,
-        (
-            func.row_number().over(
-                partition_by=_delivery.c.endpoint_id,
-                order_by=(_delivery.c.priority, _delivery.c.next_attempt_at, _delivery.c.id),
-            )
-            + func.coalesce(_ENDPOINT_SENDING.c.sending, 0)
-        ).label("place"),
-        case((_endpoint.c.failing_since.is_(None), bindparam("per_endpoint")), else_=1).label("places"),
-        func.coalesce(_CLINIC_SENDING.c.sending, 0).label("clinic_sending"),
+# 2. each endpoint's free places (`sends_per_endpoint` less those under way; one while it is failing,
+#    none while it is backed off), and for its k-th free place the k-th due delivery of its line (alerts
+#    that send a patient to care first), read from ix_delivery_endpoint_line: one SELECT per k, as
+#    neither database takes an OFFSET from the outer query;
+_line = _delivery.alias("line")
+_endpoint_sending = func.coalesce(_ENDPOINT_SENDING.c.sending, 0)
+
+
+def _candidate_at(k: int) -> Select[Any]:
+    next_in_line = (
+        sa_select(_line.c.id)
+        .where(
+            _line.c.endpoint_id == _endpoint.c.id,
+            _line.c.status == "pending",
+            _line.c.next_attempt_at <= _NOW,
+            or_(_line.c.locked_until.is_(None), _line.c.locked_until <= _NOW),
+        )
+        .order_by(_line.c.priority, _line.c.next_attempt_at, _line.c.id)
+        .limit(1)
+        .offset(k)
+        .correlate(_endpoint)
+        .scalar_subquery()
     )
-    .join(_endpoint, _endpoint.c.id == _delivery.c.endpoint_id)
-    .outerjoin(_ENDPOINT_SENDING, _ENDPOINT_SENDING.c.endpoint_id == _delivery.c.endpoint_id)
-    .outerjoin(_CLINIC_SENDING, _CLINIC_SENDING.c.clinic_id == _delivery.c.clinic_id)
-    .where(*_CLAIMABLE, or_(_endpoint.c.backoff_until.is_(None), _endpoint.c.backoff_until <= _NOW))
-    .subquery("in_line")
-)
+    places = case((_endpoint.c.failing_since.is_(None), bindparam("per_endpoint")), else_=1)
+    return (
+        sa_select(
+            _endpoint.c.clinic_id,
+            (_endpoint_sending + k + 1).label("place"),
+            func.coalesce(_CLINIC_SENDING.c.sending, 0).label("clinic_sending"),
+            next_in_line.label("delivery_id"),
+        )
+        .select_from(_endpoint)
+        .outerjoin(_ENDPOINT_SENDING, _ENDPOINT_SENDING.c.endpoint_id == _endpoint.c.id)
+        .outerjoin(_CLINIC_SENDING, _CLINIC_SENDING.c.clinic_id == _endpoint.c.clinic_id)
+        .where(
+            or_(_endpoint.c.backoff_until.is_(None), _endpoint.c.backoff_until <= _NOW),
+            _endpoint_sending + k < places,
+        )
+    )
+
+
+_CANDIDATES = union_all(*(_candidate_at(k) for k in range(MAX_SENDS_PER_ENDPOINT))).subquery("candidates")
 # 3. each clinic's turns, endpoint by endpoint (every endpoint's first place, then every second place,
 #    …), after the clinic's sends under way; the claim takes priority first, then the turns, so clinics
 #    alternate and a clinic with a backlog (and sends under way) waits for one without.
+_candidate = _delivery.alias("candidate")
 _TURNS = (
     sa_select(
-        _IN_LINE.c.id,
-        _IN_LINE.c.priority,
+        _CANDIDATES.c.delivery_id.label("id"),
+        _candidate.c.priority,
         (
             func.row_number().over(
-                partition_by=_IN_LINE.c.clinic_id,
-                order_by=(_IN_LINE.c.place, _IN_LINE.c.priority, _IN_LINE.c.next_attempt_at, _IN_LINE.c.id),
+                partition_by=_CANDIDATES.c.clinic_id,
+                order_by=(
+                    _CANDIDATES.c.place,
+                    _candidate.c.priority,
+                    _candidate.c.next_attempt_at,
+                    _candidate.c.id,
+                ),
             )
-            + _IN_LINE.c.clinic_sending
+            + _CANDIDATES.c.clinic_sending
         ).label("turn"),
     )
-    .where(_IN_LINE.c.place <= _IN_LINE.c.places)
+    .join(_candidate, _candidate.c.id == _CANDIDATES.c.delivery_id)
     .subquery("turns")
 )
 _DUE: Select[*tuple[Any, ...]] = (
@@ -130,8 +155,14 @@ _DUE: Select[*tuple[Any, ...]] = (
     .join(_TURNS, _TURNS.c.id == Delivery.id)
     .join(Event, col(Event.id) == Delivery.event_id)
     .join(WebhookEndpoint, col(WebhookEndpoint.id) == Delivery.endpoint_id)
-    # Again here: under the row lock, a delivery another dispatcher has just claimed no longer qualifies.
-    .where(*_CLAIMABLE)
+    # Again here: under the row lock, a delivery another dispatcher has just claimed (or sent) no longer
+    # qualifies. The status is compared through coalesce() so that SQLite drives the join from the few
+    # candidates, not from the status index over the whole backlog.
+    .where(
+        func.coalesce(_delivery.c.status, "") == "pending",
+        _delivery.c.next_attempt_at <= _NOW,
+        or_(_delivery.c.locked_until.is_(None), _delivery.c.locked_until <= _NOW),
+    )
     .order_by(_TURNS.c.priority, _TURNS.c.turn, col(Delivery.next_attempt_at), col(Delivery.id))
     .limit(bindparam("limit"))
     # Lock only the deliveries: locking endpoint rows would stop other dispatchers from sending further

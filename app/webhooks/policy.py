@@ -17,6 +17,10 @@ STANDARD_SCHEDULE = (
 )
 
 
+# The most sends_per_endpoint can be (the claim reads that many places of each endpoint's line at most).
+MAX_SENDS_PER_ENDPOINT = 8
+
+
 @dataclass(frozen=True, slots=True)
 class DeliveryPolicy:
     """Tests pass a compressed schedule here; production uses the defaults."""
@@ -32,6 +36,10 @@ class DeliveryPolicy:
     # A failing endpoint is left alone as a whole (its deliveries wait, new ones too) for the schedule's
     # wait after its n-th failure in a row, at most this long; a success ends the streak.
     max_endpoint_backoff: timedelta = timedelta(minutes=5)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.sends_per_endpoint <= MAX_SENDS_PER_ENDPOINT:
+            raise ValueError(f"sends_per_endpoint must be between 1 and {MAX_SENDS_PER_ENDPOINT}")
 
     @property
     def lease(self) -> timedelta:
