@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, case, func, insert, or_, union_all, update
+from sqlalchemy import Select, bindparam, case, func, insert, literal, or_, union_all, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -55,63 +55,58 @@ _CLAIMABLE = (
 )
 # Fair claims (docs/webhooks.md, "Fair delivery"). The cost of a claim grows with the number of
 # endpoints, never with the backlog: each endpoint's line is read from an index, a few rows at a time.
-# 1. the sends under way (claimed by any dispatcher, lease not run out), per endpoint and per clinic,
-#    read from ix_delivery_status_locked_until (only leased rows);
-_SENDING = (_delivery.c.status == "pending", _delivery.c.locked_until > _NOW)
-_ENDPOINT_SENDING = (
-    sa_select(_delivery.c.endpoint_id, func.count().label("sending"))
-    .where(*_SENDING)
-    .group_by(_delivery.c.endpoint_id)
-    .subquery("endpoint_sending")
-)
+# 1. the endpoints that take sends now (not backed off), how many places each has (`sends_per_endpoint`,
+#    one while it is failing), and their clinic's sends under way (claimed by any dispatcher, lease not
+#    run out: the leased rows of ix_delivery_status_locked_until);
 _CLINIC_SENDING = (
     sa_select(_delivery.c.clinic_id, func.count().label("sending"))
-    .where(*_SENDING)
+    .where(_delivery.c.status == "pending", _delivery.c.locked_until > _NOW)
     .group_by(_delivery.c.clinic_id)
     .subquery("clinic_sending")
 )
-# 2. each endpoint's free places (`sends_per_endpoint` less those under way; one while it is failing,
-#    none while it is backed off), and for its k-th free place the k-th due delivery of its line (alerts
-#    that send a patient to care first), read from ix_delivery_endpoint_line: one SELECT per k, as
-#    neither database takes an OFFSET from the outer query;
+_OPEN = (
+    sa_select(
+        _endpoint.c.id,
+        _endpoint.c.clinic_id,
+        case((_endpoint.c.failing_since.is_(None), bindparam("per_endpoint")), else_=1).label("places"),
+        func.coalesce(_CLINIC_SENDING.c.sending, 0).label("clinic_sending"),
+    )
+    .outerjoin(_CLINIC_SENDING, _CLINIC_SENDING.c.clinic_id == _endpoint.c.clinic_id)
+    .where(or_(_endpoint.c.backoff_until.is_(None), _endpoint.c.backoff_until <= _NOW))
+    .cte("open_endpoints")
+)
+# 2. the first places of each endpoint's line of due deliveries, in claim order (alerts that send a
+#    patient to care first), read from ix_delivery_endpoint_line: one SELECT per place, as neither
+#    database takes an OFFSET from the outer query. The sends under way hold the first places (they are
+#    the oldest), so an endpoint gets only the places they leave free: the claim skips leased rows;
 _line = _delivery.alias("line")
-_endpoint_sending = func.coalesce(_ENDPOINT_SENDING.c.sending, 0)
 
 
-def _candidate_at(k: int) -> Select[Any]:
-    next_in_line = (
+def _candidate_at(place: int) -> Select[Any]:
+    in_line = (
         sa_select(_line.c.id)
         .where(
-            _line.c.endpoint_id == _endpoint.c.id,
+            _line.c.endpoint_id == _OPEN.c.id,
             _line.c.status == "pending",
             _line.c.next_attempt_at <= _NOW,
-            or_(_line.c.locked_until.is_(None), _line.c.locked_until <= _NOW),
         )
         .order_by(_line.c.priority, _line.c.next_attempt_at, _line.c.id)
         .limit(1)
-        .offset(k)
-        .correlate(_endpoint)
+        .offset(place - 1)
+        .correlate(_OPEN)
         .scalar_subquery()
     )
-    places = case((_endpoint.c.failing_since.is_(None), bindparam("per_endpoint")), else_=1)
-    return (
-        sa_select(
-            _endpoint.c.clinic_id,
-            (_endpoint_sending + k + 1).label("place"),
-            func.coalesce(_CLINIC_SENDING.c.sending, 0).label("clinic_sending"),
-            next_in_line.label("delivery_id"),
-        )
-        .select_from(_endpoint)
-        .outerjoin(_ENDPOINT_SENDING, _ENDPOINT_SENDING.c.endpoint_id == _endpoint.c.id)
-        .outerjoin(_CLINIC_SENDING, _CLINIC_SENDING.c.clinic_id == _endpoint.c.clinic_id)
-        .where(
-            or_(_endpoint.c.backoff_until.is_(None), _endpoint.c.backoff_until <= _NOW),
-            _endpoint_sending + k < places,
-        )
-    )
+    return sa_select(
+        _OPEN.c.clinic_id,
+        literal(place).label("place"),
+        _OPEN.c.clinic_sending,
+        in_line.label("delivery_id"),
+    ).where(_OPEN.c.places >= place)
 
 
-_CANDIDATES = union_all(*(_candidate_at(k) for k in range(MAX_SENDS_PER_ENDPOINT))).subquery("candidates")
+_CANDIDATES = union_all(*(_candidate_at(place) for place in range(1, MAX_SENDS_PER_ENDPOINT + 1))).subquery(
+    "candidates"
+)
 # 3. each clinic's turns, endpoint by endpoint (every endpoint's first place, then every second place,
 #    …), after the clinic's sends under way; the claim takes priority first, then the turns, so clinics
 #    alternate and a clinic with a backlog (and sends under way) waits for one without.
@@ -134,6 +129,7 @@ _TURNS = (
         ).label("turn"),
     )
     .join(_candidate, _candidate.c.id == _CANDIDATES.c.delivery_id)
+    .where(or_(_candidate.c.locked_until.is_(None), _candidate.c.locked_until <= _NOW))
     .subquery("turns")
 )
 _DUE: Select[*tuple[Any, ...]] = (

@@ -32,7 +32,7 @@ class DeliveryPolicy:
     disable_after: timedelta = timedelta(days=5)
     # Sends claimed for one endpoint at once, by all dispatchers together; one while it is failing. So a
     # receiver that hangs holds a few senders, never all of them.
-    sends_per_endpoint: int = 4
+    sends_per_endpoint: int = 8
     # A failing endpoint is left alone as a whole (its deliveries wait, new ones too) for the schedule's
     # wait after its n-th failure in a row, at most this long; a success ends the streak.
     max_endpoint_backoff: timedelta = timedelta(minutes=5)
