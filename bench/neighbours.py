@@ -26,13 +26,14 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from bench.generate import BENCH_DIR, _recreate, bench_environment, database_url_for, stop_process
-from bench.webhooks import SECRET_ENV, Receipts, _free_port
+from bench.generate import BENCH_DIR, bench_environment, database_url_for, stop_process
+from bench.webhooks import SECRET_ENV, Receipts, _free_port, _setup
 
 ROOT = BENCH_DIR.parent
 NAME = "neighbours"
 QUIET_EVENTS = 20
 TARGET_RATIO = 2.0
+QUIET_HOOK = "ehr-0"  # bench.webhooks._setup names its endpoints ehr-<n>
 WAIT_SECONDS = 120  # a case whose events have not all arrived by then is reported as "> 120 s"
 
 
@@ -66,30 +67,6 @@ def _refusing_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def _setup(url: str, receiver_port: int) -> tuple[uuid.UUID, dict[str, str]]:
-    from sqlmodel import Session
-
-    from alembic import command
-    from app.config import get_settings
-    from app.db import get_engine
-    from app.models.common import Actor
-    from app.models.webhook import WebhookEndpointCreate
-    from app.services import clinics, webhook_endpoints
-    from app.services.health import alembic_config
-
-    _recreate(url)
-    config = alembic_config(url)
-    config.attributes["configure_logger"] = False
-    command.upgrade(config, "head")
-    with Session(get_engine(), expire_on_commit=False) as session:
-        quiet = clinics.create_clinic(session, "Quiet clinic", f"quiet-{uuid.uuid4().hex[:6]}")
-        actor = Actor(kind="system", id=uuid.UUID(int=0), clinic_id=quiet.id)
-        data = WebhookEndpointCreate(url=f"http://127.0.0.1:{receiver_port}/hooks/quiet")
-        endpoint = webhook_endpoints.create_endpoint(session, get_settings(), actor, data)
-        session.commit()
-    return quiet.id, {"quiet": endpoint.secret}
 
 
 def _noisy_endpoint(url: str) -> tuple[uuid.UUID, uuid.UUID]:
@@ -160,7 +137,7 @@ def _case(label: str, receipts: Receipts, quiet_id: uuid.UUID, noisy_url: str | 
             _emit(noisy[0], backlog, backlog)
             time.sleep(1.0)  # the dispatcher is busy with the backlog when the quiet clinic's events come
         committed = _emit(quiet_id, QUIET_EVENTS, 1)
-        keys = {f"quiet/{event_id}" for event_id, _ in committed}
+        keys = {f"{QUIET_HOOK}/{event_id}" for event_id, _ in committed}
         complete = receipts.wait_for(keys, timeout=WAIT_SECONDS)
         with receipts.changed:
             last = max((receipts.first[key] for key in keys if key in receipts.first), default=0.0)
@@ -215,7 +192,7 @@ def main() -> None:
     )
     dialect = url.split(":")[0].split("+")[0]
     port = _free_port()
-    quiet_id, secrets = _setup(url, port)
+    quiet_id, secrets = _setup(url, 1, port)  # the quiet clinic, its one endpoint on the receiver
     print(f"noisy-neighbour bench on {dialect}: {QUIET_EVENTS} events behind {args.backlog} deliveries")
 
     receiver = subprocess.Popen(

@@ -59,9 +59,9 @@ def _count_failure(keys: list[str], window_seconds: int) -> None:
         record_failures(counting, keys, window_seconds)
 
 
-def _revoke_reused_family(clinic_id: uuid.UUID, family_id: uuid.UUID, now: datetime) -> None:
+def _revoke_reused_family(clinic_id: uuid.UUID, family_id: uuid.UUID) -> None:
     with independent_unit_of_work() as revoking:
-        _revoke_family(revoking, clinic_id, family_id, now)
+        _revoke_family(revoking, clinic_id, family_id)
 
 
 # --- issuing and rotating tokens -------------------------------------------------------------------
@@ -186,7 +186,7 @@ def refresh(session: Session, settings: Settings, token: str, kind: SubjectKind)
     )
     if claimed.rowcount != 1:
         # A rotated token came back: someone holds a copy. Revoke the whole family.
-        _revoke_reused_family(row.clinic_id, row.family_id, now)
+        _revoke_reused_family(row.clinic_id, row.family_id)
         raise InvalidCredentials(
             "This refresh token was already used; every session from it has been signed out.",
             code=Code.REFRESH_TOKEN_REUSED,
@@ -219,22 +219,24 @@ def refresh(session: Session, settings: Settings, token: str, kind: SubjectKind)
     )
 
 
-def _revoke_family(session: Session, clinic_id: uuid.UUID, family_id: uuid.UUID, now: datetime) -> None:
-    session.execute(
-        update(RefreshToken)
-        .where(
-            col(RefreshToken.clinic_id) == clinic_id,
-            col(RefreshToken.family_id) == family_id,
-            col(RefreshToken.revoked_at).is_(None),
-        )
-        .values(revoked_at=now)
+def _revoke(session: Session, model: type[RefreshToken] | type[EnrolmentCode], *where: Any) -> None:
+    """Revoke, now, the credentials the conditions select that are not revoked yet."""
+    session.execute(update(model).where(*where, col(model.revoked_at).is_(None)).values(revoked_at=utcnow()))
+
+
+def _revoke_family(session: Session, clinic_id: uuid.UUID, family_id: uuid.UUID) -> None:
+    _revoke(
+        session,
+        RefreshToken,
+        col(RefreshToken.clinic_id) == clinic_id,
+        col(RefreshToken.family_id) == family_id,
     )
 
 
 def logout(session: Session, token: str) -> None:
     row = session.exec(select(RefreshToken).where(RefreshToken.token_hash == sha256_hex(token))).first()
     if row is not None:
-        _revoke_family(session, row.clinic_id, row.family_id, utcnow())
+        _revoke_family(session, row.clinic_id, row.family_id)
 
 
 # --- patient enrolment -----------------------------------------------------------------------------
@@ -243,20 +245,16 @@ def logout(session: Session, token: str) -> None:
 def sign_out_patient(session: Session, actor: Actor, patient: Patient) -> None:
     """Sign every device of the patient out at once (a lost phone): refresh tokens are revoked, and the
     session generation moves on, so access tokens already issued fail their next request."""
-    now = utcnow()
     session.execute(
         update(Patient)
         .where(col(Patient.clinic_id) == patient.clinic_id, col(Patient.id) == patient.id)
         .values(session_generation=col(Patient.session_generation) + 1)
     )
-    session.execute(
-        update(RefreshToken)
-        .where(
-            col(RefreshToken.clinic_id) == patient.clinic_id,
-            col(RefreshToken.patient_id) == patient.id,
-            col(RefreshToken.revoked_at).is_(None),
-        )
-        .values(revoked_at=now)
+    _revoke(
+        session,
+        RefreshToken,
+        col(RefreshToken.clinic_id) == patient.clinic_id,
+        col(RefreshToken.patient_id) == patient.id,
     )
     audit.record(session, actor, "patient.sign_out", "patient", patient.id, patient.id)
     events.emit(
@@ -277,18 +275,15 @@ def issue_enrolment_code(
     )
     if revoke_existing and session.exec(ever_enrolled.limit(1)).first() is not None:
         sign_out_patient(session, actor, patient)
-    now = utcnow()
     # One live code per patient: issuing a new one retires any earlier unused code.
-    session.execute(
-        update(EnrolmentCode)
-        .where(
-            col(EnrolmentCode.clinic_id) == patient.clinic_id,
-            col(EnrolmentCode.patient_id) == patient.id,
-            col(EnrolmentCode.used_at).is_(None),
-            col(EnrolmentCode.revoked_at).is_(None),
-        )
-        .values(revoked_at=now)
+    _revoke(
+        session,
+        EnrolmentCode,
+        col(EnrolmentCode.clinic_id) == patient.clinic_id,
+        col(EnrolmentCode.patient_id) == patient.id,
+        col(EnrolmentCode.used_at).is_(None),
     )
+    now = utcnow()
     code = new_enrolment_code()
     expires_at = now + timedelta(days=settings.enrolment_code_days)
     session.add(
