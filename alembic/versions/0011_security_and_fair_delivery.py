@@ -51,7 +51,7 @@ def upgrade() -> None:
         )
         batch_op.create_index(
             "ix_delivery_status_locked_until",
-            ["status", "locked_until", "endpoint_id", "clinic_id"],
+            ["status", "locked_until", "clinic_id"],
             unique=False,
         )
 

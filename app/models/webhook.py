@@ -177,7 +177,7 @@ class Delivery(SQLModel, table=True):
         # sends under way (leased rows only).
         Index("ix_delivery_status_next_attempt_at", "status", "next_attempt_at"),
         Index("ix_delivery_endpoint_line", "endpoint_id", "status", "priority", "next_attempt_at", "id"),
-        Index("ix_delivery_status_locked_until", "status", "locked_until", "endpoint_id", "clinic_id"),
+        Index("ix_delivery_status_locked_until", "status", "locked_until", "clinic_id"),
     )
 
     id: uuid.UUID = id_field()

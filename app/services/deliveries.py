@@ -48,11 +48,6 @@ class Outcome:
 _delivery = Delivery.__table__  # type: ignore[attr-defined]
 _endpoint = WebhookEndpoint.__table__  # type: ignore[attr-defined]
 _NOW = bindparam("now", type_=UTCDateTime())
-_CLAIMABLE = (
-    _delivery.c.status == "pending",
-    _delivery.c.next_attempt_at <= _NOW,
-    or_(_delivery.c.locked_until.is_(None), _delivery.c.locked_until <= _NOW),
-)
 # Fair claims (docs/webhooks.md, "Fair delivery"). The cost of a claim grows with the number of
 # endpoints, never with the backlog: each endpoint's line is read from an index, a few rows at a time.
 # 1. the endpoints that take sends now (not backed off), how many places each has (`sends_per_endpoint`,
