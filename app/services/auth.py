@@ -123,6 +123,22 @@ def _issue(
     )
 
 
+def _issue_for_patient(
+    session: Session, settings: Settings, patient: Patient, family: RefreshToken | None = None
+) -> TokenPair:
+    """A patient's tokens, the access token at the patient's current session generation."""
+    return _issue(
+        session,
+        settings,
+        kind="patient",
+        subject_id=patient.id,
+        clinic_id=patient.clinic_id,
+        role=None,
+        family=family,
+        generation=patient.session_generation,
+    )
+
+
 def _account_for(session: Session, email: str, password: str, clinic_slug: str | None) -> User | None:
     """The account this password opens. An email is unique within a clinic, not across clinics: each of
     its accounts is tried (a wrong email still costs one hash, as a wrong password does)."""
@@ -207,16 +223,7 @@ def refresh(session: Session, settings: Settings, token: str, kind: SubjectKind)
     patient = session.get(Patient, row.patient_id)
     if patient is None:
         raise Unauthorized("The patient no longer exists.", code=Code.INVALID_REFRESH_TOKEN)
-    return _issue(
-        session,
-        settings,
-        kind="patient",
-        subject_id=patient.id,
-        clinic_id=patient.clinic_id,
-        role=None,
-        family=row,
-        generation=patient.session_generation,
-    )
+    return _issue_for_patient(session, settings, patient, family=row)
 
 
 def _revoke(session: Session, model: type[RefreshToken] | type[EnrolmentCode], *where: Any) -> None:
@@ -327,15 +334,7 @@ def enrol(session: Session, settings: Settings, code: str, address: str) -> Toke
         raise Conflict("The patient record for this code no longer exists.", code=Code.PATIENT_GONE)
     actor = Actor(kind="patient", id=patient.id, clinic_id=patient.clinic_id)
     audit.record(session, actor, "patient.enrol", "patient", patient.id, patient.id)
-    return _issue(
-        session,
-        settings,
-        kind="patient",
-        subject_id=patient.id,
-        clinic_id=patient.clinic_id,
-        role=None,
-        generation=patient.session_generation,
-    )
+    return _issue_for_patient(session, settings, patient)
 
 
 # --- authenticating a request ----------------------------------------------------------------------
