@@ -52,8 +52,11 @@ bench: install
 	@command -v taskset >/dev/null || (apt-get install -y -qq util-linux)
 	$(BIN)/python -m bench.run --size $(BENCH_SIZE) $(BENCH_ARGS)
 	$(BIN)/python -m bench.webhooks $(BENCH_WEBHOOKS_ARGS)
+	$(BIN)/python -m bench.neighbours
 
-# Webhook deliveries/s and commit-to-receipt p50/p99 against a verifying receiver on 127.0.0.1; the table
-# goes to bench/results/. BENCH_WEBHOOKS_ARGS="--events N --rate N --mode worker --dispatchers N ...".
+# Webhook deliveries/s and commit-to-receipt p50/p99 against a verifying receiver on 127.0.0.1, then one
+# clinic's 20 events alone and behind another clinic's 1,000-delivery backlog (refusing, hanging); the
+# tables go to bench/results/. BENCH_WEBHOOKS_ARGS="--events N --rate N --mode worker --dispatchers N ...".
 bench-webhooks: install
 	$(BIN)/python -m bench.webhooks $(BENCH_WEBHOOKS_ARGS)
+	$(BIN)/python -m bench.neighbours

@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     refresh_token_days: int = Field(30, ge=1, le=365)
     patient_access_token_minutes: int = Field(60, ge=1, le=24 * 60)
     patient_refresh_token_days: int = Field(180, ge=1, le=730)
+    # However often it rotates, a patient's sign-in lasts at most this long; then the app enrols again.
+    patient_session_max_days: int = Field(365, ge=1, le=1825)
     enrolment_code_days: int = Field(7, ge=1, le=30)
 
     # Failed sign-ins (staff passwords and patient enrolment codes) per window before 429.
@@ -38,6 +40,9 @@ class Settings(BaseSettings):
     # The event feed holds back events this young, so that late-committing transactions are not skipped.
     event_feed_settle_seconds: float = Field(5.0, ge=0, le=300)
     max_body_bytes: int = Field(1_048_576, ge=1024)
+    # The sign-in routes (/v1/auth/*, /v1/patient-auth/*) take a few short fields and need no credential:
+    # a small limit keeps an anonymous caller from making the service parse megabytes.
+    max_sign_in_body_bytes: int = Field(4096, ge=512)
     # Writing requests (`def` routes) inside the app at once, per process (0: no limit). Unset: 1 on SQLite
     # (one writer; see app.routing.WriteSlots), 8 on PostgreSQL (enough to overlap database waits; more
     # only makes the threads take turns at the interpreter: docs/performance.md). Read routes need no slot.

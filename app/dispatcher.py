@@ -132,7 +132,7 @@ class Dispatcher:
             with Session(self.engine, expire_on_commit=False) as session:
                 streak_ends = deliveries.record_successes(session, successes) if successes else []
                 if limit:
-                    claims = deliveries.claim_due(session, limit, self.policy.lease)
+                    claims = deliveries.claim_due(session, limit, self.policy)
                 if released:
                     deliveries.release(session, released)
                 session.commit()
@@ -261,7 +261,9 @@ class Dispatcher:
                         return
                     continue
                 limit = room - len(outstanding)
-                if not (woken or more_due or time.monotonic() >= next_poll):
+                # A finished send frees a place in its endpoint's line (deliveries.claim_due takes a few
+                # per endpoint at once): what waited for it can be claimed now.
+                if not (woken or more_due or sent or time.monotonic() >= next_poll):
                     limit = 0  # nothing known to be due: record only
                 if limit:
                     next_poll = time.monotonic() + self.poll_interval

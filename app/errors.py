@@ -14,6 +14,7 @@ class Code(StrEnum):
     BEFORE_ACTIVATION = "before_activation"
     CATALOGUE_READ_ONLY = "catalogue_read_only"
     CLINICIAN_REQUIRED = "clinician_required"
+    CLINIC_REQUIRED = "clinic_required"
     CONFLICT = "conflict"
     CONTRAINDICATED = "contraindicated"
     DATABASE_UNAVAILABLE = "database_unavailable"
@@ -62,6 +63,7 @@ class Code(StrEnum):
     REFRESH_TOKEN_REUSED = "refresh_token_reused"
     ROLE_REQUIRED = "role_required"
     SAFETY_HOLD = "safety_hold"
+    SIGNED_OUT = "signed_out"
     SLUG_TAKEN = "slug_taken"
     STAFF_ONLY = "staff_only"
     STALE_REVISION = "stale_revision"
@@ -82,6 +84,9 @@ class Code(StrEnum):
 
 
 PROBLEM_JSON = "application/problem+json"
+# An answer never lists more field problems than this: a body of thousands of unknown keys would
+# otherwise get an answer several times its own size (amplification), and take long to render.
+MAX_FIELD_PROBLEMS = 20
 
 
 class FieldProblem(BaseModel):
@@ -98,7 +103,12 @@ class Problem(BaseModel):
     status: int
     detail: str
     code: str = Field(description="Stable, machine-readable error code")
-    errors: list[FieldProblem] | None = Field(default=None, description="Field problems (422)")
+    errors: list[FieldProblem] | None = Field(
+        default=None, description=f"Field problems (422), the first {MAX_FIELD_PROBLEMS}"
+    )
+    errors_omitted: int | None = Field(
+        default=None, description="How many more field problems there were beyond those listed"
+    )
 
 
 class DomainError(Exception):
@@ -181,5 +191,7 @@ def problem(
         "code": code,
     }
     if errors:
-        body["errors"] = errors
+        body["errors"] = errors[:MAX_FIELD_PROBLEMS]
+        if len(errors) > MAX_FIELD_PROBLEMS:
+            body["errors_omitted"] = len(errors) - MAX_FIELD_PROBLEMS
     return body

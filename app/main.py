@@ -1,9 +1,6 @@
 """Application factory: routers, middleware and the one problem+json error renderer."""
 
 import logging
-import re
-import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,15 +14,14 @@ from sqlalchemy.exc import DataError, DisconnectionError, InterfaceError, Operat
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import group_commit
 from app.config import Settings, get_settings
 from app.context import request_id_var
 from app.db import get_engine
 from app.dispatcher import Dispatcher
-from app.errors import PROBLEM_JSON, Code, DomainError, Problem, problem
-from app.observability import record_request
+from app.errors import PROBLEM_JSON, Code, DomainError, Problem
+from app.middleware import RequestContextMiddleware, problem_response
 from app.routers import (
     admin,
     auth,
@@ -39,16 +35,11 @@ from app.routers import (
     users,
     webhooks,
 )
+
 from app.routing import WriteSlots
 
 logger = logging.getLogger("hep")
 
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
-_SECURITY_HEADERS = [
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),
-]
 _HTTP_CODES = {
     400: Code.BAD_REQUEST,
     401: Code.UNAUTHORIZED,
@@ -58,95 +49,8 @@ _HTTP_CODES = {
     406: Code.NOT_ACCEPTABLE,
     413: Code.PAYLOAD_TOO_LARGE,
     415: Code.UNSUPPORTED_MEDIA_TYPE,
+    422: Code.INVALID_VALUE,  # a NUL character (app.middleware); other 422s are validation errors
 }
-
-
-class PayloadTooLarge(StarletteHTTPException):
-    def __init__(self) -> None:
-        super().__init__(413, "The request body is larger than this service accepts.")
-
-
-class RequestContextMiddleware:
-    """Request id in and out, default security headers, the request body size limit, and the request's
-    metrics and log line (a plain ASGI middleware: it is on every request's path, so it stays cheap)."""
-
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
-        self.app = app
-        self.max_body_bytes = max_body_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        request_id = None
-        declared_length = None
-        for name, value in scope["headers"]:
-            if name == b"x-request-id":
-                candidate = value.decode("latin-1")
-                request_id = candidate if _REQUEST_ID.match(candidate) else None
-            elif name == b"content-length":
-                declared_length = value
-        request_id = request_id or uuid.uuid4().hex
-        token = request_id_var.set(request_id)
-        started = time.perf_counter()
-        status = 500  # an exception that escapes before any answer is counted as a server error
-        received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
-                    raise PayloadTooLarge()
-            return message
-
-        async def send_with_headers(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                headers = list(message.get("headers", []))
-                present = {name for name, _ in headers}
-                headers.append((b"x-request-id", request_id.encode()))
-                headers.extend(h for h in _SECURITY_HEADERS if h[0] not in present)
-                if b"cache-control" not in present:
-                    headers.append((b"cache-control", b"no-store"))
-                message = {**message, "headers": headers}
-            await send(message)
-
-        try:
-            if (
-                declared_length is not None
-                and declared_length.isdigit()
-                and int(declared_length) > self.max_body_bytes
-            ):
-                response = _problem_response(
-                    413, Code.PAYLOAD_TOO_LARGE, "Payload too large", PayloadTooLarge().detail
-                )
-                await response(scope, receive, send_with_headers)
-                return
-            await self.app(scope, limited_receive, send_with_headers)
-        finally:
-            # The router leaves the matched route in the scope: label by its template, not the raw path.
-            route = getattr(scope.get("route"), "path", None)
-            record_request(scope["method"], route, status, time.perf_counter() - started, request_id)
-            request_id_var.reset(token)
-
-
-def _problem_response(
-    status: int,
-    code: str,
-    title: str,
-    detail: str | None = None,
-    errors: list[dict[str, Any]] | None = None,
-    headers: dict[str, str] | None = None,
-) -> JSONResponse:
-    return JSONResponse(
-        problem(status, code, title, detail, errors),
-        status_code=status,
-        headers=headers,
-        media_type=PROBLEM_JSON,
-    )
 
 
 def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
@@ -164,16 +68,16 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
-        return _problem_response(exc.status, exc.code, exc.title, exc.detail, exc.errors, exc.headers)
+        return problem_response(exc.status, exc.code, exc.title, exc.detail, exc.errors, exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = _field_errors(exc)
         if any(e["type"] == "json_invalid" for e in errors):
-            return _problem_response(
+            return problem_response(
                 422, Code.MALFORMED_JSON, "Malformed JSON", "The body is not valid JSON.", errors
             )
-        return _problem_response(
+        return problem_response(
             422, Code.VALIDATION_ERROR, "Invalid request", "Some fields are missing or not valid.", errors
         )
 
@@ -184,12 +88,12 @@ def install_error_handlers(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else title
         if exc.status_code == 404 and detail == "Not Found":
             detail = "There is no such endpoint."
-        return _problem_response(exc.status_code, code, title, detail, headers=getattr(exc, "headers", None))
+        return problem_response(exc.status_code, code, title, detail, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(DataError)
     async def _unstorable(_: Request, exc: DataError) -> JSONResponse:
         # The database refused a value the schemas let through (e.g. a NUL character on PostgreSQL).
-        return _problem_response(
+        return problem_response(
             422,
             Code.INVALID_VALUE,
             "Invalid value",
@@ -206,7 +110,7 @@ def install_error_handlers(app: FastAPI) -> None:
         if isinstance(exc, StatementError) and not isinstance(exc.orig, OverflowError):
             return await _unexpected(request, exc)
         logger.warning("value out of range", exc_info=exc)
-        return _problem_response(
+        return problem_response(
             422,
             "invalid_value",
             "Invalid value",
@@ -223,7 +127,7 @@ def install_error_handlers(app: FastAPI) -> None:
         # (pool_pre_ping), so the service recovers without a restart.
         if "database is locked" in str(exc):
             logger.warning("database busy", extra={"error": type(exc).__name__})
-            return _problem_response(
+            return problem_response(
                 503,
                 "database_busy",
                 "Database busy",
@@ -231,7 +135,7 @@ def install_error_handlers(app: FastAPI) -> None:
                 headers={"Retry-After": "1"},
             )
         logger.error("database unavailable: %s", _first_line(exc), extra={"error": type(exc).__name__})
-        return _problem_response(
+        return problem_response(
             503,
             "database_unavailable",
             "Service unavailable",
@@ -242,7 +146,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error", extra={"request_id": request_id_var.get()})
-        return _problem_response(
+        return problem_response(
             500, Code.INTERNAL_ERROR, "Internal error", "Something went wrong on our side."
         )
 
@@ -344,5 +248,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             allow_headers=["*"],
             expose_headers=["ETag", "X-Request-ID", "Retry-After"],
         )
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        max_sign_in_body_bytes=settings.max_sign_in_body_bytes,
+    )
     return app

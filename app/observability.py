@@ -3,12 +3,14 @@
 Requests are labelled by route template (`/v1/patients/{patient_id}`), never by the path itself, so the
 number of series is fixed by the route table and no id (or anything else a client sends) becomes a label.
 Log lines carry the request id, the route template, the status and the duration; never bodies, query
-strings or names: patient data stays out of the logs.
+strings or names: patient data stays out of the logs. Every line's message and exception have URLs' query
+strings cut (webhook receivers' tokens), whoever logged them.
 """
 
 import json
 import logging
 import logging.config
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -116,6 +118,14 @@ def render_metrics(read_queue: Callable[[], DeliveryQueue | None]) -> bytes:
 
 
 _RECORD_FIELDS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+# A URL's query string and fragment: webhook URLs carry receivers' tokens there, and the HTTP client logs
+# every request's URL (httpx, at INFO).
+_URL_QUERY = re.compile(r"""([a-zA-Z][a-zA-Z0-9+.-]*://[^\s?#"'<>]*)[?#][^\s"'<>]*""")
+
+
+def without_url_queries(text: str) -> str:
+    """The text with every URL's query string and fragment replaced by `?…`."""
+    return _URL_QUERY.sub(r"\1?…", text) if "://" in text else text
 
 
 class JsonFormatter(logging.Formatter):
@@ -126,7 +136,7 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": without_url_queries(record.getMessage()),
         }
         request_id = getattr(record, "request_id", None) or request_id_var.get()
         if request_id:
@@ -135,7 +145,7 @@ class JsonFormatter(logging.Formatter):
             if key not in _RECORD_FIELDS and key not in entry:
                 entry[key] = value
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            entry["exception"] = without_url_queries(self.formatException(record.exc_info))
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 

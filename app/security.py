@@ -87,6 +87,7 @@ def create_access_token(
     clinic_id: uuid.UUID,
     lifetime: timedelta,
     role: str | None = None,
+    generation: int | None = None,
 ) -> str:
     now = datetime.now(UTC)
     claims: dict[str, Any] = {
@@ -98,6 +99,8 @@ def create_access_token(
     }
     if role:
         claims["role"] = role
+    if generation:
+        claims["gen"] = generation  # the patient's session generation (0 when absent)
     return jwt.encode(claims, secret_key, algorithm=JWT_ALGORITHM)
 
 

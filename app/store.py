@@ -32,9 +32,9 @@ _ALERTS = SafetyAlert.__table__.c  # type: ignore[attr-defined]
 _LOGS = SessionLog.__table__.c  # type: ignore[attr-defined]
 AUDIT_TABLE = AuditEvent.__table__  # type: ignore[attr-defined]
 
-_PATIENT_CHECK = sa_select(_PATIENTS.clinic_id, _PATIENTS.locale, _PATIENTS.timezone).where(
-    _PATIENTS.id == bindparam("id")
-)
+_PATIENT_CHECK = sa_select(
+    _PATIENTS.clinic_id, _PATIENTS.session_generation, _PATIENTS.locale, _PATIENTS.timezone
+).where(_PATIENTS.id == bindparam("id"))
 
 # A patient's own programmes: their clinic, their id, never a draft.
 PATIENT_SCOPE = (
@@ -74,7 +74,8 @@ INSERT_AUDIT = insert(AUDIT_TABLE)
 
 
 def patient_row(db: Db, patient_id: uuid.UUID) -> AnyRow | None:
-    """The columns a patient-app request needs of its caller: clinic_id, locale, timezone."""
+    """The columns a patient-app request needs of its caller: clinic_id, session_generation, locale,
+    timezone."""
     return connection_of(db).execute(_PATIENT_CHECK, {"id": patient_id}).first()
 
 

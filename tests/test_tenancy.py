@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from tests.factories import make_resources
+from tests.factories import make_patient, make_resources, patient_headers
 from tests.helpers import assert_problem
 
 # Operations endpoints: /metrics takes the operator's token, not a caller's (tests/test_observability.py).
@@ -120,12 +120,16 @@ def test_each_role_gets_exactly_the_routes_it_is_meant_to(app, client, world, se
     rule names get past authorisation (whatever else they get), every other one gets 403 with the role
     code. The refused callers go first, so nothing has been changed or deleted when they ask."""
     resources = _resources(world.a, session)
+    # The routes act on world.a.patient (signing them out among them); the patient caller is another
+    # patient of the clinic, whose token no route here revokes.
+    callers = {**world.a.headers, PATIENT: patient_headers(make_patient(session, world.a.clinic))}
+    session.commit()
     checked = 0
     for method, path in _routes(app):
         admitted = _admitted(method, path)
         url = _fill(path, resources)
         for who in sorted((ADMIN, PHYSIO, KEY, PATIENT), key=lambda caller: caller in admitted):
-            response = client.request(method, url, json={}, headers=world.a.headers[who])
+            response = client.request(method, url, json={}, headers=callers[who])
             if who in admitted:
                 assert response.status_code not in (401, 403), (method, path, who, response.text)
             else:

@@ -37,9 +37,10 @@ def test_new_password_works(client, world):
 
 
 def test_duplicate_email_is_409(client, world):
+    # Within the clinic; another clinic's email is no conflict (tests/test_security_findings.py, F6).
     response = client.post(
         "/v1/users",
-        json={"email": world.b.physio.email, "name": "Dup", "password": "long enough pass"},
+        json={"email": world.a.physio.email.upper(), "name": "Dup", "password": "long enough pass"},
         headers=world.a.headers["admin"],
     )
     assert_problem(response, 409, "email_taken")

@@ -479,7 +479,9 @@ def test_killing_a_worker_mid_batch_loses_nothing(client, world, receiver):
     # A short timeout, so that the killed worker's claims (4 × timeout) expire soon.
     worker = _worker("--concurrency", "5", "--timeout", "1")
     try:
-        wait_until(lambda: receiver.hooks["crash"].arrived >= 5)  # five sends under way, none answered
+        # Five sends under way (the worker's senders, within what one endpoint takes), none answered.
+        assert DeliveryPolicy().sends_per_endpoint >= 5
+        wait_until(lambda: receiver.hooks["crash"].arrived >= 5)
         worker.kill()
     finally:
         _stop(worker)
@@ -574,7 +576,8 @@ def test_stopping_hands_back_the_claims_no_sender_has_started(client, world, rec
     # One send under way, two claims in line behind it.
     dispatcher = dispatch(DeliveryPolicy(schedule=FAST.schedule, timeout_seconds=15), concurrency=1)
     wait_until(lambda: receiver.hooks["held"].arrived == 1)
-    assert sum(d.locked_until is not None for d in _deliveries(endpoint["id"])) == 2
+    # (Other clinics' leftovers from earlier tests take their turns in the claims first: wait for ours.)
+    wait_until(lambda: sum(d.locked_until is not None for d in _deliveries(endpoint["id"])) == 2)
 
     stopping = threading.Thread(target=dispatcher.stop)
     stopping.start()  # waits for the send under way
@@ -606,3 +609,131 @@ def test_a_commit_wakes_a_worker_in_another_process_at_once(client, world, recei
     finally:
         output = _stop(worker)
     assert _all_done(endpoint["id"]), output
+
+
+# --- fair delivery (issue 19, F4) ---------------------------------------------------------------------
+
+
+def _emit(clinic_id: uuid.UUID, type: str, data: dict) -> str:
+    with Session(get_engine()) as session:
+        event = events.emit(session, clinic_id, type, data)
+        session.commit()
+    return str(event.id)
+
+
+def _emergency(clinic_id: uuid.UUID) -> str:
+    data = {"alert_id": uuid.uuid4(), "patient_id": uuid.uuid4(), "tier": "emergency", "reasons": ["saddle"]}
+    return _emit(clinic_id, "safety.alert_raised", data)
+
+
+def test_claims_put_urgent_alerts_first_and_take_clinics_in_turn(client, world, receiver, dispatch):
+    _subscribe(client, world.a.headers["admin"], receiver, "busy")
+    _subscribe(client, world.b.headers["admin"], receiver, "quiet")
+    _emit_many(world.a.clinic.id, 40)  # clinic A's backlog, all due first
+    quiet = {_emit(world.b.clinic.id, "patient.updated", {"patient_id": uuid.uuid4()}) for _ in range(5)}
+    alert = _emergency(world.b.clinic.id)  # committed last of all
+    dispatch(concurrency=1)  # one sender: the order of arrival is the order of the claims
+
+    wait_until(lambda: len(receiver.received) == 46)
+    order = [message.message_id for message in receiver.received]
+    assert order[0] == alert  # the emergency alert before the backlog that was due before it
+    # Clinic B's events take turns with clinic A's backlog instead of waiting behind all 40 of it.
+    assert max(order.index(message_id) for message_id in quiet) <= 12
+    assert len(set(order)) == 46
+
+
+def test_an_endpoint_that_keeps_failing_is_backed_off_and_cannot_hold_the_senders(
+    client, world, receiver, dispatch
+):
+    down = _subscribe(client, world.a.headers["admin"], receiver, "down", status=500)
+    up = _subscribe(client, world.b.headers["admin"], receiver, "up")
+    _emit_many(world.a.clinic.id, 30)
+    patient_id = uuid.uuid4()
+    for _ in range(10):
+        _emit(world.b.clinic.id, "patient.updated", {"patient_id": patient_id})
+    policy = DeliveryPolicy(schedule=(timedelta(0), *[timedelta(seconds=2)] * 7), timeout_seconds=2)
+    dispatch(policy, concurrency=4)
+
+    wait_until(lambda: _all_done(up["id"]))
+    assert len(receiver.messages("up")) == 10
+    # The failing endpoint got at most one claim's worth of its line, then was left alone.
+    assert receiver.hooks["down"].arrived <= policy.sends_per_endpoint
+    endpoint = _endpoint(down["id"])
+    assert endpoint.failures_in_row >= 1 and endpoint.backoff_until > endpoint.failing_since
+    untried = [d for d in _deliveries(down["id"]) if d.attempt_count == 0]
+    assert len(untried) >= 30 - policy.sends_per_endpoint  # waiting for the endpoint, not spending tries
+
+    receiver.hooks["down"].status = 200  # it recovers: its first success ends the streak
+    wait_until(lambda: _all_done(down["id"]), timeout=30)
+    endpoint = _endpoint(down["id"])
+    assert (endpoint.failing_since, endpoint.failures_in_row, endpoint.backoff_until) == (None, 0, None)
+    assert {message.message_id for message in receiver.messages("down")} == {
+        str(d.event_id) for d in _deliveries(down["id"])
+    }
+
+
+# --- what leaves the service (issue 19, F7 and F8) ------------------------------------------------------
+
+
+def test_webhook_urls_query_strings_never_reach_the_logs(client, world, receiver, dispatch):
+    import io
+    import logging
+
+    from app.observability import JsonFormatter
+
+    secret_token = f"receiver-token-{uuid.uuid4().hex}"
+    created = client.post(
+        ENDPOINTS,
+        json={"url": f"{receiver.url('tokened')}?token={secret_token}"},
+        headers=world.a.headers["admin"],
+    ).json()
+    receiver.add("tokened", created["secret"])
+    written = io.StringIO()
+    handler = logging.StreamHandler(written)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        dispatch()
+        _emit_many(world.a.clinic.id, 2)
+        wait_until(lambda: len(receiver.messages("tokened")) == 2)
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    lines = written.getvalue()
+    assert "/hooks/tokened?…" in lines  # the HTTP client did log each request's URL
+    assert secret_token not in lines
+
+
+def test_clinical_codes_reach_only_the_endpoints_that_opted_in(client, world, receiver, dispatch):
+    headers = world.a.headers["admin"]
+    _subscribe(client, headers, receiver, "ids")
+    opted = client.post(
+        ENDPOINTS, json={"url": receiver.url("clinical"), "clinical_codes": True}, headers=headers
+    ).json()
+    assert opted["clinical_codes"] is True
+    receiver.add("clinical", opted["secret"])
+    alert = _emergency(world.a.clinic.id)
+    log_data = {
+        "log_id": uuid.uuid4(),
+        "patient_id": uuid.uuid4(),
+        "programme_id": uuid.uuid4(),
+        "item_id": uuid.uuid4(),
+        "colour": "red",
+    }
+    logged = _emit(world.a.clinic.id, "session.logged", log_data)
+    dispatch()
+    wait_until(lambda: len(receiver.messages("ids")) == 2 and len(receiver.messages("clinical")) == 2)
+
+    def data(hook: str, event_id: str) -> dict:
+        return next(m.payload["data"] for m in receiver.messages(hook) if m.message_id == event_id)
+
+    assert set(data("ids", alert)) == {"alert_id", "patient_id"}
+    assert set(data("ids", logged)) == {"log_id", "patient_id", "programme_id", "item_id"}
+    assert data("clinical", alert)["tier"] == "emergency" and data("clinical", alert)["reasons"] == ["saddle"]
+    assert data("clinical", logged)["colour"] == "red"
+    # The feed, read with the clinic's own credentials and audited, keeps them.
+    stored = _rows(select(Event).where(Event.id == uuid.UUID(alert)))[0]
+    assert stored.data["tier"] == "emergency"

@@ -35,6 +35,8 @@ class RefreshToken(SQLModel, table=True):
     family_id: uuid.UUID
     token_hash: str = Field(max_length=64, unique=True)
     expires_at: datetime = utc_field()
+    # The family's absolute end: rotation never carries a token past it (null: no absolute end).
+    family_expires_at: datetime | None = utc_field(nullable=True)
     used_at: datetime | None = utc_field(nullable=True)
     revoked_at: datetime | None = utc_field(nullable=True)
     created_at: datetime = utc_field(default_now=True)

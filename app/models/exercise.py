@@ -9,14 +9,12 @@ from datetime import datetime
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     StringConstraints,
     ValidationInfo,
     field_validator,
-    model_validator,
 )
 from sqlalchemy import JSON, CheckConstraint, Index, String, Text, UniqueConstraint, false, text
 from sqlmodel import Field as SQLField
@@ -46,21 +44,6 @@ from app.models.catalogue_files import (
 from app.models.common import QueryBool, id_field, utc_field
 
 MAX_STEP = 50  # as in the chain-file schema
-
-
-def _no_nul(value: Any) -> Any:
-    """Refuse NUL characters anywhere in the input: PostgreSQL text cannot store them, so they would
-    otherwise fail on write (a 500) instead of being reported as invalid input."""
-    if isinstance(value, str) and "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _no_nul(key)
-            _no_nul(item)
-    elif isinstance(value, list):
-        for item in value:
-            _no_nul(item)
-    return value
 
 
 def _one_of(column: str, literal: Any) -> str:
@@ -150,11 +133,6 @@ class ExerciseCreate(ExerciseSpec):
     regression: Slug | None = None
     sources: UniqueList[SourceTag] = Field(default_factory=list)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _refuse_nul(cls, data: Any) -> Any:
-        return _no_nul(data)
-
     @field_validator("sources")
     @classmethod
     def _known_sources(cls, sources: list[str]) -> list[str]:
@@ -192,11 +170,6 @@ class ExerciseUpdate(BaseModel):
     sources: UniqueList[SourceTag] | None = None
     text: dict[Locale, LocalisedText] | None = None
 
-    @model_validator(mode="before")
-    @classmethod
-    def _refuse_nul(cls, data: Any) -> Any:
-        return _no_nul(data)
-
     @field_validator("*")
     @classmethod
     def _not_null(cls, value: Any, info: ValidationInfo) -> Any:
@@ -209,7 +182,8 @@ class ExerciseUpdate(BaseModel):
 class ExerciseSearch(BaseModel):
     """Filters of GET /v1/exercises; they combine with AND."""
 
-    q: Annotated[str, StringConstraints(max_length=100), AfterValidator(_no_nul)] | None = Field(
+    # (A NUL character is refused before any route runs: app/middleware.py.)
+    q: Annotated[str, StringConstraints(max_length=100)] | None = Field(
         default=None,
         description="Case-insensitive substring of the name or summary (in the served locale) or a tag.",
     )

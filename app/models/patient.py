@@ -70,6 +70,9 @@ class Patient(PatientBase, table=True):
     id: uuid.UUID = id_field()
     clinic_id: uuid.UUID = clinic_fk()
     external_id: str | None = Field(default=None, max_length=128)
+    # Carried by every patient access token (claim `gen`) and compared on every request: a sign-out by
+    # staff (or a new enrolment code) bumps it, so every device's access token stops working at once.
+    session_generation: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = utc_field(default_now=True)
     updated_at: datetime = utc_field(default_now=True)
 

@@ -3,7 +3,7 @@ from datetime import datetime
 from typing import Literal
 
 from pydantic import EmailStr
-from sqlalchemy import CheckConstraint, Index, String
+from sqlalchemy import CheckConstraint, Index, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.models.common import INPUT, clinic_fk, id_field, utc_field
@@ -12,7 +12,8 @@ Role = Literal["admin", "physio"]
 
 
 class UserBase(SQLModel):
-    email: str = Field(max_length=254, unique=True)
+    # Unique per clinic, not across clinics: see docs/security.md (F6).
+    email: str = Field(max_length=254)
     name: str = Field(min_length=1, max_length=200)
     role: Role = Field(default="physio", sa_type=String(16))
     active: bool = True
@@ -23,6 +24,7 @@ class User(UserBase, table=True):
     __table_args__ = (
         CheckConstraint("role IN ('admin', 'physio')", name="role_values"),
         Index("ix_staff_user_clinic_id_id", "clinic_id", "id"),
+        UniqueConstraint("clinic_id", "email"),
     )
 
     id: uuid.UUID = id_field()

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AfterValidator, HttpUrl, field_validator
 from pydantic import Field as PydanticField
-from sqlalchemy import JSON, CheckConstraint, Index, String
+from sqlalchemy import JSON, CheckConstraint, Index, SmallInteger, String, false
 from sqlmodel import Field, SQLModel
 
 from app.models.common import INPUT, IsoDateTime, clinic_fk, id_field, in_calendar, utc_field
@@ -14,6 +14,7 @@ from app.models.common import INPUT, IsoDateTime, clinic_fk, id_field, in_calend
 EventType = Literal[
     "patient.created",
     "patient.updated",
+    "patient.signed_out",
     "programme.created",
     "programme.activated",
     "programme.revised",
@@ -31,6 +32,24 @@ EventType = Literal[
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 # Sent only to the endpoint it was asked for; never in the feed, never replayed.
 TEST_EVENT_TYPE = "webhook.test"
+# What an event's data says about the patient's health (a session's colour, an alert's tier and reasons,
+# a change's direction): in a webhook payload only when its endpoint opts in (`clinical_codes`), since the
+# payload leaves the service tied to a patient id. The feed, read with the clinic's own credentials and
+# audited, carries them.
+CLINICAL_FIELDS: dict[str, frozenset[str]] = {
+    "session.logged": frozenset({"colour"}),
+    "safety.alert_raised": frozenset({"tier", "reasons"}),
+    "safety.alert_resolved": frozenset({"tier"}),
+    "progression.suggested": frozenset({"direction"}),
+    "progression.applied": frozenset({"direction"}),
+}
+ClinicalCodes = Annotated[
+    bool,
+    PydanticField(
+        description="Send clinical codes (alert tier and reasons, session colour, progression direction) "
+        "in payloads; without it payloads carry ids only"
+    ),
+]
 
 DeliveryStatus = Literal["pending", "succeeded", "failed", "cancelled"]
 DisabledReason = Literal["manual", "gone", "failing"]
@@ -70,6 +89,12 @@ class WebhookEndpoint(SQLModel, table=True):
     previous_secret_expires_at: datetime | None = utc_field(nullable=True)
     # First failed attempt since the last success; reset by any success.
     failing_since: datetime | None = utc_field(nullable=True)
+    # Failed attempts since the last success, and until when the endpoint is then left alone as a whole
+    # (deliveries.claim_due): a receiver that keeps failing cannot hold the dispatcher's senders.
+    failures_in_row: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    backoff_until: datetime | None = utc_field(nullable=True)
+    # Clinical codes (alert tier and reasons, a session's colour) in payloads only when opted in.
+    clinical_codes: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     created_at: datetime = utc_field(default_now=True)
     updated_at: datetime = utc_field(default_now=True)
 
@@ -81,6 +106,7 @@ class WebhookEndpointCreate(SQLModel):
     description: Description = ""
     event_types: EventTypeFilter = Field(default_factory=list, description="Empty: every event type.")
     enabled: bool = True
+    clinical_codes: ClinicalCodes = False
 
 
 class WebhookEndpointUpdate(SQLModel):
@@ -90,6 +116,7 @@ class WebhookEndpointUpdate(SQLModel):
     description: Description | None = None
     event_types: EventTypeFilter | None = None
     enabled: bool | None = None
+    clinical_codes: ClinicalCodes | None = None
 
 
 class WebhookEndpointPublic(SQLModel):
@@ -98,8 +125,12 @@ class WebhookEndpointPublic(SQLModel):
     description: str
     event_types: list[str]
     enabled: bool
+    clinical_codes: bool
     disabled_reason: DisabledReason | None
     failing_since: datetime | None
+    backoff_until: datetime | None = Field(
+        description="A failing endpoint is left alone until then (each failure in a row doubles the wait)."
+    )
     previous_secret_expires_at: datetime | None = Field(
         description="Until then the previous secret also signs every message (after a rotation)."
     )
@@ -141,9 +172,12 @@ class Delivery(SQLModel, table=True):
     __table_args__ = (
         CheckConstraint("status IN ('pending', 'succeeded', 'failed', 'cancelled')", name="status_values"),
         Index("ix_delivery_clinic_id_endpoint_id_id", "clinic_id", "endpoint_id", "id"),
-        # The dispatcher's due query runs across clinics (on Citus: on every shard), so this index does
-        # not lead with clinic_id.
+        # The dispatcher's queries run across clinics (on Citus: on every shard), so these indexes do
+        # not lead with clinic_id: the due count (metrics), each endpoint's line in claim order, and the
+        # sends under way (leased rows only).
         Index("ix_delivery_status_next_attempt_at", "status", "next_attempt_at"),
+        Index("ix_delivery_endpoint_line", "endpoint_id", "status", "priority", "next_attempt_at", "id"),
+        Index("ix_delivery_status_locked_until", "status", "locked_until", "clinic_id"),
     )
 
     id: uuid.UUID = id_field()
@@ -151,6 +185,8 @@ class Delivery(SQLModel, table=True):
     event_id: uuid.UUID = Field(foreign_key="event.id", ondelete="CASCADE")
     endpoint_id: uuid.UUID = Field(foreign_key="webhook_endpoint.id", ondelete="CASCADE")
     status: DeliveryStatus = Field(default="pending", sa_type=String(16))
+    # Claimed in this order before anything else: 0 for alerts that send a patient to care, 1 otherwise.
+    priority: int = Field(default=1, sa_type=SmallInteger, sa_column_kwargs={"server_default": "1"})
     attempt_count: int = 0
     next_attempt_at: datetime | None = utc_field(nullable=True)
     last_status_code: int | None = None

@@ -26,7 +26,11 @@ def staff_token(
     session: SessionDep,
     settings: SettingsDep,
 ) -> TokenPair:
-    return auth.login(session, settings, form.username, form.password, _address(request))
+    # client_id (optional): the clinic's slug, needed only when one email and password open accounts at
+    # more than one clinic (emails are unique per clinic).
+    return auth.login(
+        session, settings, form.username, form.password, _address(request), form.client_id or None
+    )
 
 
 @router.post("/v1/auth/refresh", response_model=TokenPair)

@@ -5,7 +5,7 @@ from fastapi import APIRouter, Path, Query, Response, status
 
 from app.deps import ClinicActor, PageDep, PatientDep, SessionDep, SettingsDep
 from app.models.auth import EnrolmentCodePublic
-from app.models.common import Page
+from app.models.common import Page, QueryBool
 from app.models.patient import PatientCreate, PatientPublic, PatientUpdate, PatientUpsert
 from app.routing import UnitOfWorkRoute
 from app.services import auth, patients
@@ -62,7 +62,23 @@ def update_patient(
     "/{patient_id}/enrolment-codes", response_model=EnrolmentCodePublic, status_code=status.HTTP_201_CREATED
 )
 def create_enrolment_code(
-    patient_id: uuid.UUID, patient: PatientDep, session: SessionDep, settings: SettingsDep, actor: ClinicActor
+    patient_id: uuid.UUID,
+    patient: PatientDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    actor: ClinicActor,
+    revoke_existing: Annotated[
+        QueryBool, Query(description="Sign out the devices enrolled so far (a lost or replaced phone)")
+    ] = True,
 ):
-    code, expires_at = auth.issue_enrolment_code(session, settings, actor, patient)
+    code, expires_at = auth.issue_enrolment_code(
+        session, settings, actor, patient, revoke_existing=revoke_existing
+    )
     return EnrolmentCodePublic(code=code, patient_id=patient.id, expires_at=expires_at)
+
+
+@router.post("/{patient_id}/sign-out", status_code=status.HTTP_204_NO_CONTENT)
+def sign_out(patient_id: uuid.UUID, patient: PatientDep, session: SessionDep, actor: ClinicActor) -> Response:
+    """Sign every device of the patient out at once: refresh tokens revoked, access tokens refused."""
+    auth.sign_out_patient(session, actor, patient)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

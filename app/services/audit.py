@@ -50,4 +50,7 @@ def list_events(
     statement = select(AuditEvent).where(AuditEvent.clinic_id == actor.clinic_id)
     if patient_id is not None:
         statement = statement.where(AuditEvent.patient_id == patient_id)
-    return paginate(session, statement, AuditEvent.id, params)
+    page = paginate(session, statement, AuditEvent.id, params)
+    # Reading the trail is itself recorded (after the read, so a page never lists its own row).
+    record(session, actor, "audit_event.list", "audit_event", patient_id=patient_id)
+    return page

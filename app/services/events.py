@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 from app.db import utcnow
 from app.models.common import Actor, Page, new_id
 from app.models.webhook import (
+    CLINICAL_FIELDS,
     TEST_EVENT_TYPE,
     Delivery,
     DisabledReason,
@@ -50,11 +51,25 @@ _SUBSCRIBERS = select(_ENDPOINT.c.id, _ENDPOINT.c.event_types).where(
 )
 
 
+# Alerts that send a patient to care (DESIGN.md section 5) are claimed before anything else.
+URGENT, ROUTINE = 0, 1
+_URGENT_TIERS = frozenset({"emergency", "urgent"})
+
+
+def _priority(type: str, data: dict[str, Any]) -> int:
+    return URGENT if type == "safety.alert_raised" and data.get("tier") in _URGENT_TIERS else ROUTINE
+
+
 def _new_delivery(
-    clinic_id: uuid.UUID, event_id: uuid.UUID, endpoint_id: uuid.UUID, now: datetime
+    clinic_id: uuid.UUID,
+    event_id: uuid.UUID,
+    endpoint_id: uuid.UUID,
+    now: datetime,
+    priority: int = ROUTINE,
 ) -> dict[str, Any]:
     """A delivery due now, as column values."""
     return {
+        "priority": priority,
         "id": new_id(),
         "clinic_id": clinic_id,
         "event_id": event_id,
@@ -77,8 +92,9 @@ def emit(session: Session, clinic_id: uuid.UUID, type: EventType, data: dict[str
     )
     connection = session.connection()
     connection.execute(_INSERT_EVENT, {column.name: getattr(event, column.name) for column in _EVENT.columns})
+    priority = _priority(type, data)
     deliveries = [
-        _new_delivery(clinic_id, event.id, endpoint.id, now)
+        _new_delivery(clinic_id, event.id, endpoint.id, now, priority)
         for endpoint in connection.execute(_SUBSCRIBERS, {"clinic_id": clinic_id})
         if not endpoint.event_types or type in endpoint.event_types
     ]
@@ -132,6 +148,14 @@ def _wake_this_process(session: Session) -> None:
 @sa_event.listens_for(Session, "after_rollback")
 def _forget_scheduled(session: Session) -> None:
     session.info.pop(_SCHEDULED_KEY, None)
+
+
+def webhook_data(type: str, data: dict[str, Any], clinical_codes: bool) -> dict[str, Any]:
+    """An event's data as sent to an endpoint: without clinical codes unless the endpoint opted in."""
+    hidden = CLINICAL_FIELDS.get(type)
+    if clinical_codes or not hidden:
+        return data
+    return {key: value for key, value in data.items() if key not in hidden}
 
 
 def present(event: Event) -> EventPublic:

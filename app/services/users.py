@@ -34,14 +34,18 @@ def create_user(
     session: Session, clinic_id: uuid.UUID, email: str, name: str, role: Role, password: str
 ) -> User:
     email = email.strip().lower()
-    if session.exec(select(User.id).where(User.email == email)).first() is not None:
-        raise Conflict("A user with this email already exists.", code=Code.EMAIL_TAKEN)
+    # Unique within the clinic only: a conflict never tells one clinic which emails another one uses.
+    taken = select(User.id).where(User.clinic_id == clinic_id, User.email == email)
+    if session.exec(taken).first() is not None:
+        raise Conflict("A user with this email already exists in this clinic.", code=Code.EMAIL_TAKEN)
     user = User(clinic_id=clinic_id, email=email, name=name, role=role, password_hash=hash_password(password))
     try:
         with session.begin_nested():
             session.add(user)
     except IntegrityError as exc:  # a concurrent request took the email between the check and the insert
-        raise Conflict("A user with this email already exists.", code=Code.EMAIL_TAKEN) from exc
+        raise Conflict(
+            "A user with this email already exists in this clinic.", code=Code.EMAIL_TAKEN
+        ) from exc
     return user
 
 

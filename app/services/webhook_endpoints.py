@@ -51,6 +51,7 @@ def create_endpoint(
         description=data.description,
         event_types=list(data.event_types),
         enabled=data.enabled,
+        clinical_codes=data.clinical_codes,
         disabled_reason=None if data.enabled else "manual",
         secret=new_secret(),
     )
@@ -90,6 +91,7 @@ def update_endpoint(
         events.disable_endpoint(session, endpoint, "manual")
     elif enabled is True and not endpoint.enabled:
         endpoint.enabled, endpoint.disabled_reason, endpoint.failing_since = True, None, None
+        endpoint.failures_in_row, endpoint.backoff_until = 0, None
     session.flush()
     audit.record(session, actor, "webhook_endpoint.update", "webhook_endpoint", endpoint.id)
     return endpoint
