@@ -35,7 +35,6 @@ from app.routers import (
     users,
     webhooks,
 )
-
 from app.routing import WriteSlots
 
 logger = logging.getLogger("hep")

@@ -2,11 +2,9 @@
 refusal, metrics and the log line) and the concurrency limit; and the problem+json response they share
 with the error handlers in app.main."""
 
-import asyncio
 import re
 import time
 import uuid
-import weakref
 from collections.abc import Callable
 from typing import Any
 
