@@ -17,20 +17,19 @@ own transaction before the answer.
 
 import asyncio
 import atexit
+import functools
 import queue
 import threading
 import time
 from collections import deque
 from typing import Any
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Insert, Table, insert
 from sqlalchemy.engine import Engine
 
 Rows = list[tuple[Table, dict[str, Any]]]
 # One request's rows and the future its route awaits (on the event loop that made it).
 Waiting = tuple[Rows, "asyncio.Future[None]"]
-# Rows per multi-row INSERT: within SQLite's 32,766 bound parameters for any table of up to 120 columns.
-_ROWS_PER_INSERT = 250
 # A bound on one transaction's size: under a flood the writer commits every this many rows.
 MAX_BATCH_ROWS = 2000
 
@@ -120,18 +119,19 @@ class GroupCommitWriter:
         try:
             with self._engine.begin() as connection:
                 for table, table_rows in by_table.items():
-                    # One multi-row INSERT per few hundred rows: one statement step (the driver lets go of
-                    # the interpreter lock at every step, and the busy event loop thread may then keep it
-                    # for its switch interval), where executemany would step once per row.
-                    for start in range(0, len(table_rows), _ROWS_PER_INSERT):
-                        chunk = table_rows[start : start + _ROWS_PER_INSERT]
-                        connection.execute(insert(table).values(chunk))
+                    connection.execute(_insert(table), table_rows)
         except Exception as exc:
             return exc
         self.commit_seconds.append(time.perf_counter() - started)
         self.batches += 1
         self.rows += sum(len(table_rows) for table_rows in by_table.values())
         return None
+
+
+@functools.cache
+def _insert(table: Table) -> Insert:
+    """The table's INSERT, built once (its compiled form is then cached), run as one executemany."""
+    return insert(table)
 
 
 def _settle(settled: list[tuple["asyncio.Future[None]", Exception | None]]) -> None:
