@@ -25,6 +25,7 @@ from app.config import Settings, get_settings
 from app.context import request_id_var
 from app.db import get_engine
 from app.dispatcher import Dispatcher
+from app.scheduler import Scheduler
 from app.errors import PROBLEM_JSON, Code, DomainError, Problem, problem
 from app.observability import record_request
 from app.routers import (
@@ -314,7 +315,7 @@ def document_problems(app: FastAPI) -> None:
 
 
 def _lifespan(settings: Settings, engine: Engine | None):
-    """Runs the webhook dispatcher inside the API process unless HEP_DISPATCHER=off."""
+    """Runs the webhook dispatcher and the periodic jobs inside the API process unless HEP_DISPATCHER=off."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -322,11 +323,14 @@ def _lifespan(settings: Settings, engine: Engine | None):
             yield
             return
         dispatcher = Dispatcher(engine or get_engine(), allow_private=settings.webhook_allow_private)
+        scheduler = Scheduler(engine or get_engine(), interval=settings.jobs_interval_seconds)
         dispatcher.start()
+        scheduler.start()
         try:
             yield
         finally:
-            # Waits for the sends under way (up to the send timeout), off the event loop.
+            # Waits for the sends under way (up to the send timeout) and the job under way, off the loop.
+            await run_in_threadpool(scheduler.stop)
             await run_in_threadpool(dispatcher.stop)
 
     return lifespan

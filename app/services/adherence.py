@@ -216,16 +216,17 @@ def progress(session: Session, actor: Actor, patient: Patient) -> ProgressReport
     )
 
 
-def check_low_adherence(session: Session, now: datetime | None = None) -> int:
-    """Emit adherence.low for each active programme whose patient is under the clinic's threshold over the
-    last 7 days, at most once per programme per 7 days. Returns how many were emitted (for `hep`)."""
-    now = now or utcnow()
+def check_low_adherence(session: Session, now: datetime, clinic_id: uuid.UUID) -> int:
+    """The daily adherence check (a periodic job): emit adherence.low for each active programme of the
+    clinic whose patient is under the clinic's threshold over the last 7 whole days, at most once per
+    programme per 7 days. Returns how many were emitted."""
     emitted = 0
     active = session.exec(
         select(Programme, Patient, Clinic)
         .join(Patient, col(Patient.id) == Programme.patient_id)
         .join(Clinic, col(Clinic.id) == Programme.clinic_id)
-        .where(Programme.status == "active")
+        .where(Programme.clinic_id == clinic_id, Programme.status == "active")
+        .order_by(col(Programme.id))
     ).all()
     for programme, patient, clinic in active:
         end = now.astimezone(ZoneInfo(patient.timezone)).date() - timedelta(days=1)  # whole days only

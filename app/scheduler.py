@@ -1,0 +1,108 @@
+"""The periodic jobs' runner: a thread beside the webhook dispatcher, in the API process and every
+`hep worker`, so no cron is needed.
+
+Every `interval` seconds it looks for the (clinic, job, period) runs the current periods still need
+(app/services/jobs.py), claims each by its lease and runs it. However many runners there are, a period's
+run is stored once; a runner that dies mid-run leaves a lease that runs out, and another takes the run
+over. Like the dispatcher, it opens and commits its own units of work.
+
+Why not a scheduling library: APScheduler 3 keeps its schedule per process (N workers, N runs), and its
+distributed data stores (APScheduler 4) are still pre-release; none schedules "once per period per
+tenant in the tenant's time zone". The lease is one table and two statements.
+"""
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from app.db import utcnow
+from app.services import jobs
+
+logger = logging.getLogger("hep.jobs")
+
+
+@dataclass(frozen=True)
+class Ran:
+    clinic_id: uuid.UUID
+    job: str
+    period: str
+    outcome: str
+
+
+class Scheduler:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        interval: float = 60.0,
+        lease: timedelta = timedelta(minutes=10),
+        job_list: tuple[jobs.Job, ...] = jobs.JOBS,
+    ) -> None:
+        self.engine = engine
+        self.interval = interval
+        self.lease = lease
+        self.jobs = job_list
+        self.runner = f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_due(self, now: datetime | None = None) -> list[Ran]:
+        """One pass: run every job whose current period has not run for a clinic (and may be claimed)."""
+        now = now or utcnow()
+        with Session(self.engine) as session:
+            pending = jobs.unfinished(session, jobs.clinics(session), now, self.jobs)
+        ran: list[Ran] = []
+        for clinic, job, period in pending:
+            if self._stop.is_set():
+                break
+            outcome = self._run_one(clinic, job, period, now)
+            if outcome is not None:
+                ran.append(Ran(clinic.id, job.name, period, outcome))
+        return ran
+
+    def _run_one(self, clinic: jobs.ClinicClock, job: jobs.Job, period: str, now: datetime) -> str | None:
+        with Session(self.engine) as session:
+            claimed = jobs.claim(session, clinic.id, job.name, period, self.runner, self.lease, now)
+            session.commit()
+        if not claimed:
+            return None
+        try:
+            with Session(self.engine, expire_on_commit=False) as session:
+                outcome = job.run(session, clinic, now)
+                if not jobs.finish(session, clinic.id, job.name, period, self.runner, outcome, now):
+                    session.rollback()  # our lease ran out and another runner took the run over
+                    return None
+                session.commit()
+        except Exception:
+            # The lease runs out and a runner (this one, or another) tries the period again.
+            logger.exception("periodic job failed", extra={"job": job.name, "clinic_id": str(clinic.id)})
+            return None
+        logger.info("periodic job ran", extra={"job": job.name, "period": period, "outcome": outcome})
+        return outcome
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_due()
+            except Exception:
+                logger.exception("could not look for due periodic jobs")
+            self._stop.wait(self.interval)
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._serve, name="periodic-jobs", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop after the job under way (its work is committed, or rolled back and its lease runs out)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None

@@ -1,0 +1,176 @@
+"""The periodic jobs and their leases: each job runs once per period per clinic, however many runners.
+
+A period is a day in the clinic's time zone (the daily jobs) or a quarter of an hour (the missed-day
+check, which looks at each patient's own evening time). The runner (app/scheduler.py) claims a period's
+run by inserting its `job_run` row, or by taking over a row whose lease ran out (the runner that held it
+crashed or hung), in a short transaction of its own. It then does the job's work and marks the row
+finished in ONE transaction, and only if the row is still its own: a period's work is stored once even
+when a runner that lost its lease comes back to life.
+"""
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session, col, select
+
+from app.models.auth import EnrolmentCode, RefreshToken
+from app.models.clinic import Clinic
+from app.models.jobs import JobRun
+from app.services import adherence, missed_days, reviews
+
+logger = logging.getLogger("hep.jobs")
+
+# Expired credentials are kept this long (a late refresh then still reads "expired", not "unknown").
+PRUNE_AFTER = timedelta(days=7)
+# Finished runs are kept two days: enough to look at what ran (the quarter-hourly job adds 96 a day).
+JOB_RUNS_KEPT = timedelta(days=2)
+QUARTER_HOUR = timedelta(minutes=15)
+
+Cadence = Literal["daily", "quarter_hour"]
+
+
+@dataclass(frozen=True)
+class ClinicClock:
+    id: uuid.UUID
+    timezone: str
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    cadence: Cadence
+    # Does the clinic's work for the period that holds `now`; returns what it did (counts only).
+    run: Callable[[Session, ClinicClock, datetime], str]
+
+    def period(self, clinic: ClinicClock, now: datetime) -> str:
+        if self.cadence == "daily":
+            return now.astimezone(ZoneInfo(clinic.timezone)).date().isoformat()
+        now = now.astimezone(UTC)
+        floor = now.replace(minute=now.minute - now.minute % 15, second=0, microsecond=0)
+        return floor.strftime("%Y-%m-%dT%H:%M")
+
+
+def _adherence_low(session: Session, clinic: ClinicClock, now: datetime) -> str:
+    return f"{adherence.check_low_adherence(session, now, clinic.id)} emitted"
+
+
+def _missed_days(session: Session, clinic: ClinicClock, now: datetime) -> str:
+    return f"{missed_days.nudge(session, clinic.id, now)} emitted"
+
+
+def _review_prompts(session: Session, clinic: ClinicClock, now: datetime) -> str:
+    return f"{reviews.review_stalled(session, clinic.id, now)} raised"
+
+
+def _prune(session: Session, clinic: ClinicClock, now: datetime) -> str:
+    """Refresh tokens and enrolment codes past their expiry, and the clinic's old job runs."""
+    removed = 0
+    for table, expiry in ((RefreshToken, RefreshToken.expires_at), (EnrolmentCode, EnrolmentCode.expires_at)):
+        result = session.execute(
+            delete(table).where(col(table.clinic_id) == clinic.id, col(expiry) < now - PRUNE_AFTER)
+        )
+        removed += result.rowcount  # type: ignore[attr-defined]
+    session.execute(
+        delete(JobRun).where(
+            col(JobRun.clinic_id) == clinic.id,
+            col(JobRun.finished_at).is_not(None),
+            col(JobRun.started_at) < now - JOB_RUNS_KEPT,
+        )
+    )
+    return f"{removed} credentials removed"
+
+
+JOBS: tuple[Job, ...] = (
+    Job("adherence_low", "daily", _adherence_low),
+    Job("missed_day", "quarter_hour", _missed_days),
+    Job("review_prompts", "daily", _review_prompts),
+    Job("prune", "daily", _prune),
+)
+
+
+def clinics(session: Session) -> list[ClinicClock]:
+    return [ClinicClock(id, timezone) for id, timezone in session.exec(select(Clinic.id, Clinic.timezone))]
+
+
+def unfinished(
+    session: Session, clocks: list[ClinicClock], now: datetime, jobs: tuple[Job, ...] = JOBS
+) -> list[tuple[ClinicClock, Job, str]]:
+    """The (clinic, job, period) runs that the periods holding `now` still need."""
+    wanted = [(clinic, job, job.period(clinic, now)) for clinic in clocks for job in jobs]
+    periods = {period for _, _, period in wanted}
+    done = set(
+        session.exec(
+            select(JobRun.clinic_id, JobRun.job, JobRun.period).where(
+                col(JobRun.clinic_id).in_([clinic.id for clinic in clocks]),
+                col(JobRun.job).in_([job.name for job in jobs]),
+                col(JobRun.period).in_(periods),
+                col(JobRun.finished_at).is_not(None),
+            )
+        ).all()
+    )
+    return [(clinic, job, period) for clinic, job, period in wanted if (clinic.id, job.name, period) not in done]
+
+
+_TABLE = JobRun.__table__  # type: ignore[attr-defined]
+_INSERT_NEW = {
+    name: insert(_TABLE).on_conflict_do_nothing().returning(_TABLE.c.id)
+    for name, insert in (("sqlite", sqlite_insert), ("postgresql", postgresql_insert))
+}
+
+
+def claim(
+    session: Session,
+    clinic_id: uuid.UUID,
+    job: str,
+    period: str,
+    runner: str,
+    lease: timedelta,
+    now: datetime,
+) -> bool:
+    """Take the period's run: a new row, or a lease that ran out before the run finished. The caller
+    commits at once, so the other runners see it."""
+    connection = session.connection()
+    row = JobRun(clinic_id=clinic_id, job=job, period=period, runner=runner, leased_until=now + lease)
+    values = {column.name: getattr(row, column.name) for column in _TABLE.columns}
+    values["started_at"] = now
+    if connection.execute(_INSERT_NEW[connection.dialect.name], values).first() is not None:
+        return True
+    taken = session.execute(
+        update(JobRun)
+        .where(
+            col(JobRun.clinic_id) == clinic_id,
+            col(JobRun.job) == job,
+            col(JobRun.period) == period,
+            col(JobRun.finished_at).is_(None),
+            col(JobRun.leased_until) < now,
+        )
+        .values(runner=runner, leased_until=now + lease, attempts=col(JobRun.attempts) + 1)
+    )
+    return bool(taken.rowcount)  # type: ignore[attr-defined]
+
+
+def finish(
+    session: Session, clinic_id: uuid.UUID, job: str, period: str, runner: str, outcome: str, now: datetime
+) -> bool:
+    """Mark the run finished, in the transaction that holds the job's work; False if another runner took
+    the lease meanwhile (the caller then rolls its work back)."""
+    result = session.execute(
+        update(JobRun)
+        .where(
+            col(JobRun.clinic_id) == clinic_id,
+            col(JobRun.job) == job,
+            col(JobRun.period) == period,
+            col(JobRun.runner) == runner,
+            col(JobRun.finished_at).is_(None),
+        )
+        .values(finished_at=now, outcome=outcome[:200])
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
