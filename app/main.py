@@ -25,7 +25,6 @@ from app.config import Settings, get_settings
 from app.context import request_id_var
 from app.db import get_engine
 from app.dispatcher import Dispatcher
-from app.scheduler import Scheduler
 from app.errors import PROBLEM_JSON, Code, DomainError, Problem, problem
 from app.observability import record_request
 from app.routers import (
@@ -36,11 +35,14 @@ from app.routers import (
     fhir,
     health,
     me,
+    monitoring,
     patients,
     programmes,
+    reminders,
     users,
     webhooks,
 )
+from app.scheduler import Scheduler
 
 logger = logging.getLogger("hep")
 
@@ -365,6 +367,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         admin.router,
         webhooks.router,
         fhir.router,
+        reminders.router,
+        monitoring.router,
     ):
         app.include_router(router)
     if settings.concurrent_requests:

@@ -41,7 +41,10 @@ def _tenant_columns(table: str, patient: bool = True) -> list[Any]:
         columns += [
             sa.Column("patient_id", sa.Uuid(), nullable=False),
             sa.ForeignKeyConstraint(
-                ["patient_id"], ["patient.id"], name=op.f(f"fk_{table}_patient_id_patient"), ondelete="CASCADE"
+                ["patient_id"],
+                ["patient.id"],
+                name=op.f(f"fk_{table}_patient_id_patient"),
+                ondelete="CASCADE",
             ),
         ]
     return columns
@@ -91,7 +94,10 @@ def upgrade() -> None:
         sa.Column("local_date", sa.Date(), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.UniqueConstraint(
-            "clinic_id", "patient_id", "local_date", name=op.f("uq_missed_day_clinic_id_patient_id_local_date")
+            "clinic_id",
+            "patient_id",
+            "local_date",
+            name=op.f("uq_missed_day_clinic_id_patient_id_local_date"),
         ),
     )
     op.create_table(

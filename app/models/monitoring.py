@@ -14,6 +14,7 @@ from app.models.common import INPUT, CalendarDate, IsoDateTime, clinic_fk, id_fi
 InteractionKind = Literal["live", "async"]
 MAX_INTERACTION_MINUTES = 600
 PERIOD_DAYS = 30
+MAX_WINDOW_DAYS = 732
 
 
 class Interaction(SQLModel, table=True):
@@ -70,12 +71,17 @@ class MonitoringWindow(BaseModel):
     start: CalendarDate | None = PydanticField(
         default=None, alias="from", description="First day (default: when monitoring began)"
     )
-    end: CalendarDate | None = PydanticField(default=None, alias="to", description="Last day (default: today)")
+    end: CalendarDate | None = PydanticField(
+        default=None, alias="to", description="Last day (default: today)"
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> "MonitoringWindow":
-        if self.start is not None and self.end is not None and self.start > self.end:
-            raise ValueError("from must not be after to")
+        if self.start is not None and self.end is not None:
+            if self.start > self.end:
+                raise ValueError("from must not be after to")
+            if (self.end - self.start).days >= MAX_WINDOW_DAYS:
+                raise ValueError(f"a window covers at most {MAX_WINDOW_DAYS} days")
         return self
 
 

@@ -71,7 +71,8 @@ class ReminderPreferencesIn(BaseModel):
     quiet_start: Clock | None = PydanticField(default=None, description="No reminder from this local time…")
     quiet_end: Clock | None = PydanticField(default=None, description="…until this one (may cross midnight)")
     evening: Clock = PydanticField(
-        default=DEFAULT_EVENING, description="Nothing logged by this local time on a due day: a missed-day nudge"
+        default=DEFAULT_EVENING,
+        description="Nothing logged by this local time on a due day: a missed-day nudge",
     )
     timezone: str | None = PydanticField(
         default=None, max_length=64, description="The patient's IANA time zone, if it changed (e.g. moving)"
@@ -160,3 +161,9 @@ class MissedDay(SQLModel, table=True):
     patient_id: uuid.UUID = Field(foreign_key="patient.id", ondelete="CASCADE")
     local_date: date
     created_at: datetime = utc_field(default_now=True)
+
+
+# What a calendar app shows: no exercise, no condition, nothing about health beyond "exercises".
+CALENDAR_NAME = {"en": "Home exercises", "es": "Ejercicios en casa"}
+CALENDAR_EVENT_TITLE = {"en": "Home exercises", "es": "Ejercicios en casa"}
+CALENDAR_ALARM_TEXT = {"en": "Time for your home exercises", "es": "Es la hora de tus ejercicios en casa"}

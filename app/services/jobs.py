@@ -116,7 +116,9 @@ def unfinished(
             )
         ).all()
     )
-    return [(clinic, job, period) for clinic, job, period in wanted if (clinic.id, job.name, period) not in done]
+    return [
+        (clinic, job, period) for clinic, job, period in wanted if (clinic.id, job.name, period) not in done
+    ]
 
 
 _TABLE = JobRun.__table__  # type: ignore[attr-defined]

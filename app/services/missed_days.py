@@ -100,7 +100,7 @@ def _record(session: Session, patient: Patient, day: date) -> bool:
 def _emit(session: Session, patient: Patient, day: date) -> None:
     recent = set(
         session.exec(
-            select(MissedDay.local_date).where(
+            select(col(MissedDay.local_date)).where(
                 MissedDay.clinic_id == patient.clinic_id,
                 MissedDay.patient_id == patient.id,
                 col(MissedDay.local_date) > day - timedelta(days=adherence.LOW_ADHERENCE_WINDOW_DAYS),

@@ -19,8 +19,8 @@ from sqlmodel import Session, col, select
 
 from app.db import utcnow
 from app.models.clinic import Clinic
-from app.models.exercise import Exercise
 from app.models.common import Actor
+from app.models.exercise import Exercise
 from app.models.programme import Programme, ProgrammeItem
 from app.models.safety import AlertSource, SafetyAlert
 from app.models.session_log import SessionLog
