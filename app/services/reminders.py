@@ -11,7 +11,7 @@ calendar feed carries the same instants for calendar apps.
 
 import secrets
 import uuid
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -176,12 +176,12 @@ def instants(
         for clock in clocks:
             # fold=0: the offset before a gap, the first of two occurrences (RFC 5545 §3.3.5).
             at = datetime.combine(day, time.fromisoformat(clock), zone).astimezone(UTC)
-            if at >= now:
-                found.append(
-                    ReminderInstant(
-                        at=at, local=at.astimezone(zone), local_date=day, local_time=clock, due=due
-                    )
-                )
+            if at < now:
+                continue
+            # With its fixed offset: the wall time and offset the app shows, and a plain value to compare.
+            wall = at.astimezone(zone)
+            local = wall.replace(tzinfo=timezone(wall.utcoffset() or timedelta(0)))
+            found.append(ReminderInstant(at=at, local=local, local_date=day, local_time=clock, due=due))
     return found
 
 
