@@ -65,12 +65,22 @@ def seed(
 
 
 @cli.command("run-jobs")
-def run_jobs() -> None:
+def run_jobs(
+    clinic: Annotated[str | None, typer.Option(help="Only this clinic (slug); default: every clinic")] = None,
+) -> None:
     """Run the periodic jobs whose period has not run yet, once, and print what ran. The API process and
     every `hep worker` run them by themselves; this is for a look, or a deployment without either."""
     from app.scheduler import Scheduler
+    from app.services import clinics
 
-    for ran in Scheduler(get_engine()).run_due():
+    clinic_ids = None
+    if clinic is not None:
+        with _session() as session:
+            try:
+                clinic_ids = [clinics.get_clinic_by_slug(session, clinic).id]
+            except DomainError as exc:
+                _fail(exc)
+    for ran in Scheduler(get_engine()).run_due(clinic_ids=clinic_ids):
         typer.echo(f"{ran.job} {ran.period} clinic {ran.clinic_id}: {ran.outcome}")
 
 

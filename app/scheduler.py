@@ -53,11 +53,12 @@ class Scheduler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def run_due(self, now: datetime | None = None) -> list[Ran]:
-        """One pass: run every job whose current period has not run for a clinic (and may be claimed)."""
+    def run_due(self, now: datetime | None = None, clinic_ids: list[uuid.UUID] | None = None) -> list[Ran]:
+        """One pass: run every job whose current period has not run for a clinic (every clinic, or those
+        given) and may be claimed."""
         now = now or utcnow()
         with Session(self.engine) as session:
-            pending = jobs.unfinished(session, jobs.clinics(session), now, self.jobs)
+            pending = jobs.unfinished(session, jobs.clinics(session, clinic_ids), now, self.jobs)
         ran: list[Ran] = []
         for clinic, job, period in pending:
             if self._stop.is_set():

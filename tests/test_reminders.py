@@ -2,7 +2,7 @@
 iCalendar feed at a revocable URL (parsed by `icalendar` and by `vobject`)."""
 
 import uuid
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 import icalendar

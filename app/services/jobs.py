@@ -96,8 +96,11 @@ JOBS: tuple[Job, ...] = (
 )
 
 
-def clinics(session: Session) -> list[ClinicClock]:
-    return [ClinicClock(id, timezone) for id, timezone in session.exec(select(Clinic.id, Clinic.timezone))]
+def clinics(session: Session, ids: list[uuid.UUID] | None = None) -> list[ClinicClock]:
+    statement = select(Clinic.id, Clinic.timezone).order_by(col(Clinic.id))
+    if ids is not None:
+        statement = statement.where(col(Clinic.id).in_(ids))
+    return [ClinicClock(id, timezone) for id, timezone in session.exec(statement)]
 
 
 def unfinished(
