@@ -215,3 +215,65 @@ def test_runners_racing_for_the_same_periods_run_each_once(session):
         thread.join()
     assert sorted(clinic for clinic, _ in done) == sorted(clinics)  # each once, none lost
     assert sorted(r.clinic_id for r in ran) == sorted(clinics)
+
+
+def test_the_daily_review_prompts_an_item_the_patient_stopped_logging(client, world):
+    from tests.logging_helpers import item_ids, log_body
+
+    programme = active_programme(
+        client, world.a, items=[{"exercise": "cat-camel", "reps": 6}], backdate=BEFORE_START
+    )
+    performed = datetime.now(UTC) - timedelta(days=2)
+    body = log_body(programme, item_ids(programme)[0], performed.isoformat(), response="same")
+    logged = client.post("/v1/me/sessions", json=body, headers=world.a.headers["patient"])
+    assert logged.status_code == 201 and logged.json()["colour"] == "yellow", logged.text
+    review = tuple(job for job in jobs.JOBS if job.name == "review_prompts")
+    scheduler = Scheduler(get_engine(), job_list=review)
+
+    def alerts():
+        listed = client.get(
+            "/v1/alerts", params={"patient_id": str(world.a.patient.id)}, headers=world.a.headers["physio"]
+        )
+        return [alert["reasons"] for alert in listed.json()["items"]]
+
+    scheduler.run_due(performed + timedelta(days=13, hours=23), [world.a.clinic.id])
+    assert alerts() == []  # 13 days and 23 hours without a green session: not yet
+    [ran] = scheduler.run_due(performed + timedelta(days=14, hours=1), [world.a.clinic.id])
+    assert ran.outcome == "1 raised"
+    assert alerts() == [["no_green_14_days"]]
+    scheduler.run_due(performed + timedelta(days=16), [world.a.clinic.id])
+    assert alerts() == [["no_green_14_days"]]  # once for that dose
+
+
+def test_pruning_removes_credentials_a_week_past_expiry(client, world):
+    from sqlalchemy import update
+
+    from app.models.auth import EnrolmentCode
+
+    made = client.post(
+        f"/v1/patients/{world.a.patient.id}/enrolment-codes", headers=world.a.headers["physio"]
+    )
+    assert made.status_code == 201, made.text
+    fresh = client.post(
+        f"/v1/patients/{world.a.patient.id}/enrolment-codes", headers=world.a.headers["physio"]
+    )
+    assert fresh.status_code == 201
+    with Session(get_engine()) as session:
+        codes = session.exec(
+            select(EnrolmentCode).where(EnrolmentCode.patient_id == world.a.patient.id)
+        ).all()
+        old = codes[0].id
+        session.execute(
+            update(EnrolmentCode)
+            .where(EnrolmentCode.id == old)
+            .values(expires_at=datetime.now(UTC) - timedelta(days=8))
+        )
+        session.commit()
+    prune = tuple(job for job in jobs.JOBS if job.name == "prune")
+    [ran] = Scheduler(get_engine(), job_list=prune).run_due(None, [world.a.clinic.id])
+    with Session(get_engine()) as session:
+        left = session.exec(
+            select(EnrolmentCode.id).where(EnrolmentCode.patient_id == world.a.patient.id)
+        ).all()
+    assert old not in left and len(left) == 1
+    assert ran.outcome == "1 credentials removed"
