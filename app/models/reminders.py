@@ -4,14 +4,13 @@ import re
 import uuid
 from datetime import date, datetime
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, field_validator, model_validator
 from pydantic import Field as PydanticField
 from sqlalchemy import JSON, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from app.models.common import INPUT, clinic_fk, id_field, utc_field
+from app.models.common import INPUT, clinic_fk, id_field, known_timezone, utc_field
 
 MAX_TIMES_PER_DAY = 12
 DEFAULT_EVENING = "20:00"
@@ -81,13 +80,7 @@ class ReminderPreferencesIn(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError("must be an IANA timezone name such as Europe/London") from exc
-        return value
+        return known_timezone(value)
 
     @model_validator(mode="after")
     def _quiet_hours(self) -> "ReminderPreferencesIn":

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, update
+from sqlalchemy import ColumnElement, and_, delete, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
@@ -131,6 +131,15 @@ _INSERT_NEW = {
 }
 
 
+def _unfinished_run(clinic_id: uuid.UUID, job: str, period: str) -> ColumnElement[bool]:
+    return and_(
+        col(JobRun.clinic_id) == clinic_id,
+        col(JobRun.job) == job,
+        col(JobRun.period) == period,
+        col(JobRun.finished_at).is_(None),
+    )
+
+
 def claim(
     session: Session,
     clinic_id: uuid.UUID,
@@ -150,13 +159,7 @@ def claim(
         return True
     taken = session.execute(
         update(JobRun)
-        .where(
-            col(JobRun.clinic_id) == clinic_id,
-            col(JobRun.job) == job,
-            col(JobRun.period) == period,
-            col(JobRun.finished_at).is_(None),
-            col(JobRun.leased_until) < now,
-        )
+        .where(_unfinished_run(clinic_id, job, period), col(JobRun.leased_until) < now)
         .values(runner=runner, leased_until=now + lease, attempts=col(JobRun.attempts) + 1)
     )
     return bool(taken.rowcount)  # type: ignore[attr-defined]
@@ -169,13 +172,7 @@ def finish(
     the lease meanwhile (the caller then rolls its work back)."""
     result = session.execute(
         update(JobRun)
-        .where(
-            col(JobRun.clinic_id) == clinic_id,
-            col(JobRun.job) == job,
-            col(JobRun.period) == period,
-            col(JobRun.runner) == runner,
-            col(JobRun.finished_at).is_(None),
-        )
+        .where(_unfinished_run(clinic_id, job, period), col(JobRun.runner) == runner)
         .values(finished_at=now, outcome=outcome[:200])
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
