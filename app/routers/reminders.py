@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
-from app.deps import ClinicActor, PatientActor, SessionDep, StaffActor
+from app.deps import ClinicActor, PatientActor, PatientDep, SessionDep, StaffActor
 from app.models.common import QueryInt
 from app.models.reminders import (
     CalendarFeedPublic,
@@ -67,18 +67,26 @@ def calendar_feed(secret: Annotated[str, Path(max_length=64)], session: SessionD
 
 
 @router.get("/v1/patients/{patient_id}/reminder-preferences", response_model=ReminderPreferences)
-def patient_reminder_preferences(patient_id: uuid.UUID, session: SessionDep, actor: ClinicActor):
-    return reminders.read_preferences(session, actor, patient_id)
+def patient_reminder_preferences(
+    patient_id: uuid.UUID, patient: PatientDep, session: SessionDep, actor: ClinicActor
+):
+    return reminders.read_preferences(session, actor, patient.id)
 
 
 @router.put("/v1/patients/{patient_id}/reminder-preferences", response_model=ReminderPreferences)
 def set_patient_reminder_preferences(
-    patient_id: uuid.UUID, body: ReminderPreferencesIn, session: SessionDep, actor: StaffActor
+    patient_id: uuid.UUID,
+    body: ReminderPreferencesIn,
+    patient: PatientDep,
+    session: SessionDep,
+    actor: StaffActor,
 ):
-    return reminders.save_preferences(session, actor, patient_id, body)
+    return reminders.save_preferences(session, actor, patient.id, body)
 
 
 @router.delete("/v1/patients/{patient_id}/calendar-feed", status_code=status.HTTP_204_NO_CONTENT)
-def revoke_patient_calendar_feed(patient_id: uuid.UUID, session: SessionDep, actor: StaffActor):
-    reminders.revoke_feed(session, actor, patient_id)
+def revoke_patient_calendar_feed(
+    patient_id: uuid.UUID, patient: PatientDep, session: SessionDep, actor: StaffActor
+):
+    reminders.revoke_feed(session, actor, patient.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
