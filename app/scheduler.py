@@ -85,16 +85,22 @@ class Scheduler:
             # The lease runs out and a runner (this one, or another) tries the period again.
             logger.exception("periodic job failed", extra={"job": job.name, "clinic_id": str(clinic.id)})
             return None
-        logger.info("periodic job ran", extra={"job": job.name, "period": period, "outcome": outcome})
+        logger.debug("periodic job ran", extra={"job": job.name, "period": period, "outcome": outcome})
         return outcome
 
     def _serve(self) -> None:
-        while not self._stop.is_set():
+        # The first look comes one interval after the start: a process that starts and stops at once (a
+        # deployment's restart, a test) leaves the jobs to the runners that stay.
+        while not self._stop.wait(self.interval):
             try:
-                self.run_due()
+                ran = self.run_due()
             except Exception:
                 logger.exception("could not look for due periodic jobs")
-            self._stop.wait(self.interval)
+                continue
+            if ran:
+                logger.info(
+                    "periodic jobs ran", extra={"runs": len(ran), "jobs": sorted({r.job for r in ran})}
+                )
 
     def start(self) -> None:
         self._stop.clear()

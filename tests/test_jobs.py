@@ -236,12 +236,12 @@ def test_the_daily_review_prompts_an_item_the_patient_stopped_logging(client, wo
         )
         return [alert["reasons"] for alert in listed.json()["items"]]
 
-    scheduler.run_due(performed + timedelta(days=13, hours=23), [world.a.clinic.id])
-    assert alerts() == []  # 13 days and 23 hours without a green session: not yet
-    [ran] = scheduler.run_due(performed + timedelta(days=14, hours=1), [world.a.clinic.id])
+    scheduler.run_due(performed + timedelta(days=13), [world.a.clinic.id])
+    assert alerts() == []  # 13 days without a green session: not yet
+    [ran] = scheduler.run_due(performed + timedelta(days=15), [world.a.clinic.id])  # the next look after 14
     assert ran.outcome == "1 raised"
     assert alerts() == [["no_green_14_days"]]
-    scheduler.run_due(performed + timedelta(days=16), [world.a.clinic.id])
+    assert len(scheduler.run_due(performed + timedelta(days=17), [world.a.clinic.id])) == 1
     assert alerts() == [["no_green_14_days"]]  # once for that dose
 
 
