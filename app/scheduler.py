@@ -44,7 +44,9 @@ class Scheduler:
         interval: float = 60.0,
         lease: timedelta = timedelta(minutes=10),
         job_list: tuple[jobs.Job, ...] = jobs.JOBS,
+        page_size: int = 100,
     ) -> None:
+        self.page_size = page_size
         self.engine = engine
         self.interval = interval
         self.lease = lease
@@ -75,12 +77,27 @@ class Scheduler:
         if not claimed:
             return None
         try:
-            with Session(self.engine, expire_on_commit=False) as session:
-                outcome = job.run(session, clinic, now)
-                if not jobs.finish(session, clinic.id, job.name, period, self.runner, outcome, now):
-                    session.rollback()  # our lease ran out and another runner took the run over
-                    return None
-                session.commit()
+            pages: list[list[uuid.UUID]] = [[]]
+            if job.per_patient:
+                with Session(self.engine) as session:
+                    patients = jobs.active_patients(session, clinic.id)
+                pages = [
+                    patients[i : i + self.page_size] for i in range(0, len(patients), self.page_size)
+                ] or [[]]
+            done = 0
+            for number, page in enumerate(pages, start=1):
+                with Session(self.engine, expire_on_commit=False) as session:
+                    if page or not job.per_patient:
+                        done += job.run(session, clinic, now, page)
+                    outcome = f"{done} {job.unit}"
+                    if number == len(pages):
+                        mine = jobs.finish(session, clinic.id, job.name, period, self.runner, outcome, now)
+                    else:
+                        mine = jobs.holds(session, clinic.id, job.name, period, self.runner)
+                    if not mine:
+                        session.rollback()  # our lease ran out and another runner took the run over
+                        return None
+                    session.commit()
         except Exception:
             # The lease runs out and a runner (this one, or another) tries the period again.
             logger.exception("periodic job failed", extra={"job": job.name, "clinic_id": str(clinic.id)})

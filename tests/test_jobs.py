@@ -88,7 +88,7 @@ def test_a_runner_that_lost_its_lease_stores_nothing(world):
     back when it finds the row no longer its own: the period's event is emitted once, by B."""
     clinic = world.a.clinic.id
 
-    def slow_emit(session, clock, now):
+    def slow_emit(session, clock, now, _patients=()):
         if not taken_over:
             with Session(get_engine()) as other:  # meanwhile, past A's lease, runner B takes the run over
                 taken_over.append(
@@ -97,13 +97,15 @@ def test_a_runner_that_lost_its_lease_stores_nothing(world):
                 other.commit()
         calls.append(now)
         events.emit(session, clinic, "adherence.low", {"probe": "AB"[len(calls) - 1]})
-        return "1 emitted"
+        return 1
 
     taken_over: list[bool] = []
     calls: list[datetime] = []
     lease = timedelta(minutes=10, seconds=1)
     a = Scheduler(
-        get_engine(), lease=timedelta(minutes=10), job_list=(jobs.Job("probe", "daily", slow_emit),)
+        get_engine(),
+        lease=timedelta(minutes=10),
+        job_list=(jobs.Job("probe", "daily", slow_emit, per_patient=False),),
     )
     assert a.run_due(NOON, [clinic]) == []
     assert taken_over == [True]
@@ -132,10 +134,10 @@ VICTIM = textwrap.dedent(
 
     real = next(job for job in jobs.JOBS if job.name == "adherence_low")
 
-    def hang(session, clock, now):
-        outcome = real.run(session, clock, now)
+    def hang(session, clock, now, patients):
+        emitted = real.run(session, clock, now, patients)
         session.flush()
-        print("working", outcome, flush=True)
+        print("working", emitted, "emitted", flush=True)
         time.sleep(600)
 
     job_list = (jobs.Job(real.name, "daily", hang),)
@@ -199,12 +201,15 @@ def test_runners_racing_for_the_same_periods_run_each_once(session):
     done: list[tuple] = []
     lock = threading.Lock()
 
-    def probe(_session, clock, now):
+    def probe(_session, clock, now, _patients):
         with lock:
             done.append((clock.id, now))
-        return "probed"
+        return 1
 
-    runners = [Scheduler(get_engine(), job_list=(jobs.Job("probe", "daily", probe),)) for _ in range(4)]
+    runners = [
+        Scheduler(get_engine(), job_list=(jobs.Job("probe", "daily", probe, per_patient=False),))
+        for _ in range(4)
+    ]
     ran: list = []
     threads = [
         threading.Thread(target=lambda r=runner: ran.extend(r.run_due(NOON, clinics))) for runner in runners
@@ -277,3 +282,22 @@ def test_pruning_removes_credentials_a_week_past_expiry(client, world):
         ).all()
     assert old not in left and len(left) == 1
     assert ran.outcome == "1 credentials removed"
+
+
+def test_a_run_works_through_the_patients_a_page_at_a_time(client, world):
+    """Three patients with an active programme, pages of two: two transactions, each patient once."""
+    from tests.factories import make_patient, patient_headers
+
+    tenant = world.a
+    with Session(get_engine(), expire_on_commit=False) as session:
+        others = [make_patient(session, tenant.clinic, external_id=f"P{n}") for n in range(2)]
+        session.commit()
+    for patient in [tenant.patient, *others]:
+        tenant.patient = patient
+        tenant.headers["patient"] = patient_headers(patient)
+        active_programme(client, tenant, backdate=BEFORE_START)
+    low = tuple(job for job in jobs.JOBS if job.name == "adherence_low")
+    [ran] = Scheduler(get_engine(), job_list=low, page_size=2).run_due(NOON, [tenant.clinic.id])
+    assert ran.outcome == "3 emitted"
+    emitted = _events(tenant.clinic.id, "adherence.low")
+    assert len({e.data["patient_id"] for e in emitted}) == len(emitted) == 3

@@ -3,9 +3,12 @@
 A period is a day in the clinic's time zone (the daily jobs) or a quarter of an hour (the missed-day
 check, which looks at each patient's own evening time). The runner (app/scheduler.py) claims a period's
 run by inserting its `job_run` row, or by taking over a row whose lease ran out (the runner that held it
-crashed or hung), in a short transaction of its own. It then does the job's work and marks the row
-finished in ONE transaction, and only if the row is still its own: a period's work is stored once even
-when a runner that lost its lease comes back to life.
+crashed or hung), in a short transaction of its own. It then works through the clinic's patients with an
+active programme a page at a time, each page a transaction of its own (on SQLite a transaction holds the
+one write lock: a clinic of thousands must not hold it for the whole run), and marks the row finished in
+the last page's transaction, only if the row is still its own; a runner whose run was taken over stops
+at its next page. The work is idempotent (an event once per programme per 7 days, one `missed_day` row
+per day, one review alert per key), so pages redone by the runner that took over do nothing twice.
 """
 
 import logging
@@ -24,6 +27,7 @@ from sqlmodel import Session, col, select
 from app.models.auth import EnrolmentCode, RefreshToken
 from app.models.clinic import Clinic
 from app.models.jobs import JobRun
+from app.models.programme import Programme
 from app.services import adherence, missed_days, reviews
 
 logger = logging.getLogger("hep.jobs")
@@ -47,8 +51,11 @@ class ClinicClock:
 class Job:
     name: str
     cadence: Cadence
-    # Does the clinic's work for the period that holds `now`; returns what it did (counts only).
-    run: Callable[[Session, ClinicClock, datetime], str]
+    # Does the clinic's work for the period that holds `now`, for a page of the patients with an active
+    # programme (or once, with no ids, when not `per_patient`); returns how many things it did.
+    run: Callable[[Session, ClinicClock, datetime, list[uuid.UUID]], int]
+    unit: str = "done"
+    per_patient: bool = True
 
     def period(self, clinic: ClinicClock, now: datetime) -> str:
         if self.cadence == "daily":
@@ -58,19 +65,19 @@ class Job:
         return floor.strftime("%Y-%m-%dT%H:%M")
 
 
-def _adherence_low(session: Session, clinic: ClinicClock, now: datetime) -> str:
-    return f"{adherence.check_low_adherence(session, now, clinic.id)} emitted"
+def _adherence_low(session: Session, clinic: ClinicClock, now: datetime, patients: list[uuid.UUID]) -> int:
+    return adherence.check_low_adherence(session, now, clinic.id, patients)
 
 
-def _missed_days(session: Session, clinic: ClinicClock, now: datetime) -> str:
-    return f"{missed_days.nudge(session, clinic.id, now)} emitted"
+def _missed_days(session: Session, clinic: ClinicClock, now: datetime, patients: list[uuid.UUID]) -> int:
+    return missed_days.nudge(session, clinic.id, now, patients)
 
 
-def _review_prompts(session: Session, clinic: ClinicClock, now: datetime) -> str:
-    return f"{reviews.review_stalled(session, clinic.id, now)} raised"
+def _review_prompts(session: Session, clinic: ClinicClock, now: datetime, patients: list[uuid.UUID]) -> int:
+    return reviews.review_stalled(session, clinic.id, now, patients)
 
 
-def _prune(session: Session, clinic: ClinicClock, now: datetime) -> str:
+def _prune(session: Session, clinic: ClinicClock, now: datetime, _: list[uuid.UUID]) -> int:
     """Refresh tokens and enrolment codes past their expiry, and the clinic's old job runs."""
     removed = 0
     for table, expiry in ((RefreshToken, RefreshToken.expires_at), (EnrolmentCode, EnrolmentCode.expires_at)):
@@ -85,15 +92,27 @@ def _prune(session: Session, clinic: ClinicClock, now: datetime) -> str:
             col(JobRun.started_at) < now - JOB_RUNS_KEPT,
         )
     )
-    return f"{removed} credentials removed"
+    return removed
 
 
 JOBS: tuple[Job, ...] = (
-    Job("adherence_low", "daily", _adherence_low),
-    Job("missed_day", "quarter_hour", _missed_days),
-    Job("review_prompts", "daily", _review_prompts),
-    Job("prune", "daily", _prune),
+    Job("adherence_low", "daily", _adherence_low, "emitted"),
+    Job("missed_day", "quarter_hour", _missed_days, "emitted"),
+    Job("review_prompts", "daily", _review_prompts, "raised"),
+    Job("prune", "daily", _prune, "credentials removed", per_patient=False),
 )
+
+
+def active_patients(session: Session, clinic_id: uuid.UUID) -> list[uuid.UUID]:
+    """The clinic's patients with an active programme, in id order: what the per-patient jobs page through."""
+    return list(
+        session.exec(
+            select(Programme.patient_id)
+            .where(Programme.clinic_id == clinic_id, Programme.status == "active")
+            .distinct()
+            .order_by(col(Programme.patient_id))
+        ).all()
+    )
 
 
 def clinics(session: Session, ids: list[uuid.UUID] | None = None) -> list[ClinicClock]:
@@ -163,6 +182,14 @@ def claim(
         .values(runner=runner, leased_until=now + lease, attempts=col(JobRun.attempts) + 1)
     )
     return bool(taken.rowcount)  # type: ignore[attr-defined]
+
+
+def holds(session: Session, clinic_id: uuid.UUID, job: str, period: str, runner: str) -> bool:
+    """Whether the run is still this runner's (between pages: a runner whose lease was taken stops)."""
+    found = session.exec(
+        select(JobRun.id).where(_unfinished_run(clinic_id, job, period), col(JobRun.runner) == runner)
+    ).first()
+    return found is not None
 
 
 def finish(

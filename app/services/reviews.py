@@ -105,7 +105,9 @@ def after_log(
     _review_item(session, actor, programme, item, directional, [str(log.id)], utcnow())
 
 
-def review_stalled(session: Session, clinic_id: uuid.UUID, now: datetime) -> int:
+def review_stalled(
+    session: Session, clinic_id: uuid.UUID, now: datetime, patient_ids: list[uuid.UUID]
+) -> int:
     """The daily review (a periodic job): the same prompts for the items of active programmes that have
     had no session since, so an item the patient stopped logging is reviewed too. Returns how many were
     raised."""
@@ -116,6 +118,7 @@ def review_stalled(session: Session, clinic_id: uuid.UUID, now: datetime) -> int
         .where(
             Programme.clinic_id == clinic_id,
             Programme.status == "active",
+            col(Programme.patient_id).in_(patient_ids),
             ProgrammeItem.clinic_id == clinic_id,
             col(ProgrammeItem.phase_position) == Programme.current_phase,
             col(ProgrammeItem.removed_at).is_(None),
