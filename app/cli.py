@@ -64,15 +64,24 @@ def seed(
         typer.echo(f"Archived (no longer in the files): {', '.join(report.archived)}")
 
 
-@cli.command("check-adherence")
-def check_adherence() -> None:
-    """Emit adherence.low for patients under their clinic's threshold over the last 7 days (run daily)."""
-    from app.services import adherence
+@cli.command("run-jobs")
+def run_jobs(
+    clinic: Annotated[str | None, typer.Option(help="Only this clinic (slug); default: every clinic")] = None,
+) -> None:
+    """Run the periodic jobs whose period has not run yet, once, and print what ran. The API process and
+    every `hep worker` run them by themselves; this is for a look, or a deployment without either."""
+    from app.scheduler import Scheduler
+    from app.services import clinics
 
-    with _session() as session:
-        emitted = adherence.check_low_adherence(session)
-        session.commit()
-    typer.echo(f"adherence.low emitted for {emitted} programme(s).")
+    clinic_ids = None
+    if clinic is not None:
+        with _session() as session:
+            try:
+                clinic_ids = [clinics.get_clinic_by_slug(session, clinic).id]
+            except DomainError as exc:
+                _fail(exc)
+    for ran in Scheduler(get_engine()).run_due(clinic_ids=clinic_ids):
+        typer.echo(f"{ran.job} {ran.period} clinic {ran.clinic_id}: {ran.outcome}")
 
 
 @cli.command()
@@ -304,14 +313,22 @@ def worker(
     metrics_host: Annotated[
         str, typer.Option(help="Address for the metrics port; 0.0.0.0 inside a container")
     ] = "127.0.0.1",
+    jobs_interval: Annotated[
+        float | None,
+        typer.Option(
+            min=0.05, help="Seconds between checks for due periodic jobs (default HEP_JOBS_INTERVAL_SECONDS)"
+        ),
+    ] = None,
 ) -> None:
-    """Deliver webhooks until SIGTERM or Ctrl-C (sends under way finish first). Run as many as needed on
-    PostgreSQL; on SQLite the API's in-process dispatcher (HEP_DISPATCHER=inprocess) is the one to use."""
+    """Deliver webhooks and run the periodic jobs until SIGTERM or Ctrl-C (sends and the job under way
+    finish first). Run as many as needed on PostgreSQL (each job still runs once per period per clinic); on
+    SQLite the API's in-process dispatcher (HEP_DISPATCHER=inprocess) is the one to use."""
     import logging
     import signal
 
     from app.dispatcher import Dispatcher
     from app.observability import configure_logging
+    from app.scheduler import Scheduler
     from app.webhooks.policy import DeliveryPolicy
 
     settings = get_settings()
@@ -327,14 +344,17 @@ def worker(
         concurrency=concurrency,
         poll_interval=poll_interval,
     )
+    scheduler = Scheduler(get_engine(), interval=jobs_interval or settings.jobs_interval_seconds)
     if metrics_port is not None:
         _serve_worker_metrics(metrics_host, metrics_port)
     dispatcher.start()
+    scheduler.start()
     log.info("Delivering webhooks from %s (concurrency %d).", _safe_url(settings.database_url), concurrency)
     try:
         received = signal.sigwait(stop_signals)
         log.info("%s: finishing the sends under way...", signal.Signals(received).name)
     finally:
+        scheduler.stop()
         dispatcher.stop()
     log.info("Stopped.")
 

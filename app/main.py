@@ -30,12 +30,15 @@ from app.routers import (
     fhir,
     health,
     me,
+    monitoring,
     patients,
     programmes,
+    reminders,
     users,
     webhooks,
 )
 from app.routing import WriteSlots
+from app.scheduler import Scheduler
 
 logger = logging.getLogger("hep")
 
@@ -187,19 +190,25 @@ def document_problems(app: FastAPI) -> None:
 
 
 def _lifespan(settings: Settings, engine: Engine | None):
-    """Runs the webhook dispatcher inside the API process unless HEP_DISPATCHER=off; at shutdown, stores
-    what the group commit still holds (app.group_commit: a clean stop loses no audit row)."""
+    """Runs the webhook dispatcher and the periodic jobs inside the API process unless HEP_DISPATCHER=off;
+    at shutdown, stores what the group commit still holds (app.group_commit: a clean stop loses no audit
+    row)."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        dispatcher = None
+        dispatcher: Dispatcher | None = None
+        scheduler: Scheduler | None = None
         if settings.dispatcher != "off":
             dispatcher = Dispatcher(engine or get_engine(), allow_private=settings.webhook_allow_private)
+            scheduler = Scheduler(engine or get_engine(), interval=settings.jobs_interval_seconds)
             dispatcher.start()
+            scheduler.start()
         try:
             yield
         finally:
-            # Waits for the sends under way (up to the send timeout), off the event loop.
+            # Waits for the sends under way (up to the send timeout) and the job under way, off the loop.
+            if scheduler is not None:
+                await run_in_threadpool(scheduler.stop)
             if dispatcher is not None:
                 await run_in_threadpool(dispatcher.stop)
             await run_in_threadpool(group_commit.close_all)
@@ -237,6 +246,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         admin.router,
         webhooks.router,
         fhir.router,
+        reminders.router,
+        monitoring.router,
     ):
         app.include_router(router)
     if settings.cors_origins:

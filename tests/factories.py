@@ -24,6 +24,7 @@ from app.services import (
     exercises,
     patients,
     programmes,
+    reminders,
     safety,
     templates,
     users,
@@ -216,6 +217,8 @@ def make_resources(session: Session, tenant: Tenant) -> dict[str, str]:
     template = make_template(session, tenant.clinic)
     alert = make_alert(session, tenant.patient)
     suggestion = make_suggestion(session, programme)
+    as_patient = Actor(kind="patient", id=tenant.patient.id, clinic_id=tenant.clinic.id)
+    calendar_secret, _ = reminders.create_feed(session, as_patient)
     resources = {
         "patient_id": str(tenant.patient.id),
         "user_id": str(spare_user.id),
@@ -236,6 +239,7 @@ def make_resources(session: Session, tenant: Tenant) -> dict[str, str]:
         "day": (date.today() - timedelta(days=1)).isoformat(),  # the next-morning answer for yesterday
         "alert_id": str(alert.id),
         "suggestion_id": str(suggestion.id),
+        "secret": calendar_secret,
     }
     session.commit()  # an open transaction would hold SQLite's write lock
     return resources

@@ -249,10 +249,11 @@ def test_low_adherence_is_emitted_once_a_week(client, world, session):
     from app.models.webhook import Event
 
     programme = active_programme(client, world.a, backdate=BEFORE_START)  # nothing logged since 2 November
-    first = CliRunner().invoke(cli, ["check-adherence"])
+    first = CliRunner().invoke(cli, ["run-jobs", "--clinic", world.a.clinic.slug])
     assert first.exit_code == 0, first.output
-    second = CliRunner().invoke(cli, ["check-adherence"])
-    assert second.exit_code == 0
+    assert "adherence_low" in first.output and "1 emitted" in first.output
+    second = CliRunner().invoke(cli, ["run-jobs", "--clinic", world.a.clinic.slug])
+    assert second.exit_code == 0 and "adherence_low" not in second.output  # this period has run
     emitted = session.exec(
         select(Event).where(Event.clinic_id == world.a.clinic.id, Event.type == "adherence.low")
     ).all()

@@ -10,7 +10,8 @@ from tests.helpers import assert_problem
 
 # Operations endpoints: /metrics takes the operator's token, not a caller's (tests/test_observability.py).
 PUBLIC = {"/healthz", "/readyz", "/metrics"}
-PUBLIC_PREFIXES = ("/v1/auth/", "/v1/patient-auth/")
+# The calendar feed's URL is its own credential (calendar apps send no token): tests/test_reminders.py.
+PUBLIC_PREFIXES = ("/v1/auth/", "/v1/patient-auth/", "/v1/calendar/")
 PARAM = re.compile(r"{(\w+)}")
 
 
@@ -102,6 +103,9 @@ ROLE_RULES: list[tuple[str, str, set[str]]] = [
     (r"POST|PATCH|DELETE", r"/v1/exercises\b.*", {ADMIN, PHYSIO}),
     (r"POST", r"/v1/(alerts|suggestions)/{\w+}/\w+", {ADMIN, PHYSIO}),
     (r"POST", r"/v1/programmes/{\w+}/items/{\w+}/reinstate", {ADMIN, PHYSIO}),
+    (r"POST", r"/v1/patients/{\w+}/interactions", {ADMIN, PHYSIO}),
+    (r"PUT|DELETE", r"/v1/patients/{\w+}/(reminder-preferences|calendar-feed)", {ADMIN, PHYSIO}),
+    (r"GET", r"/v1/monitoring", CLINIC),
     (r".*", r"/v1/me\b.*", {PATIENT}),
     (r".*", r"/v1/(patients|exercises|templates|programmes|alerts)\b.*", CLINIC),
     (r"GET", r"/fhir/r4/.*", CLINIC),

@@ -4,11 +4,14 @@ from app.models.audit import AuditEvent
 from app.models.auth import ApiKey, EnrolmentCode, LoginFailure, RefreshToken
 from app.models.clinic import Clinic
 from app.models.exercise import Exercise, ExerciseText
+from app.models.jobs import JobRun
+from app.models.monitoring import Interaction
 from app.models.next_morning import NextMorningReport
 from app.models.outcome import OutcomeResponse
 from app.models.patient import Patient
 from app.models.programme import Programme, ProgrammeItem, ProgrammePhase, ProgrammeRevision, Template
 from app.models.progression import ProgressionSuggestion
+from app.models.reminders import CalendarToken, MissedDay, ReminderPreference
 from app.models.safety import SafetyAlert, SymptomCheck
 from app.models.session_log import SessionLog
 from app.models.user import User
@@ -17,6 +20,7 @@ from app.models.webhook import Delivery, DeliveryAttempt, Event, WebhookEndpoint
 __all__ = [
     "ApiKey",
     "AuditEvent",
+    "CalendarToken",
     "Clinic",
     "Delivery",
     "DeliveryAttempt",
@@ -24,7 +28,10 @@ __all__ = [
     "Event",
     "Exercise",
     "ExerciseText",
+    "Interaction",
+    "JobRun",
     "LoginFailure",
+    "MissedDay",
     "NextMorningReport",
     "OutcomeResponse",
     "Patient",
@@ -34,6 +41,7 @@ __all__ = [
     "ProgrammeRevision",
     "ProgressionSuggestion",
     "RefreshToken",
+    "ReminderPreference",
     "SafetyAlert",
     "SessionLog",
     "SymptomCheck",

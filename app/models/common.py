@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Strict
 from pydantic_core import PydanticCustomError
@@ -50,6 +51,17 @@ LATEST_DATE = date(2199, 12, 31)
 def in_calendar(value: datetime) -> datetime:
     """For datetime validators: refuse a moment outside the service's calendar (raises ValueError)."""
     date_in_calendar(value.date())
+    return value
+
+
+def known_timezone(value: str | None) -> str | None:
+    """For validators: an IANA time zone name this machine knows (raises ValueError), or None."""
+    if value is None:
+        return None
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError("must be an IANA timezone name such as Europe/London") from exc
     return value
 
 

@@ -1,14 +1,21 @@
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import StringConstraints, field_validator
 from sqlalchemy import CheckConstraint, Index, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.db import UTCDateTime
-from app.models.common import INPUT, IsoDateTime, clinic_fk, id_field, in_calendar, utc_field
+from app.models.common import (
+    INPUT,
+    IsoDateTime,
+    clinic_fk,
+    id_field,
+    in_calendar,
+    known_timezone,
+    utc_field,
+)
 
 DirectionalPreference = Literal["extension", "flexion", "lateral", "none", "unknown"]
 StartBackRisk = Literal["low", "medium", "high"]
@@ -83,13 +90,7 @@ class _PatientInputRules(SQLModel):
     @field_validator("timezone", check_fields=False)
     @classmethod
     def _known_timezone(cls, value: str | None) -> str | None:
-        if value is None:
-            return value
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError("must be an IANA timezone name such as Europe/London") from exc
-        return value
+        return known_timezone(value)
 
     @field_validator("birth_year", check_fields=False)
     @classmethod

@@ -25,6 +25,7 @@ EventType = Literal[
     "progression.applied",
     "session.logged",
     "adherence.low",
+    "adherence.missed_day",
     "safety.alert_raised",
     "safety.alert_resolved",
     "outcome.recorded",

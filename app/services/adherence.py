@@ -216,31 +216,39 @@ def progress(session: Session, actor: Actor, patient: Patient) -> ProgressReport
     )
 
 
-def check_low_adherence(session: Session, now: datetime | None = None) -> int:
-    """Emit adherence.low for each active programme whose patient is under the clinic's threshold over the
-    last 7 days, at most once per programme per 7 days. Returns how many were emitted (for `hep`)."""
-    now = now or utcnow()
+def check_low_adherence(
+    session: Session, now: datetime, clinic_id: uuid.UUID, patient_ids: list[uuid.UUID]
+) -> int:
+    """The daily adherence check (a periodic job): emit adherence.low for each active programme of the
+    patients given whose patient is under the clinic's threshold over the last 7 whole days, at most once per
+    programme per 7 days. Returns how many were emitted."""
     emitted = 0
     active = session.exec(
         select(Programme, Patient, Clinic)
         .join(Patient, col(Patient.id) == Programme.patient_id)
         .join(Clinic, col(Clinic.id) == Programme.clinic_id)
-        .where(Programme.status == "active")
+        .where(
+            Programme.clinic_id == clinic_id,
+            Programme.status == "active",
+            col(Programme.patient_id).in_(patient_ids),
+        )
+        .order_by(col(Programme.id))
     ).all()
+    recent = session.exec(
+        select(Event.data).where(
+            Event.clinic_id == clinic_id,
+            Event.type == "adherence.low",
+            Event.occurred_at > now - timedelta(days=LOW_ADHERENCE_WINDOW_DAYS),
+        )
+    ).all()
+    told = {data.get("programme_id") for data in recent}
     for programme, patient, clinic in active:
         end = now.astimezone(ZoneInfo(patient.timezone)).date() - timedelta(days=1)  # whole days only
         start = end - timedelta(days=LOW_ADHERENCE_WINDOW_DAYS - 1)
         result = compute(session, patient, start, end)
         if result.adherence is None or result.adherence * 100 >= clinic.adherence_low_threshold:
             continue
-        recent = session.exec(
-            select(Event.data).where(
-                Event.clinic_id == clinic.id,
-                Event.type == "adherence.low",
-                Event.occurred_at > now - timedelta(days=LOW_ADHERENCE_WINDOW_DAYS),
-            )
-        ).all()
-        if any(data.get("programme_id") == str(programme.id) for data in recent):
+        if str(programme.id) in told:
             continue
         events.emit(
             session,

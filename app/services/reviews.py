@@ -10,20 +10,21 @@ its `review_key` is unique per clinic, so a second evaluation, or two requests a
 """
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import ScalarSelect, bindparam, case, func
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.db import utcnow
 from app.models.clinic import Clinic
 from app.models.common import Actor
+from app.models.exercise import Exercise
 from app.models.programme import Programme, ProgrammeItem
 from app.models.safety import AlertSource, SafetyAlert
 from app.models.session_log import SessionLog
-from app.services import safety
+from app.services import pacing, safety, suggestions
 
 DIRECTIONAL_REVIEW_AFTER = timedelta(hours=48)
 
@@ -101,6 +102,47 @@ def after_log(
     directional: bool,
 ) -> None:
     """After a yellow session: has the item stalled long enough to ask the clinician to review it?"""
+    _review_item(session, actor, programme, item, directional, [str(log.id)], utcnow())
+
+
+def review_stalled(
+    session: Session, clinic_id: uuid.UUID, now: datetime, patient_ids: list[uuid.UUID]
+) -> int:
+    """The daily review (a periodic job): the same prompts for the items of active programmes that have
+    had no session since, so an item the patient stopped logging is reviewed too. Returns how many were
+    raised."""
+    rows = session.exec(
+        select(Programme, ProgrammeItem, Exercise.category)
+        .join(ProgrammeItem, col(ProgrammeItem.programme_id) == Programme.id)
+        .join(Exercise, col(Exercise.id) == ProgrammeItem.exercise_id)
+        .where(
+            Programme.clinic_id == clinic_id,
+            Programme.status == "active",
+            col(Programme.patient_id).in_(patient_ids),
+            ProgrammeItem.clinic_id == clinic_id,
+            col(ProgrammeItem.phase_position) == Programme.current_phase,
+            col(ProgrammeItem.removed_at).is_(None),
+        )
+        .order_by(col(ProgrammeItem.id))
+    ).all()
+    raised_count = 0
+    for programme, item, category in rows:
+        if item.suspension is not None:  # stopped: a clinician reviews it already
+            continue
+        actor = suggestions.system_actor(programme)
+        raised_count += _review_item(session, actor, programme, item, pacing.directional(category), [], now)
+    return raised_count
+
+
+def _review_item(
+    session: Session,
+    actor: Actor,
+    programme: Programme,
+    item: ProgrammeItem,
+    directional: bool,
+    evidence: list[str],
+    now: datetime,
+) -> int:
     no_change_key = f"no_change_48h:{item.id}:{item.dose_revision}"
     no_progress_key = f"no_progress:{item.id}:{item.dose_revision}"
     params = {
@@ -114,32 +156,25 @@ def after_log(
         session.connection().execute(_AT_DOSE, params).one()
     )
     if first is None or greens:
-        return
-    waited = utcnow() - first
-    evidence = [str(log.id)]
+        return 0
+    waited = now - first
+    prompts = []
     if directional and not reds and not no_change_raised and waited >= DIRECTIONAL_REVIEW_AFTER:
-        reasons = ["no_change_48h"]
-        raise_once(
-            session,
-            actor,
-            programme.patient_id,
-            no_change_key,
-            reasons,
-            evidence,
-            known_new=True,
-            programme_id=programme.id,
-            item_id=item.id,
-        )
+        prompts.append((no_change_key, ["no_change_48h"]))
     if not no_progress_raised and waited >= timedelta(days=days):
-        reasons = [f"no_green_{days}_days"]
-        raise_once(
+        prompts.append((no_progress_key, [f"no_green_{days}_days"]))
+    raised_count = 0
+    for key, reasons in prompts:
+        alert = raise_once(
             session,
             actor,
             programme.patient_id,
-            no_progress_key,
+            key,
             reasons,
             evidence,
             known_new=True,
             programme_id=programme.id,
             item_id=item.id,
         )
+        raised_count += alert is not None
+    return raised_count
