@@ -10,7 +10,9 @@ from tests.helpers import assert_problem
 
 # Operations endpoints: /metrics takes the operator's token, not a caller's (tests/test_observability.py).
 PUBLIC = {"/healthz", "/readyz", "/metrics"}
-PUBLIC_PREFIXES = ("/v1/auth/", "/v1/patient-auth/")
+# /media/: catalogue pictures need no sign-in; a clinic's own answer 404 without its token
+# (tests/test_illustrations.py holds that).
+PUBLIC_PREFIXES = ("/v1/auth/", "/v1/patient-auth/", "/media/")
 PARAM = re.compile(r"{(\w+)}")
 
 

@@ -17,7 +17,7 @@ A_YEAR = 365 * 24 * 3600
 
 
 @router.get(
-    "/exercises/{slug}.svg",
+    "/exercises/{exercise_slug}.svg",
     response_class=Response,
     responses={
         200: {"content": {SVG: {"schema": {"type": "string"}}}, "description": "The illustration"},
@@ -25,7 +25,7 @@ A_YEAR = 365 * 24 * 3600
     },
 )
 def exercise_illustration(
-    slug: str,
+    exercise_slug: str,
     session: SessionDep,
     actor: OptionalActor,
     locale: Annotated[str, Query(pattern=r"^[a-z]{2}(?:-[A-Z]{2})?$", description="Title and description language")]
@@ -34,7 +34,7 @@ def exercise_illustration(
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     """A catalogue exercise's picture needs no sign-in; a clinic's own needs a caller of that clinic."""
-    picture, public = illustrations.served_picture(session, actor, slug, locale)
+    picture, public = illustrations.served_picture(session, actor, exercise_slug, locale)
     etag = f'"{picture.sha256}"'
     headers = {
         "ETag": etag,
