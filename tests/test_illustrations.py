@@ -5,13 +5,11 @@ PNGs are rendered with resvg (resvg-py, a PyPI wheel), the renderer the docs gal
 """
 
 import hashlib
-import io
 import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-import resvg_py
 import yaml
 from PIL import Image
 
@@ -20,15 +18,12 @@ from app.models.exercise import Exercise
 from app.services import illustrations
 from app.services.figure import render_svg
 from tests.factories import exercise_body
+from tests.gallery import png_of
 from tests.helpers import REPO, assert_problem
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
 SPECS = [spec for chain in load_catalogue() for spec in chain.exercises]
 A_YEAR = 365 * 24 * 3600
-
-
-def png_of(svg: str, width: int = 480) -> Image.Image:
-    return Image.open(io.BytesIO(bytes(resvg_py.svg_to_bytes(svg_string=svg, width=width)))).convert("RGB")
 
 
 def drawn_share(image: Image.Image) -> float:
@@ -62,7 +57,7 @@ def test_every_catalogue_exercise_has_its_own_drawing_in_every_locale():
             assert root.find(f"{SVG_NS}desc").text == spec.illustration.alt[locale]
             assert picture.sha256 == hashlib.sha256(picture.svg.encode()).hexdigest()
         # The drawing alone (same title for all) renders, is not blank, and is no other exercise's.
-        image = png_of(render_svg(spec.illustration, "x", "x", "en"))
+        image = png_of(render_svg(spec.illustration, "x", "x", "en"), 480)
         assert image.width == 480 and 0.03 < drawn_share(image) < 0.5, spec.slug
         fingerprint = hashlib.sha256(image.tobytes()).hexdigest()
         assert fingerprint not in drawings, (spec.slug, drawings.get(fingerprint))
@@ -149,7 +144,7 @@ def test_a_clinics_own_picture_is_only_that_clinics(client, world):
         assert response.status_code == 200, (who, response.text)
         assert response.headers["Cache-Control"] == f"private, max-age={A_YEAR}"
         assert hashlib.sha256(response.content).hexdigest() == drawing["sha256"]
-    assert drawn_share(png_of(response.text)) > 0.03
+    assert drawn_share(png_of(response.text, 480)) > 0.03
 
 
 def test_a_clinics_own_exercise_without_pose_data_is_drawn_in_its_position(client, world):
@@ -159,7 +154,7 @@ def test_a_clinics_own_exercise_without_pose_data_is_drawn_in_its_position(clien
     (drawing,) = created.json()["media"]
     response = client.get(drawing["url"], headers=world.a.headers["physio"])
     assert response.status_code == 200
-    assert drawn_share(png_of(response.text)) > 0.03
+    assert drawn_share(png_of(response.text, 480)) > 0.03
 
 
 def test_no_placeholder_media_host_is_left():

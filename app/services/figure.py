@@ -135,8 +135,8 @@ def _head(posed: Posed) -> list[str]:
     parts.append(f'<circle cx="{head[0]:.1f}" cy="{head[1]:.1f}" r="{HEAD_R}" fill="{SKIN}"/>')
     if posed.frame.view == "side":
         face = posed.frame.face if posed.frame.face is not None else posed.angles["head"] - 90
-        tip = _along(head, face, HEAD_R + 2.4)
-        left, right = _along(head, face + 38, HEAD_R - 0.8), _along(head, face - 38, HEAD_R - 0.8)
+        tip = _along(head, face, HEAD_R + 3.4)
+        left, right = _along(head, face + 42, HEAD_R - 1), _along(head, face - 42, HEAD_R - 1)
         d = f"M{left[0]:.1f} {left[1]:.1f} L{tip[0]:.1f} {tip[1]:.1f} L{right[0]:.1f} {right[1]:.1f} Z"
         parts.append(f'<path d="{d}" fill="{SKIN}"/>')
     return parts
