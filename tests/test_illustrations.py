@@ -108,7 +108,9 @@ def test_bad_picture_requests(client):
 
 
 def test_the_catalogue_names_each_picture_with_its_size_and_hash(client, world):
-    listing = client.get("/v1/exercises", params={"limit": 200, "include_own": False}, headers=world.a.headers["physio"])
+    listing = client.get(
+        "/v1/exercises", params={"limit": 200, "include_own": False}, headers=world.a.headers["physio"]
+    )
     assert listing.status_code == 200
     items = listing.json()["items"]
     assert len(items) == 46
@@ -164,7 +166,8 @@ def test_no_placeholder_media_host_is_left():
     offending = [
         str(path.relative_to(REPO))
         for path in files
-        if path.is_file() and path.suffix in {".py", ".md", ".yaml"}
+        if path.is_file()
+        and path.suffix in {".py", ".md", ".yaml"}
         and placeholder in path.read_text(encoding="utf-8")
     ]
     assert offending == []

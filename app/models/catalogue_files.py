@@ -35,8 +35,8 @@ from pydantic import (
 )
 
 from app.models import dose_words
-from app.models.illustration import Illustration
 from app.models.catalogue_checks import check_file, check_links, raw_slugs, validation_messages
+from app.models.illustration import Illustration
 from app.models.stop_rules import NEURODYNAMICS_ONLY, NOT_ON_NEURODYNAMICS
 from app.models.stop_rules import STOP_RULES as STOP_RULES  # re-exported: the codes and their texts
 from app.models.stop_rules import StopRule as StopRule

@@ -131,7 +131,10 @@ class Arrow(BaseModel):
     joint: Joint
     bend: float = Field(default=0.25, ge=-1, le=1, description="How far the path curves (0: straight)")
     shift: list[float] = Field(
-        default_factory=lambda: [0.0, 0.0], min_length=2, max_length=2, description="Moves the arrow off the body"
+        default_factory=lambda: [0.0, 0.0],
+        min_length=2,
+        max_length=2,
+        description="Moves the arrow off the body",
     )
     direction: Angle | None = None
     length: float = Field(default=14, ge=4, le=60)
@@ -142,9 +145,9 @@ class Illustration(BaseModel):
 
     model_config = StrictModel
 
-    alt: dict[
-        Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(?:-[A-Z]{2})?$")], AltText
-    ] = Field(description="What the picture shows, per locale (the SVG's description); English required")
+    alt: dict[Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(?:-[A-Z]{2})?$")], AltText] = Field(
+        description="What the picture shows, per locale (the SVG's description); English required"
+    )
     frames: list[Frame] = Field(min_length=1, max_length=2)
     props: list[Prop] = Field(default_factory=list)
     arrows: list[Arrow] = Field(default_factory=list, max_length=3, description="Required in the catalogue")

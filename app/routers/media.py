@@ -28,8 +28,9 @@ def exercise_illustration(
     exercise_slug: str,
     session: SessionDep,
     actor: OptionalActor,
-    locale: Annotated[str, Query(pattern=r"^[a-z]{2}(?:-[A-Z]{2})?$", description="Title and description language")]
-    = DEFAULT_LOCALE,
+    locale: Annotated[
+        str, Query(pattern=r"^[a-z]{2}(?:-[A-Z]{2})?$", description="Title and description language")
+    ] = DEFAULT_LOCALE,
     v: Annotated[str | None, Query(max_length=64, description="The content hash the document named")] = None,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:

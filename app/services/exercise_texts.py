@@ -85,7 +85,10 @@ def _public(exercise: Exercise, texts: dict[str, ExerciseText], locale: str, fil
             # The service's own drawing first, then the clinic's own links.
             "media": [
                 illustrations.media_entry(exercise, text.name, served),
-                *({**media, "alt": media["alt"].get(served, media["alt"][DEFAULT_LOCALE])} for media in exercise.media),
+                *(
+                    {**media, "alt": media["alt"].get(served, media["alt"][DEFAULT_LOCALE])}
+                    for media in exercise.media
+                ),
             ],
             "locale": served,
             "name": text.name,

@@ -39,7 +39,8 @@ def _along(origin: Point, angle: float, length: float) -> Point:
 
 
 def pose(frame: Frame) -> Posed:
-    angles = {**BASE_POSES[frame.pose], **frame.angles}
+    angles: dict[str, float] = dict(BASE_POSES[frame.pose])
+    angles.update((str(segment), angle) for segment, angle in frame.angles.items())
 
     def length(segment: str) -> float:
         base = LENGTH[segment.removesuffix("_far")]
@@ -50,7 +51,9 @@ def pose(frame: Frame) -> Posed:
     joints["head"] = _along(joints["shoulder"], angles["head"], length("head"))
     for side in ("", "_far"):
         joints[f"elbow{side}"] = _along(joints["shoulder"], angles[f"arm{side}"], length(f"arm{side}"))
-        joints[f"wrist{side}"] = _along(joints[f"elbow{side}"], angles[f"forearm{side}"], length(f"forearm{side}"))
+        joints[f"wrist{side}"] = _along(
+            joints[f"elbow{side}"], angles[f"forearm{side}"], length(f"forearm{side}")
+        )
         joints[f"knee{side}"] = _along(joints["hip"], angles[f"thigh{side}"], length(f"thigh{side}"))
         joints[f"ankle{side}"] = _along(joints[f"knee{side}"], angles[f"shin{side}"], length(f"shin{side}"))
         joints[f"toe{side}"] = _along(joints[f"ankle{side}"], angles[f"foot{side}"], length(f"foot{side}"))
@@ -72,10 +75,8 @@ def _placed(posed: Posed, props: list[Prop], anchor: str) -> Posed:
     """Move the figure so its lowest part rests on the floor (on the mat, or on a pillow under a joint),
     the anchor joint at x = 0 in every frame."""
     floor = TOP_MARGIN if posed.frame.view == "top" else _floor(props)
-    lift = {prop.at: PILLOW_H for prop in props if prop.kind == "pillow" and prop.at}
-    drop = max(
-        floor + lift.get(joint, 0.0) - (y - _radius(joint)) for joint, (_, y) in posed.joints.items()
-    )
+    lift: dict[str, float] = {prop.at: PILLOW_H for prop in props if prop.kind == "pillow" and prop.at}
+    drop = max(floor + lift.get(joint, 0.0) - (y - _radius(joint)) for joint, (_, y) in posed.joints.items())
     across = posed.joints[anchor][0]
     return Posed(posed.frame, posed.angles, {j: (x - across, y + drop) for j, (x, y) in posed.joints.items()})
 
@@ -234,11 +235,19 @@ def _prop_front(prop: Prop, posed: Posed) -> list[str]:
     if prop.kind == "belt" and prop.at:
         px, py = j[prop.at]
         top = py + _radius(prop.at) + 1.2
-        return [_path(f"M{px - 9:.1f} {MAT_H:.1f} L{px - 3:.1f} {top:.1f} L{px + 3:.1f} {top:.1f} "
-                      f"L{px + 9:.1f} {MAT_H:.1f}", PROP_DARK, 2.4)]
+        return [
+            _path(
+                f"M{px - 9:.1f} {MAT_H:.1f} L{px - 3:.1f} {top:.1f} L{px + 3:.1f} {top:.1f} "
+                f"L{px + 9:.1f} {MAT_H:.1f}",
+                PROP_DARK,
+                2.4,
+            )
+        ]
     if prop.kind == "ball" and prop.at:
         px, py = j[prop.at]
-        return [f'<circle cx="{px:.1f}" cy="{py:.1f}" r="9" fill="#ffd8a8" stroke="{PROP}" stroke-width="1.2"/>']
+        return [
+            f'<circle cx="{px:.1f}" cy="{py:.1f}" r="9" fill="#ffd8a8" stroke="{PROP}" stroke-width="1.2"/>'
+        ]
     return []
 
 
@@ -313,7 +322,9 @@ def render_svg(illustration: Illustration, title: str, description: str, lang: s
         if index == len(posed) - 1:
             body += _arrows(illustration, posed[0], one)
         x0 = index * (width + GAP)
-        ground = "" if one.frame.view == "top" else _line((4, height - PAD), (width - 4, height - PAD), PROP, 1)
+        ground = (
+            "" if one.frame.view == "top" else _line((4, height - PAD), (width - 4, height - PAD), PROP, 1)
+        )
         panels.append(
             f'<g transform="translate({x0:.1f} 0)">'
             f'<rect width="{width:.1f}" height="{height:.1f}" rx="6" fill="{PANEL}"/>{ground}'

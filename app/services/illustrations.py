@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from sqlalchemy import ColumnElement
 from sqlmodel import Session, col, or_, select
 
 from app.errors import Code, NotFound
@@ -78,7 +79,9 @@ def picture_of(exercise: Exercise, name: str, locale: str) -> Picture:
 
 @lru_cache(maxsize=1024)
 def _render(pose_data: str, title: str, description: str, lang: str) -> Picture:
-    illustration = Illustration.model_validate({**json.loads(pose_data), "alt": {"en": description}}, strict=False)
+    illustration = Illustration.model_validate(
+        {**json.loads(pose_data), "alt": {"en": description}}, strict=False
+    )
     svg = render_svg(illustration, title, description, lang)
     return Picture(svg=svg, sha256=hashlib.sha256(svg.encode()).hexdigest())
 
@@ -119,7 +122,7 @@ def served_picture(session: Session, actor: Actor | None, slug: str, locale: str
     Anyone may read a catalogue exercise's picture; a clinic's own only a caller of that clinic (staff, its
     API keys, its patients). Anything else is 404, as if it did not exist.
     """
-    visible = col(Exercise.owner_clinic_id).is_(None)
+    visible: ColumnElement[bool] = col(Exercise.owner_clinic_id).is_(None)
     if actor is not None:
         visible = or_(visible, col(Exercise.owner_clinic_id) == actor.clinic_id)
     exercise = session.exec(
