@@ -101,7 +101,7 @@ class Frame(BaseModel):
 
 class Prop(BaseModel):
     """Equipment or surroundings, placed at a joint (``at``), between two (``between``) or at ``x`` (units
-    from the hip of the first frame; the figure is about 95 units tall)."""
+    from the anchor joint; the figure is about 95 units tall)."""
 
     model_config = StrictModel
 

@@ -21,6 +21,8 @@ NEAR, FAR, SKIN = "#24507a", "#9bb8d3", "#24507a"
 PROP, PROP_DARK, PROP_LIGHT = "#b8a58a", "#8a7760", "#e6dccb"
 ARROW, PANEL, BADGE = "#e8590c", "#f3f6f9", "#24507a"
 MAT_H, PANEL_MIN_H, PAD, GAP = 3.0, 64.0, 8.0, 14.0
+PILLOW_H = 7.0
+TOP_MARGIN = 8.0  # seen from above: the figure lies this far inside the mat
 Point = tuple[float, float]
 
 
@@ -81,10 +83,6 @@ def _placed(posed: Posed, props: list[Prop], anchor: str) -> Posed:
     return Posed(posed.frame, posed.angles, {j: (x - across, y + drop) for j, (x, y) in posed.joints.items()})
 
 
-PILLOW_H = 7.0
-TOP_MARGIN = 8.0  # seen from above: the figure lies this far inside the mat
-
-
 # --- drawing: every function returns SVG elements in units, y up (the panel flips it) ---------------
 
 
@@ -95,10 +93,10 @@ def _line(a: Point, b: Point, colour: str, width: float) -> str:
     )
 
 
-def _path(d: str, colour: str, width: float, fill: str = "none", extra: str = "") -> str:
+def _path(d: str, colour: str, width: float, fill: str = "none") -> str:
     return (
         f'<path d="{d}" fill="{fill}" stroke="{colour}" stroke-width="{width:.1f}" '
-        f'stroke-linecap="round" stroke-linejoin="round"{extra}/>'
+        'stroke-linecap="round" stroke-linejoin="round"/>'
     )
 
 
