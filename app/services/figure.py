@@ -162,13 +162,13 @@ def _rect(x: float, y: float, w: float, h: float, fill: str, rx: float = 1.5, st
     )
 
 
-def _prop_back(prop: Prop, posed: Posed, span: tuple[float, float], floor: float) -> list[str]:
-    """Props behind the figure: the surface it lies on or leans on (``floor``: the mat's top, or 0)."""
+def _prop_back(prop: Prop, posed: Posed, span: tuple[float, float, float], floor: float) -> list[str]:
+    """Props behind the figure: the surface it lies on or leans on. ``span``: the left, right and top of
+    every frame's figure; ``floor``: the mat's top, or 0."""
     j = posed.joints
     x = prop.x or 0.0
     if prop.kind == "mat" and posed.frame.view == "top":
-        top = max(y + _radius(joint) for joint, (_, y) in j.items())
-        return [_rect(span[0] - 6, 1, span[1] - span[0] + 12, top + TOP_MARGIN - 1, PROP_LIGHT, 3, PROP)]
+        return [_rect(span[0] - 6, 1, span[1] - span[0] + 12, span[2] + TOP_MARGIN - 1, PROP_LIGHT, 3, PROP)]
     if prop.kind == "mat":
         return [_rect(span[0] - 6, 0, span[1] - span[0] + 12, MAT_H, PROP_LIGHT, 1.2, PROP)]
     if prop.kind == "pillow" and prop.at:
@@ -313,7 +313,7 @@ def render_svg(illustration: Illustration, title: str, description: str, lang: s
     panels = []
     for index, one in enumerate(posed):
         body = [
-            *(part for prop in illustration.props for part in _prop_back(prop, one, (left, right), floor)),
+            *(part for prop in illustration.props for part in _prop_back(prop, one, (left, right, top), floor)),
             *draw_figure(one),
             *(part for prop in illustration.props for part in _prop_front(prop, one)),
         ]
