@@ -148,6 +148,14 @@ def test_a_clinics_own_picture_is_only_that_clinics(client, world):
         assert hashlib.sha256(response.content).hexdigest() == drawing["sha256"]
     assert drawn_share(png_of(response.text, 480)) > 0.03
 
+    # Back to the position's pose: a new drawing, so a new hash and URL.
+    patched = client.patch(
+        f"/v1/exercises/{body['slug']}", json={"illustration": None}, headers=world.a.headers["physio"]
+    )
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["media"][0]["sha256"] != drawing["sha256"]
+    assert patched.json()["media"][0]["url"] != drawing["url"]
+
 
 def test_a_clinics_own_exercise_without_pose_data_is_drawn_in_its_position(client, world):
     body = exercise_body(position="sitting", equipment=["chair"])
