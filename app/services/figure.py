@@ -311,9 +311,10 @@ def render_svg(illustration: Illustration, title: str, description: str, lang: s
     width = max(right - left + 2 * PAD + 12, 128.0)
     origin = (width - (right - left)) / 2 - left
     panels = []
+    span = (left, right, top)
     for index, one in enumerate(posed):
         body = [
-            *(part for prop in illustration.props for part in _prop_back(prop, one, (left, right, top), floor)),
+            *(part for prop in illustration.props for part in _prop_back(prop, one, span, floor)),
             *draw_figure(one),
             *(part for prop in illustration.props for part in _prop_front(prop, one)),
         ]

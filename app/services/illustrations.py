@@ -7,10 +7,9 @@ Catalogue pictures are public (they hold no patient data); a clinic's own only t
 """
 
 import hashlib
-import json
 import uuid
 from dataclasses import dataclass
-from functools import lru_cache
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement
@@ -43,10 +42,12 @@ _POSITION_WORDS = {
 
 @dataclass(frozen=True)
 class Picture:
-    """One rendering: the SVG document and its content hash."""
+    """One rendering: the SVG document, its content hash, and the description in the locale it is in."""
 
     svg: str
     sha256: str
+    alt: str
+    locale: str
 
     @property
     def data(self) -> bytes:
@@ -68,33 +69,38 @@ def illustration_of(exercise: Exercise) -> Illustration:
     return Illustration(alt=_POSITION_WORDS, frames=[frame], props=props)
 
 
+# Renderings by exercise row version: every change to an exercise's columns or text moves its updated_at.
+_PICTURES: dict[tuple[uuid.UUID, datetime | None, str, str], Picture] = {}
+_KEPT = 4096
+
+
 def picture_of(exercise: Exercise, name: str, locale: str) -> Picture:
     """The exercise's illustration with its name as the title and the alt text as the description, both in
     ``locale`` (else English)."""
-    illustration = illustration_of(exercise)
+    key = (exercise.id, exercise.updated_at, name, locale)
+    picture = _PICTURES.get(key)
+    if picture is None:
+        if len(_PICTURES) >= _KEPT:
+            _PICTURES.clear()
+        picture = _PICTURES[key] = _draw(illustration_of(exercise), name, locale)
+    return picture
+
+
+def _draw(illustration: Illustration, name: str, locale: str) -> Picture:
     served = locale if locale in illustration.alt else DEFAULT_LOCALE
-    pose_data = json.dumps(illustration.model_dump(mode="json", exclude={"alt"}), sort_keys=True)
-    return _render(pose_data, name, illustration.alt[served], served)
-
-
-@lru_cache(maxsize=1024)
-def _render(pose_data: str, title: str, description: str, lang: str) -> Picture:
-    illustration = Illustration.model_validate(
-        {**json.loads(pose_data), "alt": {"en": description}}, strict=False
+    svg = render_svg(illustration, name, illustration.alt[served], served)
+    return Picture(
+        svg=svg, sha256=hashlib.sha256(svg.encode()).hexdigest(), alt=illustration.alt[served], locale=served
     )
-    svg = render_svg(illustration, title, description, lang)
-    return Picture(svg=svg, sha256=hashlib.sha256(svg.encode()).hexdigest())
 
 
 def media_entry(exercise: Exercise, name: str, locale: str) -> dict[str, Any]:
     """The illustration as a media entry of the served exercise: its URL, alt text, size and hash."""
     picture = picture_of(exercise, name, locale)
-    illustration = illustration_of(exercise)
-    served = locale if locale in illustration.alt else DEFAULT_LOCALE
     return {
         "kind": "image",
-        "url": f"{MEDIA_PATH.format(slug=exercise.slug)}?locale={served}&v={picture.sha256[:16]}",
-        "alt": illustration.alt[served],
+        "url": f"{MEDIA_PATH.format(slug=exercise.slug)}?locale={picture.locale}&v={picture.sha256[:16]}",
+        "alt": picture.alt,
         "size_bytes": picture.size_bytes,
         "sha256": picture.sha256,
     }
