@@ -82,11 +82,11 @@ def test_0013_takes_out_the_placeholder_media_links(fresh_url):
         with engine.begin() as connection:
             connection.execute(
                 text(
-                    "INSERT INTO exercise (id, slug, chain, chain_title, step, category, body_region, position, "
-                    "equipment, default_dose, alternatives, requires_clinician_unlock, indications, stop_rules, "
-                    "tags, media, sources, created_at, updated_at) VALUES (:id, 'x', 'c', '{}', 1, 'strength', "
-                    "'hip', 'supine', '[]', '{}', '{}', false, '[]', '[]', '[]', :media, '[]', "
-                    "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                    "INSERT INTO exercise (id, slug, chain, chain_title, step, category, body_region, "
+                    "position, equipment, default_dose, alternatives, requires_clinician_unlock, "
+                    "indications, stop_rules, tags, media, sources, created_at, updated_at) VALUES (:id, "
+                    "'x', 'c', '{}', 1, 'strength', 'hip', 'supine', '[]', '{}', '{}', false, '[]', '[]', "
+                    "'[]', :media, '[]', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
                 ),
                 {"id": uuid.uuid4().hex, "media": json.dumps([placeholder, own])},
             )
