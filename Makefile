@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test fuzz lint migrate seed bench bench-webhooks
+.PHONY: install run test fuzz lint migrate seed bench bench-webhooks illustrations
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
@@ -34,6 +34,10 @@ test: install
 FUZZ_EXAMPLES ?= 200
 fuzz: install
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_RANDOM=1 $(BIN)/python -m pytest tests/test_fuzz.py $(PYTEST_ARGS)
+
+# docs/illustrations.md and its PNGs: every catalogue exercise's illustration (resvg-py, from PyPI).
+illustrations: install
+	$(BIN)/python -m tests.gallery
 
 # ruff, ruff format, the import contracts in pyproject.toml (imports point down only), and mypy (its
 # [tool.mypy] says what: all of app, services and models strictly).

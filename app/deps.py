@@ -82,6 +82,16 @@ def _current_actor(session: SessionDep, settings: SettingsDep, credentials: Cred
 CurrentActor = Annotated[Actor, Depends(_current_actor)]
 
 
+def _optional_actor(session: SessionDep, settings: SettingsDep, credentials: Credentials) -> Actor | None:
+    """The caller if a bearer token is sent (checked as on any route), else None: for the public media."""
+    if credentials is None:
+        return None
+    return auth.authenticate(session, settings, _bearer_token(credentials))
+
+
+OptionalActor = Annotated[Actor | None, Depends(_optional_actor)]
+
+
 async def _clinic_actor(actor: CurrentActor) -> Actor:
     """Clinic staff or the clinic's EHR (API key): everything but the patient app."""
     if actor.kind not in ("staff", "api_key"):

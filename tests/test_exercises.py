@@ -106,7 +106,8 @@ def test_response_shape_and_clinician_lock(client, reader):
     assert "pregnancy" in press_up["contraindications"] and press_up["side_required"] is False
     assert press_up["available_locales"] == ["en", "es"]
     assert press_up["stop_rules"] == [{"code": c, "text": STOP_RULES[c]["en"]} for c in spec.stop_rules]
-    assert press_up["media"][0]["alt"] == spec.media[0].alt["en"]
+    assert press_up["media"][0]["alt"] == spec.illustration.alt["en"]
+    assert press_up["media"][0]["url"].startswith("/media/exercises/prone-press-up.svg?locale=en&v=")
     assert press_up["archived_at"] is None and press_up["locale"] == "en"
 
 
@@ -196,7 +197,7 @@ def test_spanish_text_and_english_fallback_per_exercise(client, world):
     bridge = client.get("/v1/exercises/double-leg-bridge", headers=headers).json()
     assert (bridge["locale"], bridge["name"]) == ("es", "Puente")
     assert bridge["stop_rules"][0]["text"] == STOP_RULES[bridge["stop_rules"][0]["code"]]["es"]
-    assert bridge["media"][0]["alt"] == SPECS["double-leg-bridge"].media[0].alt["es"]
+    assert bridge["media"][0]["alt"] == SPECS["double-leg-bridge"].illustration.alt["es"]
     own = create(client, world.a.headers["physio"])  # a clinic's own exercise may be English only
     served = client.get(f"/v1/exercises/{own['id']}", headers=headers).json()
     assert (served["locale"], served["name"]) == ("en", own["name"])

@@ -8,6 +8,7 @@ from sqlalchemy import create_engine, inspect
 from alembic import command
 from app.services.health import alembic_config
 from tests import dbutil
+from tests.helpers import REPO
 
 
 @pytest.fixture
@@ -61,3 +62,49 @@ def test_readyz_is_503_until_migrated(fresh_url, monkeypatch):
             assert check_ready(session)["status"] == "ready"
     finally:
         engine.dispose()
+
+
+def test_0013_takes_out_the_placeholder_media_links(fresh_url):
+    """The catalogue's placeholder links leave stored exercises and snapshots; a clinic's own links stay."""
+    import importlib.util
+    import json
+    import uuid
+
+    from sqlalchemy import text
+
+    config = alembic_config(fresh_url)
+    config.attributes["configure_logger"] = False
+    command.upgrade(config, "0010")
+    placeholder = {"kind": "image", "url": "https://media." + "example.org/x.svg", "alt": {"en": "x"}}
+    own = {"kind": "video", "url": "https://clinic.test/v.mp4", "alt": {"en": "ours"}}
+    engine = create_engine(fresh_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO exercise (id, slug, chain, chain_title, step, category, body_region, "
+                    "position, equipment, default_dose, alternatives, requires_clinician_unlock, "
+                    "indications, stop_rules, tags, media, sources, created_at, updated_at) VALUES (:id, "
+                    "'x', 'c', '{}', 1, 'strength', 'hip', 'supine', '[]', '{}', '{}', false, '[]', '[]', "
+                    "'[]', :media, '[]', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                ),
+                {"id": uuid.uuid4().hex, "media": json.dumps([placeholder, own])},
+            )
+        command.upgrade(config, "head")
+        with engine.connect() as connection:
+            (media,) = connection.execute(text("SELECT media FROM exercise")).one()
+        assert (json.loads(media) if isinstance(media, str) else media) == [own]
+    finally:
+        engine.dispose()
+
+    path = next((REPO / "alembic" / "versions").glob("*_exercise_illustrations.py"))
+    spec = importlib.util.spec_from_file_location("migration_0013", path)
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    snapshot = {
+        "programme": {"id": "p"},
+        "exercises": {"e": {"en": {"name": "n", "media": [placeholder, own]}}},
+    }
+    cleaned = migration.snapshot_without_placeholders(snapshot)
+    assert cleaned["exercises"]["e"]["en"] == {"name": "n", "media": [own]}
+    assert cleaned["programme"] == snapshot["programme"]

@@ -35,7 +35,7 @@ KEYS = {
     "exercise": [
         "id", "slug", "locale", "name", "media", "stop_rules", "position", "summary", "steps", "cautions",
     ],
-    "media": ["kind", "url", "alt"],
+    "media": ["kind", "url", "alt", "size_bytes", "sha256"],
     "stop_rule": ["code", "text"],
     "stopped": ["since", "reasons", "message"],
 }  # fmt: skip

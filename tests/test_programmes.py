@@ -1,5 +1,6 @@
 """Programmes: whole-document validation, lifecycle, revisions with If-Match, templates, patient views."""
 
+import hashlib
 import threading
 import uuid
 
@@ -474,7 +475,13 @@ def test_patient_sees_own_non_draft_programmes_in_their_language(client, world):
     assert bridge["locale"] == "es" and bridge["name"] == "Puente" and bridge["steps"]
     assert plank["locale"] == "es"  # every catalogue exercise has Spanish (a clinic's own may fall back)
     assert bridge["stop_rules"] and all(rule["text"] for rule in bridge["stop_rules"])
-    assert bridge["media"][0]["url"].startswith("https://")
+    # The document names the drawing (in the patient's language) with its size and hash, for offline use.
+    picture = bridge["media"][0]
+    assert picture["url"].startswith("/media/exercises/double-leg-bridge.svg?locale=es&v=")
+    served = client.get(picture["url"])
+    assert served.status_code == 200 and len(served.content) == picture["size_bytes"]
+    assert hashlib.sha256(served.content).hexdigest() == picture["sha256"]
+    assert '<title id="title">Puente</title>' in served.text
     assert "urgencias" in " ".join(view["safety"]["emergency_warning"])
     assert "notes" in view["phases"][0]["items"][0]
 

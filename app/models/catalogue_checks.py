@@ -113,6 +113,14 @@ def _locale_errors(file_label: str, chain: ChainFile, locales: tuple[str, ...]) 
     for exercise in chain.exercises:
         localised: list[tuple[str, dict[str, Any]]] = [("text", exercise.text)]
         localised += [(f"media[{index}].alt", media.alt) for index, media in enumerate(exercise.media)]
+        if exercise.illustration is None:
+            place = where(file_label, exercise.slug, field="illustration")
+            errors.append(f"{place}: is required: every catalogue exercise is drawn from its pose data")
+        else:
+            localised.append(("illustration.alt", exercise.illustration.alt))
+            if not exercise.illustration.arrows:
+                place = where(file_label, exercise.slug, field="illustration.arrows")
+                errors.append(f"{place}: is required: an arrow shows the movement (or where to relax)")
         for field, texts in localised:
             for locale in locales:
                 if locale not in texts:

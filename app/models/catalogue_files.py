@@ -36,6 +36,7 @@ from pydantic import (
 
 from app.models import dose_words
 from app.models.catalogue_checks import check_file, check_links, raw_slugs, validation_messages
+from app.models.illustration import Illustration
 from app.models.stop_rules import NEURODYNAMICS_ONLY, NOT_ON_NEURODYNAMICS
 from app.models.stop_rules import STOP_RULES as STOP_RULES  # re-exported: the codes and their texts
 from app.models.stop_rules import StopRule as StopRule
@@ -215,7 +216,13 @@ class ExerciseSpec(BaseModel):
     indications: UniqueList[Code] = Field(min_length=1)
     stop_rules: UniqueList[StopRule] = Field(min_length=1)
     tags: UniqueList[Tag] = Field(default_factory=list)
-    media: list[Media] = Field(default_factory=list)
+    illustration: Illustration | None = Field(
+        default=None,
+        description="Pose data the service draws the exercise's picture from (required in the catalogue)",
+    )
+    media: list[Media] = Field(
+        default_factory=list, description="The clinic's own image or video links, shown after the drawing"
+    )
     sources: UniqueList[SourceTag] = Field(min_length=1)
     text: Localised[LocalisedText]
 

@@ -42,6 +42,7 @@ from app.models.catalogue_files import (
     UniqueList,
 )
 from app.models.common import QueryBool, id_field, utc_field
+from app.models.illustration import Illustration
 
 MAX_STEP = 50  # as in the chain-file schema
 
@@ -95,6 +96,8 @@ class Exercise(SQLModel, table=True):
     indications: list[str] = SQLField(sa_type=JSON)
     stop_rules: list[str] = SQLField(sa_type=JSON)
     tags: list[str] = SQLField(sa_type=JSON)
+    # Pose data the illustration is drawn from (app.models.illustration); NULL: drawn from `position`.
+    illustration: dict[str, Any] | None = SQLField(default=None, sa_type=JSON)
     media: list[dict[str, Any]] = SQLField(sa_type=JSON)
     sources: list[str] = SQLField(sa_type=JSON)
     # Hash of the chain-file entry the row was seeded from, so a re-seed can skip unchanged ones.
@@ -141,7 +144,7 @@ class ExerciseCreate(ExerciseSpec):
 
 
 # Fields a PATCH may set to null: null clears a ladder link, or re-derives the chain title.
-NULLABLE_ON_UPDATE = ("chain_title", "progression", "regression")
+NULLABLE_ON_UPDATE = ("chain_title", "progression", "regression", "illustration")
 
 
 class ExerciseUpdate(BaseModel):
@@ -166,6 +169,7 @@ class ExerciseUpdate(BaseModel):
     indications: UniqueList[Code] | None = None
     stop_rules: UniqueList[StopRule] | None = None
     tags: UniqueList[Tag] | None = None
+    illustration: Illustration | None = None
     media: list[Media] | None = None
     sources: UniqueList[SourceTag] | None = None
     text: dict[Locale, LocalisedText] | None = None
@@ -206,6 +210,12 @@ class MediaPublic(BaseModel):
     kind: Literal["image", "video"]
     url: str
     alt: str
+    size_bytes: int | None = Field(
+        default=None, description="Size of the file at `url` (the service's own drawings; else null)"
+    )
+    sha256: str | None = Field(
+        default=None, description="SHA-256 of the file at `url`, hex (also its ETag), for offline caching"
+    )
 
 
 class ExercisePublic(BaseModel):

@@ -18,7 +18,8 @@ from app.services.exercise_texts import apply_columns, write_texts
 from app.services.exercises import spec_columns
 
 # Bump when the mapping from a file entry to rows changes, so the next seed rewrites every row.
-MAPPING_VERSION = 2  # 2: contraindications, side_required; search text without dose placeholders
+# 2: contraindications, side_required; search text without dose placeholders. 3: illustration pose data.
+MAPPING_VERSION = 3
 
 
 @dataclass

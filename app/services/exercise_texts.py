@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 from app.models import dose_words
 from app.models.catalogue_files import DEFAULT_LOCALE, STOP_RULES, LocalisedText
 from app.models.exercise import Exercise, ExercisePublic, ExerciseText
+from app.services import illustrations
 
 
 def apply_columns(row: Any, columns: dict[str, Any]) -> bool:
@@ -75,15 +76,19 @@ def _public(exercise: Exercise, texts: dict[str, ExerciseText], locale: str, fil
 
     return ExercisePublic.model_validate(
         {
-            **exercise.model_dump(exclude={"owner_clinic_id", "chain_title", "content_hash"}),
+            **exercise.model_dump(exclude={"owner_clinic_id", "chain_title", "content_hash", "illustration"}),
             "owner": "catalogue" if exercise.owner_clinic_id is None else "clinic",
             "stop_rules": [
                 {"code": code, "text": STOP_RULES[code].get(served, STOP_RULES[code][DEFAULT_LOCALE])}
                 for code in exercise.stop_rules
             ],
+            # The service's own drawing first, then the clinic's own links.
             "media": [
-                {**media, "alt": media["alt"].get(served, media["alt"][DEFAULT_LOCALE])}
-                for media in exercise.media
+                illustrations.media_entry(exercise, text.name, served),
+                *(
+                    {**media, "alt": media["alt"].get(served, media["alt"][DEFAULT_LOCALE])}
+                    for media in exercise.media
+                ),
             ],
             "locale": served,
             "name": text.name,

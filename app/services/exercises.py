@@ -243,6 +243,7 @@ def spec_columns(spec: ExerciseSpec, chain: str, chain_title: dict[str, str]) ->
         "indications": list(spec.indications),
         "stop_rules": list(spec.stop_rules),
         "tags": list(spec.tags),
+        "illustration": None if spec.illustration is None else spec.illustration.model_dump(mode="json"),
         "media": [media.model_dump() for media in spec.media],
         "sources": list(spec.sources),
     }
@@ -333,6 +334,7 @@ def _as_spec(exercise: Exercise, texts: dict[str, ExerciseText]) -> dict[str, An
         "indications": exercise.indications,
         "stop_rules": exercise.stop_rules,
         "tags": exercise.tags,
+        "illustration": exercise.illustration,
         "media": exercise.media,
         "sources": exercise.sources,
         "text": {

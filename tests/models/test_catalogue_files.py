@@ -89,6 +89,7 @@ def test_every_chain_and_exercise_has_text_in_every_catalogue_locale(catalogue: 
         for exercise in chain.exercises:
             english = exercise.text["en"]
             assert set(exercise.text) == set(CATALOGUE_LOCALES), exercise.slug
+            assert set(exercise.illustration.alt) == set(CATALOGUE_LOCALES), exercise.slug
             assert all(set(media.alt) == set(CATALOGUE_LOCALES) for media in exercise.media), exercise.slug
             spanish = exercise.text["es"]
             assert spanish.name != english.name or spanish.name in ("Dead bug", "Plancha"), exercise.slug
@@ -102,7 +103,7 @@ def test_press_ups_are_called_extension_in_spanish(by_chain: dict[str, ChainFile
         spanish = exercise.text["es"]
         words = " ".join([spanish.name, spanish.summary, *spanish.steps, *spanish.cautions])
         assert "flexión" not in words.casefold(), exercise.slug
-        assert all("flexión" not in media.alt["es"].casefold() for media in exercise.media)
+        assert "flexión" not in exercise.illustration.alt["es"].casefold(), exercise.slug
     assert by_chain["extension"].exercises[3].text["es"].name.startswith("Extensión")
 
 
@@ -112,7 +113,7 @@ def test_every_exercise_has_english_text_and_alt_text(catalogue: list[ChainFile]
         for exercise in chain.exercises:
             english = exercise.text["en"]
             assert english.name and english.summary and english.steps
-            assert exercise.media and all(media.alt["en"] for media in exercise.media)
+            assert exercise.illustration and exercise.illustration.alt["en"], exercise.slug
 
 
 def test_exactly_the_high_load_steps_need_a_clinician_unlock(by_slug: dict[str, Any]) -> None:
@@ -532,9 +533,31 @@ BROKEN_CASES = [
     ),
     pytest.param(
         "walking",
-        lambda data: exercise(data, "short-walks")["media"][0]["alt"].pop("es"),
+        lambda data: exercise(data, "short-walks")["illustration"]["alt"].pop("es"),
+        ("exercises/walking.yaml: exercise 'short-walks' field illustration.alt.es: is required",),
+        id="missing-spanish-illustration-alt",
+    ),
+    pytest.param(
+        "walking",
+        change(
+            "short-walks",
+            "media",
+            value=[{"kind": "video", "url": "https://clinic.test/v", "alt": {"en": "a"}}],
+        ),
         ("exercises/walking.yaml: exercise 'short-walks' field media[0].alt.es: is required",),
         id="missing-spanish-media-alt",
+    ),
+    pytest.param(
+        "walking",
+        lambda data: exercise(data, "short-walks")["illustration"].pop("arrows"),
+        ("exercises/walking.yaml: exercise 'short-walks' field illustration.arrows: is required",),
+        id="illustration-without-arrow",
+    ),
+    pytest.param(
+        "walking",
+        change("short-walks", "illustration", "frames", value=[{"pose": "flying"}]),
+        ("exercises/walking.yaml: exercise 'short-walks' field illustration.frames[0].pose:",),
+        id="unknown-base-pose",
     ),
     pytest.param(
         "walking",
@@ -544,7 +567,11 @@ BROKEN_CASES = [
     ),
     pytest.param(
         "walking",
-        lambda data: exercise(data, "short-walks")["media"][0]["alt"].pop("en"),
+        change(
+            "short-walks",
+            "media",
+            value=[{"kind": "image", "url": "https://clinic.test/i", "alt": {"es": "a"}}],
+        ),
         ("exercises/walking.yaml: exercise 'short-walks' field media[0].alt: 'en' text is required",),
         id="media-alt-without-english",
     ),
@@ -915,6 +942,11 @@ def test_a_minimal_valid_chain_loads(tmp_path: Path) -> None:
                 "indications": ["chronic_lbp"],
                 "stop_rules": ["dizziness_chest_pain_breathless"],
                 "sources": ["JOSPT21"],
+                "illustration": {
+                    "alt": {"en": "Lying on the back, breathing.", "es": "Boca arriba, respirando."},
+                    "frames": [{"pose": "hook_lying"}],
+                    "arrows": [{"joint": "hip", "direction": 90, "length": 8, "shift": [10, 8]}],
+                },
                 "text": {
                     "en": {"name": "Belly breathing", "summary": "Breathe slowly.", "steps": ["Lie down."]},
                     "es": {"name": "Respiración", "summary": "Respira despacio.", "steps": ["Túmbate."]},
