@@ -30,9 +30,11 @@ from app.observability import record_request
 from app.routers import (
     admin,
     auth,
+    charts,
     clinical,
     exercises,
     fhir,
+    handouts,
     health,
     me,
     patients,
@@ -361,6 +363,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         admin.router,
         webhooks.router,
         fhir.router,
+        handouts.router,
+        charts.router,
     ):
         app.include_router(router)
     if settings.concurrent_requests:

@@ -141,13 +141,7 @@ def list_programmes(
 
 
 def latest_revision(session: Session, programme: Programme | AnyRow) -> ProgrammeRevision:
-    return session.exec(
-        select(ProgrammeRevision).where(
-            ProgrammeRevision.clinic_id == programme.clinic_id,
-            ProgrammeRevision.programme_id == programme.id,
-            ProgrammeRevision.number == programme.revision,
-        )
-    ).one()
+    return revision_by_number(session, programme, programme.revision)
 
 
 def _view(programme: Programme, revision: ProgrammeRevision) -> ProgrammePublic:
@@ -188,20 +182,24 @@ def list_revisions(
     return page.mapped(lambda rows: [RevisionSummary.model_validate(r, from_attributes=True) for r in rows])
 
 
-def get_revision(session: Session, actor: Actor, programme: Programme, number: int) -> RevisionPublic:
-    revision = session.exec(
+def revision_by_number(session: Session, programme: Programme | AnyRow, number: int) -> ProgrammeRevision:
+    """One revision of the programme, or NotFound."""
+    found = session.exec(
         select(ProgrammeRevision).where(
             ProgrammeRevision.clinic_id == programme.clinic_id,
             ProgrammeRevision.programme_id == programme.id,
             ProgrammeRevision.number == number,
         )
     ).first()
-    if revision is None:
+    if found is None:
         raise NotFound(f"Programme has no revision {number}.")
+    return found
+
+
+def get_revision(session: Session, actor: Actor, programme: Programme, number: int) -> RevisionPublic:
+    found = revision_by_number(session, programme, number)
     audit.record(session, actor, "programme.revision.read", "programme", programme.id, programme.patient_id)
-    return RevisionPublic.model_validate(
-        {**revision.model_dump(), "programme": revision.snapshot["programme"]}
-    )
+    return RevisionPublic.model_validate({**found.model_dump(), "programme": found.snapshot["programme"]})
 
 
 def create_programme(session: Session, actor: Actor, patient: Patient, data: ProgrammeCreate) -> Programme:
