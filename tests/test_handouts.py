@@ -214,7 +214,7 @@ def many_items(count: int):
 
 
 def test_sixty_items_in_two_full_phases_print_the_current_phase_with_clean_page_breaks(client, world):
-    """A phase holds at most 30 items: 60 items are two full phases, and the handout prints the current one."""
+    """A phase holds at most 30 items: 60 items are two full phases; the handout prints the current one."""
     document = {
         "title": "Long plan",
         "start_date": "2026-11-02",

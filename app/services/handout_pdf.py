@@ -12,6 +12,7 @@ other Latin-script languages.
 
 import io
 from collections.abc import Callable
+from functools import partial
 
 from fontpkg_atkinson_hyperlegible import ROOT as FONT_ROOT
 from fpdf import FPDF
@@ -41,13 +42,19 @@ _PAGE_NUMBER_ALIAS = "{nb}"
 _BULLET = "•"
 
 
+def _fonts(pdf: FPDF) -> None:
+    for style, name in _FONT_FILES.items():
+        pdf.add_font(FAMILY, style, FONT_ROOT / "files" / f"AtkinsonHyperlegible-{name}.ttf")
+
+
 class _HandoutPdf(FPDF):
     def __init__(self, handout: Handout, paper: Paper) -> None:
         super().__init__(orientation="portrait", unit="mm", format=paper)
         self.handout = handout
         self.locale = handout.view.locale
-        for style, name in _FONT_FILES.items():
-            self.add_font(FAMILY, style, FONT_ROOT / "files" / f"AtkinsonHyperlegible-{name}.ttf")
+        self.paper: Paper = paper
+        self.scratch: FPDF | None = None
+        _fonts(self)
         self.set_margins(_MARGIN, _MARGIN, _MARGIN)
         self.alias_nb_pages(_PAGE_NUMBER_ALIAS)
         self.set_title(handout.view.title)
@@ -58,18 +65,29 @@ class _HandoutPdf(FPDF):
         # Measured on a page (fpdf2 wraps text only there): the body stops above the warning.
         self.set_auto_page_break(True, margin=self._footer_height() + 4)
 
-    def block(self, draw: Callable[[], None]) -> None:
+    def block(self, draw: Callable[[FPDF], None]) -> None:
         """Draw a block whole on this page, else whole at the top of the next. A block taller than a page
         flows on over the next, starting here when there is room for its head (name, dose, picture)."""
-        page, top = self.page, self.y
-        with self.offset_rendering():
-            draw()
-            height = self.y - top + (self.page - page) * self.eph
-        room = self.page_break_trigger - top
+        height = self._measure(draw)
+        room = self.page_break_trigger - self.y
         fits_a_page = self.content_top + height <= self.page_break_trigger
-        if height > room and top > self.content_top and (fits_a_page or room < _HEAD):
+        if height > room and self.y > self.content_top and (fits_a_page or room < _HEAD):
             self.add_page()
-        draw()
+        draw(self)
+
+    def _measure(self, draw: Callable[[FPDF], None]) -> float:
+        """The block's height, drawn on a scratch page with no page breaks (fpdf2's own offset_rendering
+        copies the whole document for each block: half the time of a handout)."""
+        if self.scratch is None:
+            self.scratch = FPDF(orientation="portrait", unit="mm", format=self.paper)
+            _fonts(self.scratch)
+            self.scratch.set_margins(_MARGIN, _MARGIN, _MARGIN)
+            self.scratch.set_auto_page_break(False)
+            self.scratch.add_page()
+            self.scratch.set_font(FAMILY, "", _BODY)
+        self.scratch.set_y(self.content_top)
+        draw(self.scratch)
+        return self.scratch.y - self.content_top
 
     # --- on every page ------------------------------------------------------------------------
 
@@ -135,7 +153,7 @@ def render(handout: Handout, paper: Paper, picture: PictureSource) -> bytes:
         _paragraph(pdf, text(HANDOUT, "no_items", view.locale))
     for number, item in enumerate(items, start=1):
         svg = picture(item.exercise) if item.stopped is None else None
-        pdf.block(lambda: _item(pdf, number, item, svg, view.locale))
+        pdf.block(partial(_item, number=number, item=item, svg=svg, locale=view.locale))
     return bytes(pdf.output())
 
 
