@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test fuzz lint migrate seed bench bench-webhooks
+.PHONY: install run test fuzz lint migrate seed bench bench-webhooks docs-pictures
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
@@ -57,3 +57,8 @@ bench: install
 # goes to bench/results/. BENCH_WEBHOOKS_ARGS="--events N --rate N --mode worker --dispatchers N ...".
 bench-webhooks: install
 	$(BIN)/python -m bench.webhooks $(BENCH_WEBHOOKS_ARGS)
+
+# The handout page and the progress chart shown in docs/ (docs/pictures/), drawn from real data by the
+# service and rasterised with pip-installed tools (fpdf2, pypdfium2).
+docs-pictures: install
+	HEP_WRITE_DOCS_PICTURES=1 $(BIN)/python -m pytest tests/test_docs_pictures.py -q

@@ -26,7 +26,7 @@ from app.models.programme_view import ExerciseView, ItemView
 # An exercise's picture as SVG bytes, or None: app.services.handouts.exercise_picture chooses it.
 PictureSource = Callable[[ExerciseView], bytes | None]
 
-FAMILY = "Atkinson"
+FAMILY = "Atkinson Hyperlegible"  # the name SVG text asks for (app.services.chart_svg)
 _FONT_FILES = {"": "Regular", "B": "Bold", "I": "Italic"}
 _MARGIN = 16.0  # mm, left, right and top
 _BODY = 11.5  # pt: patient leaflets are set at 11–12 pt or larger
@@ -42,7 +42,7 @@ _PAGE_NUMBER_ALIAS = "{nb}"
 _BULLET = "•"
 
 
-def _fonts(pdf: FPDF) -> None:
+def add_fonts(pdf: FPDF) -> None:
     for style, name in _FONT_FILES.items():
         pdf.add_font(FAMILY, style, FONT_ROOT / "files" / f"AtkinsonHyperlegible-{name}.ttf")
 
@@ -54,7 +54,7 @@ class _HandoutPdf(FPDF):
         self.locale = handout.view.locale
         self.paper: Paper = paper
         self.scratch: FPDF | None = None
-        _fonts(self)
+        add_fonts(self)
         self.set_margins(_MARGIN, _MARGIN, _MARGIN)
         self.alias_nb_pages(_PAGE_NUMBER_ALIAS)
         self.set_title(handout.view.title)
@@ -80,7 +80,7 @@ class _HandoutPdf(FPDF):
         copies the whole document for each block: half the time of a handout)."""
         if self.scratch is None:
             self.scratch = FPDF(orientation="portrait", unit="mm", format=self.paper)
-            _fonts(self.scratch)
+            add_fonts(self.scratch)
             self.scratch.set_margins(_MARGIN, _MARGIN, _MARGIN)
             self.scratch.set_auto_page_break(False)
             self.scratch.add_page()
