@@ -50,6 +50,7 @@ def main() -> None:
     from app.main import create_app
     from app.models.handout import Handout
     from app.models.programme_view import ProgrammeView
+    from app.models.progress_chart import PainPoint, ProgressChart, WeekPoint
     from app.services import chart_svg, handout_pdf, handouts
     from tests import dbutil
     from tests.conftest import _seed_catalogue
@@ -119,13 +120,12 @@ def main() -> None:
     pdf = handout_pdf.render(handout, "a4", handouts.exercise_picture)
     median, p95 = _timed(lambda: handout_pdf.render(handout, "a4", handouts.exercise_picture), args.runs)
     rows.append((f"handout_pdf.render alone ({len(items)} items)", median, p95, len(pdf)))
-    from app.models.progress_chart import ProgressChart, PainPoint, WeekPoint
-
     start = now.date() - timedelta(days=55)
     chart = ProgressChart(
         start=start, end=now.date(),
         pain=[PainPoint(day=start + timedelta(days=d), during=d % 7, after=d % 5) for d in range(56)],
-        leg=[], weeks=[WeekPoint(week_start=start + timedelta(days=7 * w), due=14, done=10) for w in range(8)],
+        leg=[],
+        weeks=[WeekPoint(week_start=start + timedelta(days=7 * w), due=14, done=10) for w in range(8)],
         outcomes=[],
     )  # fmt: skip
     svg = chart_svg.render(chart, "en")
