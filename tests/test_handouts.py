@@ -268,7 +268,8 @@ PICTURE = (
 
 def red_pixels(pdf: bytes) -> int:
     pages = len(pypdf.PdfReader(io.BytesIO(pdf)).pages)
-    return sum(1 for index in range(pages) for pixel in raster(pdf, index).getdata() if pixel == RED)
+    colours = [raster(pdf, index).getcolors(maxcolors=1 << 24) for index in range(pages)]
+    return sum(count for page in colours for count, colour in page if colour == RED)
 
 
 def test_each_item_prints_the_picture_its_one_source_gives(client, world, monkeypatch):
@@ -289,3 +290,17 @@ def test_each_item_prints_the_picture_its_one_source_gives(client, world, monkey
     # Two pictures 56 mm wide (about 159 points at 72 dpi): each a red band around a white disc.
     assert red_pixels(drawn) > 2 * 140 * 50
     assert " ".join(pages_text(drawn)) == " ".join(pages_text(without))  # the words are the same
+
+
+def test_the_openapi_document_declares_the_pdf_and_the_svg(client):
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in ("/v1/programmes/{programme_id}/handout.pdf", "/v1/me/programmes/{programme_id}/handout.pdf"):
+        assert list(paths[path]["get"]["responses"]["200"]["content"]) == ["application/pdf"]
+    for path in ("/v1/me/progress.svg", "/v1/patients/{patient_id}/progress.svg"):
+        assert list(paths[path]["get"]["responses"]["200"]["content"]) == ["image/svg+xml"]
+    paper = next(
+        p
+        for p in paths["/v1/programmes/{programme_id}/handout.pdf"]["get"]["parameters"]
+        if p["name"] == "paper"
+    )
+    assert paper["schema"]["enum"] == ["a4", "letter"]
