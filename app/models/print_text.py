@@ -61,8 +61,8 @@ CHART: dict[str, Texts] = {
         "último.",
     },
     "leg_desc": {
-        "en": "Leg symptoms reached the {first} on the first day and the {last} on the last.",
-        "es": "Los síntomas de la pierna llegaron a: {first} el primer día, {last} el último.",
+        "en": "How far down the leg symptoms reached: {first} on the first day, {last} on the last.",
+        "es": "Hasta dónde llegaron los síntomas por la pierna: {first} el primer día, {last} el último.",
     },
     "adherence_desc": {
         "en": "{done} of {due} sessions done ({percent}%).",
