@@ -47,6 +47,8 @@ TRANSITIONS: dict[str, tuple[tuple[ProgrammeStatus, ...], ProgrammeStatus, Event
 }
 
 
+REVISION_MAX = 2**31 - 1
+
 EDITABLE: tuple[ProgrammeStatus, ...] = ("draft", "active", "paused")
 
 
@@ -184,6 +186,10 @@ def list_revisions(
 
 def revision_by_number(session: Session, programme: Programme | AnyRow, number: int) -> ProgrammeRevision:
     """One revision of the programme, or NotFound."""
+    # Revisions count from 1 and are stored as 32-bit integers: a number outside names none, on any database
+    # (PostgreSQL would refuse to compare it with the column).
+    if not 1 <= number <= REVISION_MAX:
+        raise NotFound(f"Programme has no revision {number}.")
     found = session.exec(
         select(ProgrammeRevision).where(
             ProgrammeRevision.clinic_id == programme.clinic_id,
