@@ -8,7 +8,7 @@ that moves whole to the next page when it does not fit; only a block taller than
 Layout, then paint: text is wrapped here into lines (a word's width from the font, once), so a block's
 height is known before anything is drawn, and the lines are painted as cells. fpdf2's own `multi_cell`
 re-measures a paragraph for every character it adds (quadratic in its length): measuring blocks with it
-took 10 times as long.
+took 7 times as long (docs/handouts-and-charts.md).
 
 The font is Atkinson Hyperlegible (Braille Institute, SIL Open Font License), installed from PyPI by
 ``fontpkg-atkinson-hyperlegible``: made to be read by people with low vision, it covers Spanish and the
