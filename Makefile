@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test fuzz lint migrate seed bench bench-webhooks illustrations
+.PHONY: install run test fuzz lint migrate seed bench bench-webhooks bench-renders illustrations docs-pictures
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
@@ -64,3 +64,13 @@ bench: install
 bench-webhooks: install
 	$(BIN)/python -m bench.webhooks $(BENCH_WEBHOOKS_ARGS)
 	$(BIN)/python -m bench.neighbours
+
+# The handout page and the progress chart shown in docs/ (docs/pictures/), drawn from real data by the
+# service and rasterised with pip-installed tools (fpdf2, pypdfium2).
+docs-pictures: install
+	HEP_WRITE_DOCS_PICTURES=1 $(BIN)/python -m pytest tests/test_docs_pictures.py -q
+
+# Time per render of the printable handout (10 items) and of the progress chart, through the API and the
+# drawing alone; the table goes to bench/results/<date>-renders.md.
+bench-renders: install
+	$(BIN)/python -m bench.renders $(BENCH_RENDERS_ARGS)

@@ -25,9 +25,11 @@ from app.middleware import RequestContextMiddleware, problem_response
 from app.routers import (
     admin,
     auth,
+    charts,
     clinical,
     exercises,
     fhir,
+    handouts,
     health,
     me,
     media,
@@ -250,6 +252,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         fhir.router,
         reminders.router,
         monitoring.router,
+        handouts.router,
+        charts.router,
     ):
         app.include_router(router)
     if settings.cors_origins:

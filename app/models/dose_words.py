@@ -179,6 +179,11 @@ def _per_day(times: int, words: _Words) -> str:
     return words["per_day"].get(times) or words["times_a_day"].format(n=times)
 
 
+def seconds_words(seconds: int, locale: str) -> str:
+    """A length of time in words: "45 seconds", "2 minutes" / "2 minutos" (the handout's rest)."""
+    return _seconds(seconds, _words(locale))
+
+
 def _values(dose: Mapping[str, Any], words: _Words) -> dict[str, str | None]:
     sets, hold, times = dose.get("sets"), dose.get("hold_s"), dose.get("times_per_day")
     return {

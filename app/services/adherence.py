@@ -37,6 +37,7 @@ from app.services import audit, events
 
 MAX_WINDOW_DAYS = 366
 LOW_ADHERENCE_WINDOW_DAYS = 7
+PROGRESS_DAYS = 56  # the patient's progress, in numbers and as a chart: the last 8 weeks by default
 
 
 def ratio(done: int, due: int) -> float | None:
@@ -180,9 +181,8 @@ def report(
     return compute(session, patient, start, end)
 
 
-def progress(session: Session, actor: Actor, patient: Patient) -> ProgressReport:
-    """What the app charts: the last 8 weeks' adherence and each day's pain."""
-    start, end = window(patient, None, None, default_days=56)
+def pain_by_day(session: Session, patient: Patient, start: date, end: date) -> list[PainDay]:
+    """Each local day with sessions between two dates: how many, the mean pain during and after, the reds."""
     rows = session.execute(
         sa_select(
             col(SessionLog.local_date),
@@ -200,20 +200,24 @@ def progress(session: Session, actor: Actor, patient: Patient) -> ProgressReport
         .group_by(col(SessionLog.local_date))
         .order_by(col(SessionLog.local_date))
     ).all()
+    return [
+        PainDay(
+            date=local_date,
+            sessions=count,
+            pain_during_mean=round(float(during), 2),
+            pain_after_mean=round(float(after), 2) if after is not None else None,
+            red=int(red or 0),
+        )
+        for local_date, count, during, after, red in rows
+    ]
+
+
+def progress(session: Session, actor: Actor, patient: Patient) -> ProgressReport:
+    """What the app charts: the last 8 weeks' adherence and each day's pain."""
+    start, end = window(patient, None, None, default_days=PROGRESS_DAYS)
+    pain = pain_by_day(session, patient, start, end)
     audit.record(session, actor, "progress.read", "patient", patient.id, patient.id)
-    return ProgressReport(
-        adherence=compute(session, patient, start, end),
-        pain=[
-            PainDay(
-                date=local_date,
-                sessions=count,
-                pain_during_mean=round(float(during), 2),
-                pain_after_mean=round(float(after), 2) if after is not None else None,
-                red=int(red or 0),
-            )
-            for local_date, count, during, after, red in rows
-        ],
-    )
+    return ProgressReport(adherence=compute(session, patient, start, end), pain=pain)
 
 
 def check_low_adherence(

@@ -8,8 +8,9 @@ instrument, with its sources: docs/clinical-rules.md, "Outcome measures".
 
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
@@ -31,6 +32,7 @@ from app.models.outcome import (
     activity_key,
 )
 from app.models.patient import Patient
+from app.models.progress_chart import OutcomePoint, OutcomeSeries
 from app.models.webhook import EventType
 from app.services import audit, events, reviews
 from app.services.pagination import PageParams, paginate
@@ -97,6 +99,15 @@ class Meaningful:
         """Whether a meaningful improvement is possible at all from this baseline (NPRS 1 leaves none)."""
         return self.reached(baseline, abs(self.best - baseline))
 
+    def target(self, baseline: float) -> float | None:
+        """The score that is the smallest meaningful improvement on ``baseline`` (the line a progress chart
+        draws); None when the baseline leaves no room for one."""
+        if not self.possible(baseline):
+            return None
+        relative = self.relative * baseline if self.relative is not None and baseline > 0 else self.points
+        amount = round(max(self.floor, min(self.points, relative)), 2)
+        return baseline - amount if self.lower_is_better else baseline + amount
+
     def compare(self, baseline: float, current: float) -> dict[str, Any]:
         improvement = baseline - current if self.lower_is_better else current - baseline
         return {
@@ -158,6 +169,56 @@ def short_of_meaningful(instrument: str, found: dict[str, Any]) -> bool:
     rule = MEANINGFUL[instrument]
     compared = list(found.values()) if instrument == "nprs" else [found]
     return any(rule.possible(c["baseline"]) and not c["improved_meaningfully"] for c in compared)
+
+
+# The score of each instrument that a progress chart draws, and its scale's top (ODI is a percentage).
+CHARTED: dict[str, tuple[str, float]] = {"odi": ("percent", 100), "rmdq": ("score", 24), "psfs": ("mean", 10)}
+
+
+def _charted(row: OutcomeResponse) -> list[tuple[str, float]]:
+    """(series key, value) for each score of a response that is charted: NPRS per site, one score else."""
+    if row.instrument == "nprs":
+        return [(f"nprs.{site}", row.scores[site]) for site in ("back", "leg") if site in row.scores]
+    if row.instrument in CHARTED:
+        return [(row.instrument, row.scores[CHARTED[row.instrument][0]])]
+    return []
+
+
+def chart_series(
+    session: Session, actor: Actor, patient: Patient, start: date, end: date
+) -> list[OutcomeSeries]:
+    """Each charted score taken between two local dates of the patient, with the meaningful-change line from
+    the first response of its series (whenever that was). The caller records the audit."""
+    zone = ZoneInfo(patient.timezone)
+    rows = session.exec(
+        _scoped(actor, patient.id)
+        .where(
+            col(OutcomeResponse.taken_at) >= datetime.combine(start, time(), zone),
+            col(OutcomeResponse.taken_at) < datetime.combine(end + timedelta(days=1), time(), zone),
+        )
+        .order_by(col(OutcomeResponse.taken_at), col(OutcomeResponse.id))
+    ).all()
+    baselines = _baselines(session, actor, patient.id) if rows else {}
+    points: dict[tuple[str, str | None], list[OutcomePoint]] = {}
+    firsts: dict[tuple[str, str | None], float] = {}
+    for row in rows:
+        recall = series(row.instrument, row.answers)[1]
+        first = dict(_charted(baselines[series(row.instrument, row.answers)]))
+        for key, value in _charted(row):
+            day = row.taken_at.astimezone(zone).date()
+            points.setdefault((key, recall), []).append(OutcomePoint(day=day, value=value))
+            firsts.setdefault((key, recall), first.get(key, value))
+    return [
+        OutcomeSeries(
+            key=key,
+            recall=recall,
+            top=CHARTED.get(key, ("", 10))[1],
+            baseline=firsts[(key, recall)],
+            meaningful_at=MEANINGFUL[key.split(".")[0]].target(firsts[(key, recall)]),
+            points=found,
+        )
+        for (key, recall), found in points.items()
+    ]
 
 
 def _scoped(actor: Actor, patient_id: uuid.UUID) -> SelectOfScalar[OutcomeResponse]:

@@ -47,6 +47,8 @@ TRANSITIONS: dict[str, tuple[tuple[ProgrammeStatus, ...], ProgrammeStatus, Event
 }
 
 
+REVISION_MAX = 2**31 - 1
+
 EDITABLE: tuple[ProgrammeStatus, ...] = ("draft", "active", "paused")
 
 
@@ -107,13 +109,7 @@ def list_programmes(
 
 
 def latest_revision(session: Session, programme: Programme | AnyRow) -> ProgrammeRevision:
-    return session.exec(
-        select(ProgrammeRevision).where(
-            ProgrammeRevision.clinic_id == programme.clinic_id,
-            ProgrammeRevision.programme_id == programme.id,
-            ProgrammeRevision.number == programme.revision,
-        )
-    ).one()
+    return revision_by_number(session, programme, programme.revision)
 
 
 def _view(programme: Programme, revision: ProgrammeRevision) -> ProgrammePublic:
@@ -154,20 +150,28 @@ def list_revisions(
     return page.mapped(lambda rows: [RevisionSummary.model_validate(r, from_attributes=True) for r in rows])
 
 
-def get_revision(session: Session, actor: Actor, programme: Programme, number: int) -> RevisionPublic:
-    revision = session.exec(
+def revision_by_number(session: Session, programme: Programme | AnyRow, number: int) -> ProgrammeRevision:
+    """One revision of the programme, or NotFound."""
+    # Revisions count from 1 and are stored as 32-bit integers: a number outside names none, on any database
+    # (PostgreSQL would refuse to compare it with the column).
+    if not 1 <= number <= REVISION_MAX:
+        raise NotFound(f"Programme has no revision {number}.")
+    found = session.exec(
         select(ProgrammeRevision).where(
             ProgrammeRevision.clinic_id == programme.clinic_id,
             ProgrammeRevision.programme_id == programme.id,
             ProgrammeRevision.number == number,
         )
     ).first()
-    if revision is None:
+    if found is None:
         raise NotFound(f"Programme has no revision {number}.")
+    return found
+
+
+def get_revision(session: Session, actor: Actor, programme: Programme, number: int) -> RevisionPublic:
+    found = revision_by_number(session, programme, number)
     audit.record(session, actor, "programme.revision.read", "programme", programme.id, programme.patient_id)
-    return RevisionPublic.model_validate(
-        {**revision.model_dump(), "programme": revision.snapshot["programme"]}
-    )
+    return RevisionPublic.model_validate({**found.model_dump(), "programme": found.snapshot["programme"]})
 
 
 def create_programme(session: Session, actor: Actor, patient: Patient, data: ProgrammeCreate) -> Programme:
