@@ -27,7 +27,7 @@ from app.models.programme_view import ProgrammeView
 from app.models.safety_text import EMERGENCY_WARNING, LINES, STOP_RULES_INTRO
 from app.models.session_log import Plan, PlanItem, ProgressReport, SessionLog, StoppedItem
 from app.models.stop_rules import STOP_RULES
-from app.services import adherence, audit, holds, patients, programme_view, programmes
+from app.services import adherence, audit, conditional, holds, patients, programme_view, programmes
 from app.services.pagination import PageParams, paginate
 
 _CACHE_SIZE = 2048
@@ -101,7 +101,7 @@ def read_mine(
     locale = patient_locale(actor)
     tag = etag(programme, locale)
     audit.record(session, actor, "programme.read", "programme", programme.id, actor.id)
-    if if_none_match is not None and tag in (t.strip() for t in if_none_match.split(",")):
+    if conditional.none_match(if_none_match, tag):
         return tag, None
     return tag, _view(session, programme, locale)[1]
 
