@@ -67,7 +67,22 @@ _OUTCOME = {
         "schema": {
             "type": "object",
             "required": ["resourceType", "issue"],
-            "properties": {"resourceType": {"const": "OperationOutcome"}, "issue": {"type": "array"}},
+            "properties": {
+                "resourceType": {"type": "string", "const": "OperationOutcome"},
+                "issue": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["severity", "code"],
+                        "properties": {
+                            "severity": {"type": "string"},
+                            "code": {"type": "string"},
+                            "details": {"type": "object"},
+                            "diagnostics": {"type": "string"},
+                        },
+                    },
+                },
+            },
         }
     }
 }
