@@ -207,7 +207,9 @@ def _finish_operation(operation: dict[str, Any], route: APIRoute, method: str) -
     schemes = _schemes(route)
     operation["security"] = [{name: []} for name in sorted(schemes)] if schemes else []
     responses = operation.setdefault("responses", {})
-    declared = {"422"} if "requestBody" in operation or operation.get("parameters") else set()
+    has_input = "requestBody" in operation or operation.get("parameters")
+    # A route that answers invalid input in its own shape (FHIR, OAuth2) declares its 400 and no 422.
+    declared = {"422"} if has_input and "400" not in responses else set()
     if schemes and schemes != {"metricsToken"}:
         declared |= {"401", "403"}
     if route.param_convertors:

@@ -20,6 +20,17 @@ def assert_problem(response, status: int, code: str | None = None) -> dict[str, 
     return body
 
 
+def assert_oauth_error(response, status: int, error: str, code: str | None = None) -> dict[str, Any]:
+    """The response is an OAuth2 token endpoint error (RFC 6749 §5.2) with this status and `error`."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json"), response.headers
+    body = response.json()
+    assert body["error"] == error and body["error_description"], body
+    if code is not None:
+        assert body["code"] == code, body
+    return body
+
+
 def wait_until(predicate, timeout: float = 20, interval: float = 0.02):
     """Poll until predicate() is truthy (returning its value), or fail after timeout seconds."""
     deadline = time.monotonic() + timeout
