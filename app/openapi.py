@@ -153,9 +153,7 @@ SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
     STAFF: {
         "type": "oauth2",
         "description": "Clinic staff: OAuth2 password grant; the access token lasts 15 minutes.",
-        "flows": {
-            "password": {"tokenUrl": "/v1/auth/token", "refreshUrl": "/v1/auth/token", "scopes": {}}
-        },
+        "flows": {"password": {"tokenUrl": "/v1/auth/token", "refreshUrl": "/v1/auth/token", "scopes": {}}},
     },
     PATIENT: {
         "type": "http",
@@ -225,9 +223,9 @@ def _finish_operation(operation: dict[str, Any], route: APIRoute, method: str) -
     responses.setdefault("default", {"description": "An error (RFC 9457)", "content": _PROBLEM})
     if "428" in responses:
         for parameter in operation.get("parameters", []):
-                if parameter["in"] == "header" and parameter["name"].lower() == "if-match":
-                    parameter["required"] = True
-                    parameter["schema"] = {"type": "string"}
+            if parameter["in"] == "header" and parameter["name"].lower() == "if-match":
+                parameter["required"] = True
+                parameter["schema"] = {"type": "string"}
 
 
 def _webhooks(schemas: dict[str, Any]) -> dict[str, Any]:

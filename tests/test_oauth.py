@@ -3,8 +3,8 @@
 import time
 
 import pytest
-from authlib.integrations.httpx_client import OAuth2Client
 from authlib.integrations.base_client import OAuthError
+from authlib.integrations.httpx_client import OAuth2Client
 
 from tests.factories import PASSWORD
 from tests.helpers import assert_oauth_error, assert_problem
