@@ -25,6 +25,7 @@ from app.config import Settings, get_settings
 from app.context import request_id_var
 from app.db import get_engine
 from app.dispatcher import Dispatcher
+from app.docs import install_docs
 from app.errors import PROBLEM_JSON, Code, DomainError, problem
 from app.observability import record_request
 from app.openapi import install_contract
@@ -314,6 +315,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             "Errors are RFC 9457 problem+json with a stable `code`."
         ),
         servers=[{"url": "/", "description": "This deployment"}],
+        docs_url=None,
+        redoc_url=None,
         license_info={"name": "Apache-2.0", "identifier": "Apache-2.0"},
         contact={"name": "Home-exercise prescription service maintainers"},
     )
@@ -337,6 +340,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     for router in routers:
         app.include_router(router)
     install_contract(app, routers)
+    install_docs(app)
     if settings.concurrent_requests:
         app.add_middleware(ConcurrencyLimitMiddleware, limit=settings.concurrent_requests)
     if settings.cors_origins:
