@@ -292,17 +292,6 @@ def serve(
 
 
 @cli.command()
-def openapi() -> None:
-    """Print the OpenAPI document the server publishes at /openapi.json (for linters and client
-    generators, docs/api.md)."""
-    import json
-
-    from app.main import create_app
-
-    print(json.dumps(create_app().openapi(), indent=1, ensure_ascii=False))
-
-
-@cli.command()
 def worker(
     concurrency: Annotated[int, typer.Option(min=1, max=100, help="Deliveries sent at once")] = 20,
     poll_interval: Annotated[

@@ -205,6 +205,8 @@ def _finish_operation(operation: dict[str, Any], route: APIRoute, method: str) -
     schemes = _schemes(route)
     operation["security"] = [{name: []} for name in sorted(schemes)] if schemes else []
     responses = operation.setdefault("responses", {})
+    if "HTTPValidationError" in str(responses.get("422")):
+        del responses["422"]  # FastAPI's own 422 body, which this service never sends
     has_input = "requestBody" in operation or operation.get("parameters")
     # A route that answers invalid input in its own shape (FHIR, OAuth2) declares its 400 and no 422.
     declared = {"422"} if has_input and "400" not in responses else set()
@@ -213,7 +215,7 @@ def _finish_operation(operation: dict[str, Any], route: APIRoute, method: str) -
     if route.param_convertors:
         declared.add("404")
     for status in sorted(declared):
-        if status not in responses or "HTTPValidationError" in str(responses[status]):
+        if status not in responses:
             responses[status] = {"description": _ERRORS[status], "content": _PROBLEM}
     for status, response in responses.items():
         if status[0] in "45" and "content" not in response:
@@ -281,7 +283,7 @@ def install_contract(app: FastAPI, routers: Sequence[APIRouter]) -> None:
             for router in routers
             for route in router.routes
             if isinstance(route, APIRoute) and route.include_in_schema
-            for method in route.methods
+            for method in route.methods or ()
         }
         for path, path_item in schema.get("paths", {}).items():
             for method, operation in path_item.items():
