@@ -13,6 +13,7 @@ FastAPI builds the document from the routes; this module finishes it in one plac
 `make lint` runs Spectral (`spectral:oas`) and Redocly (`recommended`) on the result: 0 errors, 0 warnings.
 """
 
+import json
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -260,6 +261,43 @@ def _webhooks(schemas: dict[str, Any]) -> dict[str, Any]:
     return webhooks
 
 
+def _refs(value: Any) -> set[str]:
+    if isinstance(value, dict):
+        found = {value["$ref"].rsplit("/", 1)[1]} if isinstance(value.get("$ref"), str) else set()
+        return found.union(*(_refs(item) for item in value.values()))
+    if isinstance(value, list):
+        return set().union(*(_refs(item) for item in value))
+    return set()
+
+
+def _reachable(start: set[str], schemas: dict[str, Any]) -> set[str]:
+    seen: set[str] = set()
+    pending = set(start)
+    while pending:
+        name = pending.pop()
+        if name not in seen and name in schemas:
+            seen.add(name)
+            pending |= _refs(schemas[name])
+    return seen
+
+
+def _state_input_defaults(schema: dict[str, Any]) -> None:
+    """In a schema only requests use, a default is what the service fills in when a field is left out:
+    said in the description, not as `default`, which generators (openapi-typescript) read as "always
+    present" and so make the field required to send."""
+    schemas = schema["components"]["schemas"]
+    operations = [op for item in schema["paths"].values() for op in item.values()]
+    sent = _refs([{k: op.get(k) for k in ("requestBody", "parameters")} for op in operations])
+    answered = _refs([op["responses"] for op in operations]) | _refs(schema.get("webhooks", {}))
+    for name in _reachable(sent, schemas) - _reachable(answered, schemas):
+        required = set(schemas[name].get("required", ()))
+        for field, property_schema in schemas[name].get("properties", {}).items():
+            if "default" in property_schema and field not in required:
+                default = json.dumps(property_schema.pop("default"))
+                note = f"Default when left out: {default}."
+                property_schema["description"] = f"{property_schema.get('description', '')} {note}".strip()
+
+
 def install_contract(app: FastAPI, routers: Sequence[APIRouter]) -> None:
     """Finish the document FastAPI builds from `routers` (those included in `app`), once, the first time
     it is asked for."""
@@ -290,6 +328,7 @@ def install_contract(app: FastAPI, routers: Sequence[APIRouter]) -> None:
                 _finish_operation(operation, routes[(method.upper(), path)], method.upper())
         schema["tags"] = TAGS
         schema["webhooks"] = _webhooks(schemas)
+        _state_input_defaults(schema)
         app.openapi_schema = schema
         return schema
 

@@ -113,6 +113,19 @@ def _canonicals(request: Request, settings: SettingsDep) -> fhir.Canonicals:
 Canonicals = Annotated[fhir.Canonicals, Depends(_canonicals)]
 
 
+def _resource(kind: str) -> dict[Any, Any]:
+    """The 200 answer of a route: a FHIR resource of this type (its full structure is FHIR R4's own)."""
+    schema = {
+        "type": "object",
+        "title": f"Fhir{kind}",
+        "description": f"A FHIR R4 {kind} (http://hl7.org/fhir/R4/{kind.lower()}.html)",
+        "required": ["resourceType"],
+        "properties": {"resourceType": {"type": "string", "const": kind}, "id": {"type": "string"}},
+        "additionalProperties": True,
+    }
+    return {200: {"description": f"A {kind}", "content": {FhirJSONResponse.media_type: {"schema": schema}}}}
+
+
 def _patient_id(patient: str | None, subject: str | None) -> uuid.UUID:
     """`patient` or `subject` (the same search for a CarePlan): an id or a reference `Patient/{id}`."""
     reference = patient or subject
@@ -129,20 +142,35 @@ def _patient_id(patient: str | None, subject: str | None) -> uuid.UUID:
         ) from exc
 
 
-@router.get("/metadata", summary="The server's CapabilityStatement")
+@router.get(
+    "/metadata",
+    summary="The server's CapabilityStatement",
+    response_model=None,
+    responses=_resource("CapabilityStatement"),
+)
 async def capabilities(request: Request) -> dict[str, Any]:
     """Public, as FHIR clients expect: it says what can be read and searched, not any data."""
     return fhir.capability_statement(base_url=_fhir_base(request), version=request.app.version)
 
 
-@router.get("/Patient/{patient_id}", summary="Read a patient as a FHIR Patient")
+@router.get(
+    "/Patient/{patient_id}",
+    summary="Read a patient as a FHIR Patient",
+    response_model=None,
+    responses=_resource("Patient"),
+)
 def read_patient(
     patient_id: uuid.UUID, session: SessionDep, actor: ClinicActor, urls: Canonicals
 ) -> dict[str, Any]:
     return fhir_reads.read_patient(session, actor, urls, patient_id)
 
 
-@router.get("/CarePlan/{programme_id}", summary="Read a programme as a CarePlan")
+@router.get(
+    "/CarePlan/{programme_id}",
+    summary="Read a programme as a CarePlan",
+    response_model=None,
+    responses=_resource("CarePlan"),
+)
 def read_care_plan(
     programme_id: uuid.UUID,
     programme: ProgrammeDep,
@@ -157,7 +185,12 @@ def read_care_plan(
     return resource
 
 
-@router.get("/CarePlan", summary="Search a patient's programmes as CarePlans (a searchset Bundle)")
+@router.get(
+    "/CarePlan",
+    summary="Search a patient's programmes as CarePlans (a searchset Bundle)",
+    response_model=None,
+    responses=_resource("Bundle"),
+)
 def search_care_plans(
     request: Request,
     session: SessionDep,
@@ -191,7 +224,12 @@ def search_care_plans(
     )
 
 
-@router.get("/ActivityDefinition/{exercise_slug}", summary="Read an exercise as an ActivityDefinition")
+@router.get(
+    "/ActivityDefinition/{exercise_slug}",
+    summary="Read an exercise as an ActivityDefinition",
+    response_model=None,
+    responses=_resource("ActivityDefinition"),
+)
 def read_activity_definition(
     exercise_slug: str, exercise: FhirExerciseDep, session: SessionDep, response: Response, urls: Canonicals
 ) -> dict[str, Any]:
