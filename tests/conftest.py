@@ -110,40 +110,9 @@ def unique() -> str:
 @pytest.fixture(scope="session")
 def live_server(database_url, tmp_path_factory) -> Iterator[str]:
     """`hep serve` (real uvicorn) on 127.0.0.1 over the suite's database, for third-party clients that
-    speak HTTP themselves (authlib, fhirpy, generated clients, Node). Stopped by its process id."""
-    import signal
-    import socket
-    import subprocess
-    import sys
-    import time
+    speak HTTP themselves (authlib, fhirpy, generated clients, Node)."""
+    from tests.helpers import free_port, hep_serve
 
-    import httpx
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {**os.environ, "HEP_DATABASE_URL": database_url, "HEP_PORT": str(port), "HEP_DEMO": "0"}
-    log = tmp_path_factory.mktemp("live") / "serve.log"
-    hep = str(Path(sys.executable).parent / "hep")
-    with log.open("w") as out:
-        process = subprocess.Popen([hep, "serve"], env=env, stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "no /healthz within 60 s:\n" + log.read_text()
-            time.sleep(0.1)
+    env = {**os.environ, "HEP_DATABASE_URL": database_url, "HEP_PORT": str(free_port()), "HEP_DEMO": "0"}
+    with hep_serve(env, tmp_path_factory.mktemp("live") / "serve.log") as base:
         yield base
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
