@@ -8,8 +8,9 @@ import pytest
 from tests.factories import make_resources
 from tests.helpers import assert_problem
 
-# Operations endpoints: /metrics takes the operator's token, not a caller's (tests/test_observability.py).
-PUBLIC = {"/healthz", "/readyz", "/metrics"}
+# Operations endpoints (/metrics takes the operator's token, not a caller's: tests/test_observability.py) and
+# the FHIR CapabilityStatement, public as FHIR clients expect (tests/test_fhir_discovery.py).
+PUBLIC = {"/healthz", "/readyz", "/metrics", "/fhir/r4/metadata"}
 PUBLIC_PREFIXES = ("/v1/auth/", "/v1/patient-auth/")
 PARAM = re.compile(r"{(\w+)}")
 
