@@ -58,11 +58,11 @@ lint: install contract
 	$(BIN)/mypy
 
 # The live OpenAPI document through Spectral (spectral:oas) and Redocly (recommended): any error or
-# warning fails. contract/redocly.yaml says which rule is off and why.
+# warning fails. contract/redocly.yaml says which rule is off and why; Redocly sends no telemetry.
 contract: install $(NODE_STAMP)
 	$(BIN)/python -c 'import json; from app.main import create_app; print(json.dumps(create_app().openapi()))' > contract/openapi.json
 	cd contract && npx --no-install spectral lint openapi.json --ruleset .spectral.yaml --fail-severity hint
-	cd contract && npx --no-install redocly lint openapi.json --config redocly.yaml --max-problems 50
+	cd contract && REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true npx --no-install redocly lint openapi.json --config redocly.yaml --max-problems 50
 
 # Load the hot endpoints with wrk (32 connections) against a bare FastAPI app serving the same bytes; the
 # table goes to bench/results/. BENCH_SIZE=small|medium, or a name plus BENCH_ARGS="--clinics N --patients N
