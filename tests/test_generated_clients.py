@@ -12,6 +12,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.factories import PASSWORD
@@ -26,14 +27,23 @@ def _programme_body() -> dict:
 
 
 @pytest.fixture(scope="module")
-def hep_client(live_server, tmp_path_factory):
+def openapi_url(live_server) -> str:
+    """The live document's URL, asked for once first: the server builds the document on its first request,
+    which on a loaded machine takes longer than a generator waits (openapi-python-client: 5 s)."""
+    url = f"{live_server}/openapi.json"
+    assert httpx.get(url, timeout=120).status_code == 200
+    return url
+
+
+@pytest.fixture(scope="module")
+def hep_client(openapi_url, tmp_path_factory):
     out = tmp_path_factory.mktemp("python-client")
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}  # its ruff post-hooks
     command = [
         str(BIN / "openapi-python-client"),
         "generate",
         "--url",
-        f"{live_server}/openapi.json",
+        openapi_url,
         "--meta",
         "none",
         "--output-path",
@@ -149,7 +159,7 @@ def typescript_run():
 
 
 def test_typescript_client_type_checks_strictly_and_runs_the_patient_flow(
-    typescript_run, live_server, world, client
+    typescript_run, openapi_url, live_server, world, client
 ):
     npx, run = typescript_run
     headers = world.b.headers["physio"]
@@ -168,7 +178,7 @@ def test_typescript_client_type_checks_strictly_and_runs_the_patient_flow(
         assert done.returncode == 0, done.stdout + done.stderr
         return done.stdout
 
-    npx_run("openapi-typescript", f"{live_server}/openapi.json", "--output", f"{run.name}/schema.d.ts")
+    npx_run("openapi-typescript", openapi_url, "--output", f"{run.name}/schema.d.ts")
     shutil.copy(CONTRACT / "patient-flow.ts", run / "patient-flow.ts")
     (run / "inputs.ts").write_text(
         f"export const baseUrl = {json.dumps(live_server)};\n"
