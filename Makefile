@@ -4,18 +4,33 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test fuzz lint migrate seed bench bench-webhooks bench-renders illustrations docs-pictures
+RUNTIME_STAMP := $(VENV)/.runtime-installed
+NODE_STAMP := contract/node_modules/.installed
 
-$(STAMP): pyproject.toml
+.PHONY: install run test fuzz lint contract migrate seed bench bench-webhooks bench-renders illustrations \
+	docs-pictures
+
+# `make run` installs the service's runtime dependencies only; `make test` and `make lint` add the test
+# and dev tools ('.[dev]') on top.
+$(RUNTIME_STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $(RUNTIME_STAMP)
+
+$(STAMP): $(RUNTIME_STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
 install: $(STAMP)
 
-migrate: install
+# The npm tools that check the contract and the generated TypeScript client, exactly as
+# contract/package-lock.json pins them (no install scripts run).
+$(NODE_STAMP): contract/package-lock.json
+	cd contract && npm ci --no-audit --no-fund --ignore-scripts
+	@touch $(NODE_STAMP)
+
+migrate: $(RUNTIME_STAMP)
 	$(BIN)/hep migrate
 
 seed: migrate
@@ -26,7 +41,7 @@ run: seed
 	HEP_DEMO=$${HEP_DEMO:-1} $(BIN)/hep serve
 
 # HEP_TEST_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test make test  runs on PostgreSQL.
-test: install
+test: install $(NODE_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The schema fuzzer at length: FUZZ_EXAMPLES generated requests per operation (make test runs 8, the
@@ -39,13 +54,20 @@ fuzz: install
 illustrations: install
 	$(BIN)/python -m tests.gallery
 
-# ruff, ruff format, the import contracts in pyproject.toml (imports point down only), and mypy (its
-# [tool.mypy] says what: all of app, services and models strictly).
-lint: install
+# ruff, ruff format, the import contracts in pyproject.toml (imports point down only), mypy (its
+# [tool.mypy] says what: all of app, services and models strictly), and the OpenAPI contract.
+lint: install contract
 	$(BIN)/ruff check app tests bench alembic
 	$(BIN)/ruff format --check app tests bench alembic
 	$(BIN)/lint-imports
 	$(BIN)/mypy
+
+# The live OpenAPI document through Spectral (spectral:oas) and Redocly (recommended): any error or
+# warning fails. contract/redocly.yaml says which rule is off and why; Redocly sends no telemetry.
+contract: install $(NODE_STAMP)
+	$(BIN)/python -c 'import json; from app.main import create_app; print(json.dumps(create_app().openapi()))' > contract/openapi.json
+	cd contract && npx --no-install spectral lint openapi.json --ruleset .spectral.yaml --fail-severity hint
+	cd contract && REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true npx --no-install redocly lint openapi.json --config redocly.yaml --max-problems 50
 
 # Load the hot endpoints with wrk (32 connections) against a bare FastAPI app serving the same bytes; the
 # table goes to bench/results/. BENCH_SIZE=small|medium, or a name plus BENCH_ARGS="--clinics N --patients N

@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     metrics_token: str | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    # The base of the FHIR canonical URLs the service defines (extensions, code systems, identifier
+    # systems, exercises), e.g. https://fhir.clinic.example.org. Unset: this deployment's own FHIR base
+    # (scheme and host of the request, then /fhir/r4). docs/fhir.md.
+    fhir_canonical_base: str | None = Field(None, pattern=r"^https?://[^\s/]+(/[^\s]*)?[^/\s]$")
+
     demo: bool = False
     host: str = "127.0.0.1"
     port: int = 8000

@@ -155,7 +155,7 @@ async def _integration_actor(actor: Annotated[Actor, Depends(_clinic_actor)]) ->
 
 _metrics_bearer = HTTPBearer(
     auto_error=False,
-    scheme_name="MetricsToken",
+    scheme_name="metricsToken",
     description="The operator's HEP_METRICS_TOKEN; /metrics is open when none is set.",
 )
 
@@ -180,6 +180,19 @@ ClinicianActor = Annotated[Actor, Depends(_clinician_actor)]
 AdminActor = Annotated[Actor, Depends(require_role("admin"))]
 # The route receives the Actor: the unit of work computes the Deferred value in the route's hop.
 PatientActor = Annotated[Actor, Depends(_patient_actor)]
+
+# Who may call, as the OpenAPI document states it (app/openapi.py): the security schemes each caller check
+# accepts. A route's schemes are those every caller check on its way accepts.
+STAFF, PATIENT, EHR = "staffOAuth2", "patientBearer", "ehrApiKey"
+CALLER_SCHEMES: dict[object, frozenset[str]] = {
+    _current_actor: frozenset({STAFF, PATIENT, EHR}),
+    _clinic_actor: frozenset({STAFF, EHR}),
+    _integration_actor: frozenset({STAFF, EHR}),
+    _staff_actor: frozenset({STAFF}),
+    _clinician_actor: frozenset({STAFF}),
+    _patient_actor: frozenset({PATIENT}),
+    _metrics_reader: frozenset({"metricsToken"}),
+}
 
 
 async def _page_params(

@@ -74,6 +74,7 @@ class Code(StrEnum):
     UNAVAILABLE = "unavailable"
     UNKNOWN_ITEM = "unknown_item"
     UNKNOWN_REVISION = "unknown_revision"
+    UNSUPPORTED_GRANT_TYPE = "unsupported_grant_type"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     VALIDATION_ERROR = "validation_error"
     WEBHOOK_URL_INVALID = "webhook_url_invalid"
@@ -195,3 +196,31 @@ def problem(
         if len(errors) > MAX_FIELD_PROBLEMS:
             body["errors_omitted"] = len(errors) - MAX_FIELD_PROBLEMS
     return body
+
+
+class OAuthError(BaseModel):
+    """An error answer of the OAuth2 token endpoint (RFC 6749 §5.2), the one endpoint that does not answer
+    problem+json: OAuth2 clients parse this shape. `code` is the service's own stable code."""
+
+    error: str = Field(description="invalid_request, invalid_grant, unsupported_grant_type, …")
+    error_description: str
+    code: str = Field(description="Stable, machine-readable error code, as in problem+json")
+
+
+def oauth_error(exc: DomainError) -> tuple[int, OAuthError]:
+    """A domain error raised at the token endpoint as RFC 6749 §5.2 says it: 400 with `error`.
+
+    A credential that is wrong, expired or revoked is `invalid_grant`; too many failed sign-ins keep their
+    429 (and Retry-After) as `temporarily_unavailable`, a try-later the client can tell from a wrong password.
+    """
+    if exc.status == 401:
+        status, error = 400, "invalid_grant"
+    elif exc.status == 429:
+        status, error = 429, "temporarily_unavailable"
+    elif exc.code == Code.UNSUPPORTED_GRANT_TYPE:
+        status, error = 400, "unsupported_grant_type"
+    elif exc.status < 500:
+        status, error = 400, "invalid_request"
+    else:
+        status, error = exc.status, "server_error"
+    return status, OAuthError(error=error, error_description=exc.detail, code=exc.code)

@@ -1,27 +1,28 @@
-"""Programmes as FHIR R4 CarePlans, exercises as ActivityDefinitions: pure functions to JSON-ready dicts.
+"""Programmes as FHIR R4 CarePlans, exercises as ActivityDefinitions, patients as Patients, and the
+server's CapabilityStatement: pure functions to JSON-ready dicts.
 
 The mapping, the extensions and the caveats are documented in docs/fhir.md; the tests validate the output
-with the `fhir.resources` R4B models. Nothing here touches the database or the web framework.
+with R4 (4.0.1) models (fhirclient) and read it with fhirpy. Nothing here touches the database or the web
+framework.
 """
 
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from app.models.exercise import Exercise, ExercisePublic
+from app.models.patient import Patient
 from app.models.programme import PhasePublic, ProgrammePublic
 from app.models.programme_document import ProgrammeStatus
 
-# Stable across deployments: the extensions and code systems mean the same wherever this service runs.
-BASE = "https://hep.example/fhir"
-DOSE_EXTENSION = f"{BASE}/StructureDefinition/exercise-dose"
-PHASE_EXTENSION = f"{BASE}/StructureDefinition/programme-phase"
-UNLOCK_EXTENSION = f"{BASE}/StructureDefinition/clinician-unlocked"
-CATEGORY_SYSTEM = f"{BASE}/CodeSystem/exercise-category"
-CHAIN_SYSTEM = f"{BASE}/CodeSystem/exercise-chain"
 PROBLEM_SYSTEM = "urn:hep:problem"  # the `code` of the service's problem+json errors
 UCUM = "http://unitsofmeasure.org"
+FHIR_VERSION = "4.0.1"
+# When what the CapabilityStatement says last changed.
+CAPABILITIES_DATE = "2026-12-03"
+BCP47 = "urn:ietf:bcp:47"
 # FHIR ids are at most 64 characters; a clinic's own slugs may be up to 80.
 MAX_ID_LENGTH = 64
 
@@ -62,20 +63,46 @@ def _drop_none(values: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in values.items() if value is not None and value != []}
 
 
-def patient_identifier_system(clinic_id: uuid.UUID) -> str:
-    """EHR identifiers are unique within one clinic, so each clinic has its own identifier system."""
-    return f"{BASE}/clinic/{clinic_id}/patient-external-id"
+@dataclass(frozen=True)
+class Canonicals:
+    """The URLs of what the service defines (extensions, code systems, identifier systems, its exercises),
+    under one base: HEP_FHIR_CANONICAL_BASE, else the deployment's own FHIR base (docs/fhir.md)."""
+
+    base: str
+
+    @property
+    def dose_extension(self) -> str:
+        return f"{self.base}/StructureDefinition/exercise-dose"
+
+    @property
+    def phase_extension(self) -> str:
+        return f"{self.base}/StructureDefinition/programme-phase"
+
+    @property
+    def unlock_extension(self) -> str:
+        return f"{self.base}/StructureDefinition/clinician-unlocked"
+
+    @property
+    def category_system(self) -> str:
+        return f"{self.base}/CodeSystem/exercise-category"
+
+    @property
+    def chain_system(self) -> str:
+        return f"{self.base}/CodeSystem/exercise-chain"
+
+    def patient_identifier_system(self, clinic_id: uuid.UUID) -> str:
+        """EHR identifiers are unique within one clinic, so each clinic has its own identifier system."""
+        return f"{self.base}/clinic/{clinic_id}/patient-external-id"
+
+    def exercise(self, slug: str, owner_clinic_id: uuid.UUID | None) -> str:
+        """Catalogue slugs are the same everywhere; a clinic's own slug is unique only in that clinic."""
+        if owner_clinic_id is None:
+            return f"{self.base}/ActivityDefinition/{slug}"
+        return f"{self.base}/clinic/{owner_clinic_id}/ActivityDefinition/{slug}"
 
 
 def activity_definition_id(slug: str, exercise_id: uuid.UUID) -> str:
     return slug if len(slug) <= MAX_ID_LENGTH else str(exercise_id)
-
-
-def exercise_canonical(slug: str, owner_clinic_id: uuid.UUID | None) -> str:
-    """Catalogue slugs are the same in every deployment; a clinic's own slug is unique only in that clinic."""
-    if owner_clinic_id is None:
-        return f"{BASE}/ActivityDefinition/{slug}"
-    return f"{BASE}/clinic/{owner_clinic_id}/ActivityDefinition/{slug}"
 
 
 def _quantity(dose: Mapping[str, Any]) -> dict[str, Any]:
@@ -89,7 +116,9 @@ def _quantity(dose: Mapping[str, Any]) -> dict[str, Any]:
     return _seconds(dose["hold_s"])
 
 
-def _dose_extension(dose: Mapping[str, Any], **more: dict[str, Any] | None) -> dict[str, Any]:
+def _dose_extension(
+    urls: Canonicals, dose: Mapping[str, Any], **more: dict[str, Any] | None
+) -> dict[str, Any]:
     """The whole dose, machine-readable: `quantity` and `Timing` alone cannot say sets × reps, hold, rest."""
     parts: dict[str, dict[str, Any] | None] = {
         "sets": {"valueInteger": dose["sets"]} if dose.get("sets") is not None else None,
@@ -109,16 +138,16 @@ def _dose_extension(dose: Mapping[str, Any], **more: dict[str, Any] | None) -> d
         **more,
     }
     return {
-        "url": DOSE_EXTENSION,
+        "url": urls.dose_extension,
         "extension": [{"url": name, **value} for name, value in parts.items() if value is not None],
     }
 
 
-def _phase_extension(phase: PhasePublic) -> dict[str, Any]:
+def _phase_extension(urls: Canonicals, phase: PhasePublic) -> dict[str, Any]:
     parts = [{"url": "position", "valueInteger": phase.position}, {"url": "name", "valueString": phase.name}]
     if phase.goal:
         parts.append({"url": "goal", "valueString": phase.goal})
-    return {"url": PHASE_EXTENSION, "extension": parts}
+    return {"url": urls.phase_extension, "extension": parts}
 
 
 def _activity_status(status: ProgrammeStatus, phase: int, current: int) -> str:
@@ -135,6 +164,7 @@ def _activity_status(status: ProgrammeStatus, phase: int, current: int) -> str:
 def care_plan(
     programme: ProgrammePublic,
     *,
+    urls: Canonicals,
     clinic_id: uuid.UUID,
     external_id: str | None,
     exercise_owners: Mapping[uuid.UUID, uuid.UUID | None],
@@ -143,19 +173,19 @@ def care_plan(
     the clinic that owns it (None for the catalogue), which decides the ActivityDefinition's canonical."""
     subject: dict[str, Any] = {"reference": f"Patient/{programme.patient_id}"}
     if external_id:
-        subject["identifier"] = {"system": patient_identifier_system(clinic_id), "value": external_id}
+        subject["identifier"] = {"system": urls.patient_identifier_system(clinic_id), "value": external_id}
     activities = []
     for phase in programme.phases:
         for item in phase.items:
             dose = item.model_dump()
-            extensions = [_phase_extension(phase), _dose_extension(dose)]
+            extensions = [_phase_extension(urls, phase), _dose_extension(urls, dose)]
             if item.requires_clinician_unlock:
-                extensions.append({"url": UNLOCK_EXTENSION, "valueBoolean": item.clinician_unlocked})
+                extensions.append({"url": urls.unlock_extension, "valueBoolean": item.clinician_unlocked})
             detail = {
                 "extension": extensions,
                 "kind": KIND,
                 "instantiatesCanonical": [
-                    exercise_canonical(item.exercise_slug, exercise_owners[item.exercise_id])
+                    urls.exercise(item.exercise_slug, exercise_owners[item.exercise_id])
                 ],
                 "code": {"text": item.exercise_name},
                 "status": _activity_status(programme.status, phase.position, programme.current_phase),
@@ -220,7 +250,7 @@ def _default_timing(dose: Mapping[str, Any]) -> dict[str, Any]:
     return {"repeat": {"frequency": weekly, "period": 1, "periodUnit": "wk"}}
 
 
-def activity_definition(exercise: Exercise, text: ExercisePublic) -> dict[str, Any]:
+def activity_definition(exercise: Exercise, text: ExercisePublic, urls: Canonicals) -> dict[str, Any]:
     """An exercise (with its English text) as an ActivityDefinition; the dose is its default dose."""
     dose = exercise.default_dose
     chain_title = exercise.chain_title.get("en") or exercise.chain
@@ -230,23 +260,26 @@ def activity_definition(exercise: Exercise, text: ExercisePublic) -> dict[str, A
         "meta": {"lastUpdated": _instant(exercise.updated_at)},
         "extension": [
             _dose_extension(
+                urls,
                 dose,
                 timesPerDay={"valueInteger": dose["times_per_day"]},
                 daysPerWeek={"valueInteger": dose["days_per_week"]},
             )
         ],
-        "url": exercise_canonical(exercise.slug, exercise.owner_clinic_id),
+        "url": urls.exercise(exercise.slug, exercise.owner_clinic_id),
         "name": _machine_name(exercise.slug),
         "title": text.name,
         "status": "retired" if exercise.archived_at is not None else "active",
         "date": _instant(exercise.updated_at),
         "description": _description(text),
-        "topic": [{"coding": [{"system": CHAIN_SYSTEM, "code": exercise.chain, "display": chain_title}]}],
+        "topic": [
+            {"coding": [{"system": urls.chain_system, "code": exercise.chain, "display": chain_title}]}
+        ],
         "kind": KIND,
         "code": {
             "coding": [
                 {
-                    "system": CATEGORY_SYSTEM,
+                    "system": urls.category_system,
                     "code": exercise.category,
                     "display": exercise.category.replace("_", " ").capitalize(),
                 }
@@ -259,9 +292,71 @@ def activity_definition(exercise: Exercise, text: ExercisePublic) -> dict[str, A
     }
 
 
+def patient(row: Patient, urls: Canonicals) -> dict[str, Any]:
+    """A patient as the clinic's EHR knows them: its own identifier (the external id), the name the clinic
+    gave, birth year, language. The clinical screening record stays in the service's own API."""
+    identifier = None
+    if row.external_id:
+        system = urls.patient_identifier_system(row.clinic_id)
+        identifier = [{"use": "usual", "system": system, "value": row.external_id}]
+    return _drop_none(
+        {
+            "resourceType": "Patient",
+            "id": str(row.id),
+            "meta": {"lastUpdated": _instant(row.updated_at)},
+            "identifier": identifier,
+            "active": True,
+            "name": [{"text": row.display_name}],
+            "birthDate": str(row.birth_year) if row.birth_year is not None else None,
+            "communication": [
+                {"language": {"coding": [{"system": BCP47, "code": row.locale}]}, "preferred": True}
+            ],
+        }
+    )
+
+
+def capability_statement(*, base_url: str, version: str) -> dict[str, Any]:
+    """What this server does, for an EHR's FHIR client to discover (GET /fhir/r4/metadata)."""
+    by_patient = [
+        {"name": "patient", "type": "reference", "documentation": "Patient/{id} or the id"},
+        {"name": "subject", "type": "reference", "documentation": "Patient/{id} or the id"},
+        {"name": "_count", "type": "number", "documentation": "Page size, 1–200"},
+    ]
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": CAPABILITIES_DATE,
+        "publisher": "Home-exercise prescription service",
+        "kind": "instance",
+        "software": {"name": "hep", "version": version},
+        "implementation": {"description": "Home-exercise programmes, read-only", "url": base_url},
+        "fhirVersion": FHIR_VERSION,
+        "format": ["application/fhir+json", "json"],
+        "rest": [
+            {
+                "mode": "server",
+                "security": {
+                    "description": "Authorization: Bearer with the clinic's API key (hep_…) or a staff "
+                    "access token; every read is limited to that clinic."
+                },
+                "resource": [
+                    {"type": "Patient", "interaction": [{"code": "read"}]},
+                    {
+                        "type": "CarePlan",
+                        "interaction": [{"code": "read"}, {"code": "search-type"}],
+                        "searchParam": by_patient,
+                    },
+                    {"type": "ActivityDefinition", "interaction": [{"code": "read"}]},
+                ],
+            }
+        ],
+    }
+
+
 def search_bundle(
-    resources: list[dict[str, Any]], *, base_url: str, self_url: str, next_url: str | None
+    resources: list[dict[str, Any]], *, total: int, base_url: str, self_url: str, next_url: str | None
 ) -> dict[str, Any]:
+    """A searchset: this page's matches, `total` matches in all, and the link to the next page."""
     links = [{"relation": "self", "url": self_url}]
     if next_url is not None:
         links.append({"relation": "next", "url": next_url})
@@ -273,7 +368,9 @@ def search_bundle(
         }
         for resource in resources
     ]
-    return _drop_none({"resourceType": "Bundle", "type": "searchset", "link": links, "entry": entries})
+    return _drop_none(
+        {"resourceType": "Bundle", "type": "searchset", "total": total, "link": links, "entry": entries}
+    )
 
 
 def operation_outcome(issue_code: str, code: str, diagnostics: str) -> dict[str, Any]:

@@ -20,8 +20,10 @@ from app.config import Settings, get_settings
 from app.context import request_id_var
 from app.db import get_engine
 from app.dispatcher import Dispatcher
-from app.errors import PROBLEM_JSON, Code, DomainError, Problem
+from app.docs import install_docs
+from app.errors import Code, DomainError
 from app.middleware import RequestContextMiddleware, problem_response
+from app.openapi import install_contract
 from app.routers import (
     admin,
     auth,
@@ -161,37 +163,6 @@ def _first_line(exc: Exception) -> str:
     return str(getattr(exc, "orig", None) or exc).splitlines()[0][:300]
 
 
-def document_problems(app: FastAPI) -> None:
-    """Publish the error answers as they are sent: problem+json for any status, 422 included.
-
-    FastAPI documents its own 422 body (`HTTPValidationError`, as application/json), which this service
-    never sends; clients generated from the document would mis-parse every error.
-    """
-    build = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is not None:
-            return app.openapi_schema
-        schema = build()
-        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
-        for name in ("HTTPValidationError", "ValidationError"):
-            schemas.pop(name, None)
-        problem_schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
-        schemas.update(problem_schema.pop("$defs", {}))
-        schemas["Problem"] = problem_schema
-        content = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
-        for path_item in schema.get("paths", {}).values():
-            for operation in path_item.values():
-                responses = operation.setdefault("responses", {})
-                if "HTTPValidationError" in str(responses.get("422")):
-                    responses["422"] = {"description": "The request is not valid", "content": content}
-                # A route that declares its own error answers (FHIR's OperationOutcome) keeps them.
-                responses.setdefault("default", {"description": "An error (RFC 9457)", "content": content})
-        return schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
-
-
 def _lifespan(settings: Settings, engine: Engine | None):
     """Runs the webhook dispatcher and the periodic jobs inside the API process unless HEP_DISPATCHER=off;
     at shutdown, stores what the group commit still holds (app.group_commit: a clean stop loses no audit
@@ -230,14 +201,18 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             "Open REST API for clinics prescribing home exercise for back pain and sciatica. "
             "Errors are RFC 9457 problem+json with a stable `code`."
         ),
+        servers=[{"url": "/", "description": "This deployment"}],
+        docs_url=None,
+        redoc_url=None,
+        license_info={"name": "Apache-2.0", "identifier": "Apache-2.0"},
+        contact={"name": "Home-exercise prescription service maintainers"},
     )
     app.state.engine = engine  # every request's unit of work runs on it (app.routing)
     app.state.write_slots = WriteSlots(settings.concurrent_requests)  # writing routes at once (app.routing)
     install_error_handlers(app)
-    document_problems(app)
     # Routes are matched in this order, one pattern after another: the patient app's, which carry most
     # of the traffic, come first.
-    for router in (
+    routers = (
         me.router,
         health.router,
         auth.router,
@@ -254,8 +229,11 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         monitoring.router,
         handouts.router,
         charts.router,
-    ):
+    )
+    for router in routers:
         app.include_router(router)
+    install_contract(app, routers)
+    install_docs(app)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -105,3 +105,14 @@ def world(session):
 @pytest.fixture
 def unique() -> str:
     return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture(scope="session")
+def live_server(database_url, tmp_path_factory) -> Iterator[str]:
+    """`hep serve` (real uvicorn) on 127.0.0.1 over the suite's database, for third-party clients that
+    speak HTTP themselves (authlib, fhirpy, generated clients, Node)."""
+    from tests.helpers import free_port, hep_serve
+
+    env = {**os.environ, "HEP_DATABASE_URL": database_url, "HEP_PORT": str(free_port()), "HEP_DEMO": "0"}
+    with hep_serve(env, tmp_path_factory.mktemp("live") / "serve.log") as base:
+        yield base

@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,17 @@ def assert_problem(response, status: int, code: str | None = None) -> dict[str, 
     body = response.json()
     assert body["status"] == status
     assert {"type", "title", "detail", "code"} <= body.keys()
+    if code is not None:
+        assert body["code"] == code, body
+    return body
+
+
+def assert_oauth_error(response, status: int, error: str, code: str | None = None) -> dict[str, Any]:
+    """The response is an OAuth2 token endpoint error (RFC 6749 §5.2) with this status and `error`."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json"), response.headers
+    body = response.json()
+    assert body["error"] == error and body["error_description"], body
     if code is not None:
         assert body["code"] == code, body
     return body
@@ -45,3 +58,44 @@ def start_worker(*options: str) -> subprocess.Popen:
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def hep_serve(env: dict[str, str], log: Path, cwd: Path | None = None) -> Iterator[str]:
+    """`hep serve` (real uvicorn) on 127.0.0.1:$HEP_PORT until /healthz answers; yields its base URL and
+    stops it by its process id (SIGTERM, then SIGKILL after 20 s)."""
+    import signal
+
+    import httpx
+
+    hep = str(Path(sys.executable).parent / "hep")
+    with log.open("w") as out:
+        process = subprocess.Popen([hep, "serve"], env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{env['HEP_PORT']}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "no /healthz within 60 s:\n" + log.read_text()
+            time.sleep(0.1)
+        yield base
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -1,25 +1,30 @@
-"""FHIR R4: programmes as CarePlans, exercises as ActivityDefinitions, checked with the `fhir.resources` R4B
-models plus what those models let through (code values, nulls and empty values, id length)."""
+"""FHIR R4: programmes as CarePlans, exercises as ActivityDefinitions, checked with R4 models (fhirclient,
+tests/fhir_r4.py) plus what those models let through (code values, nulls and empty values, id length)."""
 
 import re
 import uuid
 from typing import Any
 
 import pytest
-from fhir.resources.R4B.activitydefinition import ActivityDefinition
-from fhir.resources.R4B.bundle import Bundle
-from fhir.resources.R4B.careplan import CarePlan
-from fhir.resources.R4B.operationoutcome import OperationOutcome
 from sqlmodel import select
 
-from app.fhir import BASE, DOSE_EXTENSION, PHASE_EXTENSION, UNLOCK_EXTENSION
+from app.fhir import Canonicals
 from app.models.audit import AuditEvent
 from app.models.exercise import Exercise, ExerciseText
 from tests.factories import exercise_body, make_exercise
+from tests.fhir_r4 import validate_r4
 from tests.helpers import assert_problem
 
 FHIR_JSON = "application/fhir+json"
-# R4 value sets of the coded elements the service fills (the R4B models do not check code values).
+# With no HEP_FHIR_CANONICAL_BASE, the canonicals live under the deployment's own FHIR base.
+BASE = "http://testserver/fhir/r4"
+URLS = Canonicals(BASE)
+DOSE_EXTENSION, PHASE_EXTENSION, UNLOCK_EXTENSION = (
+    URLS.dose_extension,
+    URLS.phase_extension,
+    URLS.unlock_extension,
+)
+# R4 value sets of the coded elements the service fills (the R4 models do not check code values).
 CARE_PLAN_STATUSES = {"draft", "active", "on-hold", "revoked", "completed", "entered-in-error", "unknown"}
 ACTIVITY_STATUSES = {
     "not-started",
@@ -67,7 +72,7 @@ def fhir_body(response, status: int = 200) -> dict[str, Any]:
 
 def care_plan(response) -> dict[str, Any]:
     body = fhir_body(response)
-    CarePlan.model_validate(body)
+    validate_r4(body)
     assert body["status"] in CARE_PLAN_STATUSES and body["intent"] == "plan"
     for activity in body["activity"]:
         assert activity["detail"]["status"] in ACTIVITY_STATUSES
@@ -79,7 +84,7 @@ def care_plan(response) -> dict[str, Any]:
 
 def outcome(response, status: int, issue: str) -> dict[str, Any]:
     body = fhir_body(response, status)
-    OperationOutcome.model_validate(body)
+    validate_r4(body)
     assert [i["code"] for i in body["issue"]] == [issue] and body["issue"][0]["severity"] == "error"
     return body
 
@@ -332,11 +337,11 @@ def test_search_by_patient_is_a_paged_searchset_bundle(client, world, session):
 
     def search(**params) -> dict[str, Any]:
         body = fhir_body(client.get("/fhir/r4/CarePlan", params=params, headers=headers))
-        Bundle.model_validate(body)
+        validate_r4(body)
         assert body["type"] == "searchset"
         assert [link["relation"] for link in body["link"]][0] == "self"
         for entry in body.get("entry", []):
-            CarePlan.model_validate(entry["resource"])
+            validate_r4(entry["resource"])
             assert entry["search"] == {"mode": "match"}
             assert entry["fullUrl"] == f"http://testserver/fhir/r4/CarePlan/{entry['resource']['id']}"
         return body
@@ -344,11 +349,12 @@ def test_search_by_patient_is_a_paged_searchset_bundle(client, world, session):
     for reference in (str(world.a.patient.id), f"Patient/{world.a.patient.id}"):
         bundle = search(patient=reference)
         assert [e["resource"]["id"] for e in bundle["entry"]] == [first["id"], second["id"]]
+        assert bundle["total"] == 2
         assert [e["resource"]["status"] for e in bundle["entry"]] == ["revoked", "draft"]
         assert [link["relation"] for link in bundle["link"]] == ["self"]
 
     page = search(patient=str(world.a.patient.id), _count="1")
-    assert [e["resource"]["id"] for e in page["entry"]] == [first["id"]]
+    assert [e["resource"]["id"] for e in page["entry"]] == [first["id"]] and page["total"] == 2
     [next_url] = [link["url"] for link in page["link"] if link["relation"] == "next"]
     rest = fhir_body(client.get(next_url, headers=headers))
     assert [e["resource"]["id"] for e in rest["entry"]] == [second["id"]]
@@ -356,7 +362,8 @@ def test_search_by_patient_is_a_paged_searchset_bundle(client, world, session):
 
     # Another clinic's patient and an unknown one match nothing alike, so an id reveals nothing.
     for unseen in (world.b.patient.id, uuid.uuid4()):
-        assert "entry" not in search(patient=str(unseen))
+        nothing = search(patient=str(unseen))
+        assert "entry" not in nothing and nothing["total"] == 0
 
     audited = session.exec(
         select(AuditEvent).where(
@@ -385,7 +392,7 @@ def test_search_needs_a_clinic_caller(client, world):
 
 def activity_definition(response) -> dict[str, Any]:
     body = fhir_body(response)
-    ActivityDefinition.model_validate(body)
+    validate_r4(body)
     assert body["status"] in {"draft", "active", "retired", "unknown"}
     assert body["kind"] in REQUEST_KINDS and body["participant"] == [{"type": "patient"}]
     assert re.fullmatch(r"[A-Z][A-Za-z0-9_]{0,254}", body["name"])

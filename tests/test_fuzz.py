@@ -56,7 +56,8 @@ OPERATIONS = [
 
 def problem_json(ctx, response, case) -> None:
     """Every error answer is RFC 9457 problem+json with the fields clients program against (FHIR reads
-    answer a missing or invalid resource with an OperationOutcome, as FHIR clients expect)."""
+    answer a missing or invalid resource with an OperationOutcome, as FHIR clients expect, and the OAuth2
+    token endpoint its errors as RFC 6749 §5.2 says, as OAuth2 clients expect)."""
     if response.status_code < 400:
         return
     content_type = response.headers.get("content-type", [""])[0]
@@ -64,6 +65,10 @@ def problem_json(ctx, response, case) -> None:
     if case.operation.path.startswith("/fhir/") and response.status_code in (400, 404):
         assert content_type.startswith("application/fhir+json"), f"FHIR error answered as {content_type!r}"
         assert body["resourceType"] == "OperationOutcome" and body["issue"], body
+        return
+    if case.operation.path == "/v1/auth/token" and response.status_code in (400, 429):
+        assert content_type.startswith("application/json"), f"OAuth2 error answered as {content_type!r}"
+        assert body["error"] and body["error_description"] and body["code"], body
         return
     assert content_type.startswith("application/problem+json"), f"error answered as {content_type!r}"
     assert {"type", "title", "status", "detail", "code"} <= body.keys(), body

@@ -7,11 +7,8 @@ demo patient with the printed code.
 import json
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -19,54 +16,30 @@ import pytest
 
 from app.services import patient_app
 from tests import dbutil
+from tests.helpers import free_port, hep_serve
 
 REPO = Path(__file__).resolve().parents[1]
 HEP = str(Path(sys.executable).parent / "hep")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def server(tmp_path):
     url = dbutil.create_database(os.environ.get("HEP_TEST_DATABASE_URL"), tmp_path / "run.db")
-    port = _free_port()
     env = {
         **os.environ,
         "HEP_DATABASE_URL": url,
         "HEP_ENV": "dev",
         "HEP_DEMO": "1",
-        "HEP_PORT": str(port),
+        "HEP_PORT": str(free_port()),
     }
     for command in (["migrate"], ["seed"]):
         done = subprocess.run([HEP, *command], env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
     log = tmp_path / "serve.log"
-    with log.open("w") as out:
-        process = subprocess.Popen([HEP, "serve"], env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "no /healthz within 60 s:\n" + log.read_text()
-            time.sleep(0.2)
-        yield base, log
+        with hep_serve(env, log, cwd=REPO) as base:
+            yield base, log
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
         dbutil.drop_database(url)
 
 

@@ -8,8 +8,9 @@ import pytest
 from tests.factories import make_patient, make_resources, patient_headers
 from tests.helpers import assert_problem
 
-# Operations endpoints: /metrics takes the operator's token, not a caller's (tests/test_observability.py).
-PUBLIC = {"/healthz", "/readyz", "/metrics"}
+# Operations endpoints (/metrics takes the operator's token, not a caller's: tests/test_observability.py) and
+# the FHIR CapabilityStatement, public as FHIR clients expect (tests/test_fhir_discovery.py).
+PUBLIC = {"/healthz", "/readyz", "/metrics", "/fhir/r4/metadata"}
 # The calendar feed's URL is its own credential (calendar apps send no token): tests/test_reminders.py.
 # /media/: catalogue pictures need no sign-in; a clinic's own answer 404 without its token
 # (tests/test_illustrations.py holds that).

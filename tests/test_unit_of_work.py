@@ -26,7 +26,7 @@ from app.routing import UnitOfWorkRoute
 from app.security import sha256_hex
 from app.services import patients
 from tests.factories import make_patient, make_tenant, patient_headers
-from tests.helpers import assert_problem
+from tests.helpers import assert_oauth_error, assert_problem
 from tests.logging_helpers import active_programme, item_ids, log_body
 
 
@@ -64,11 +64,11 @@ def test_a_route_whose_service_fails_after_writing_commits_nothing(client, world
     assert fresh(select(AuditEvent).where(AuditEvent.resource_id == patient_id)) == []
 
 
-def test_a_failed_sign_in_is_counted_although_the_request_answers_401(client, world):
+def test_a_failed_sign_in_is_counted_although_the_request_fails(client, world):
     email = world.a.physio.email
     account = "acct:" + sha256_hex(email)[:40]
     response = client.post("/v1/auth/token", data={"username": email, "password": "not the password"})
-    assert_problem(response, 401, "invalid_credentials")
+    assert_oauth_error(response, 400, "invalid_grant", "invalid_credentials")
     assert len(fresh(select(LoginFailure).where(LoginFailure.scope_key == account))) == 1
 
 

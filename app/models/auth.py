@@ -114,6 +114,22 @@ class TokenPair(SQLModel):
     expires_in: int = Field(description="Access token lifetime in seconds")
 
 
+class TokenRequest(SQLModel):
+    """The OAuth2 token request (RFC 6749 §4.3 and §6), form-encoded. Without `grant_type` the request is
+    taken as the password grant, as the service's first clients send it."""
+
+    grant_type: str | None = Field(default=None, max_length=40, description="password or refresh_token")
+    username: str | None = Field(default=None, max_length=320, description="password grant: the email")
+    password: str | None = Field(default=None, max_length=1024, description="password grant")
+    refresh_token: str | None = Field(default=None, max_length=256, description="refresh_token grant")
+    scope: str | None = Field(default=None, max_length=200, description="Ignored: there are no scopes")
+    client_id: str | None = Field(
+        default=None,
+        max_length=200,
+        description="The clinic's slug: needed only when one email and password open accounts at two clinics",
+    )
+
+
 class RefreshRequest(SQLModel):
     model_config = INPUT
 

@@ -1,4 +1,5 @@
-"""Read-only FHIR R4 for the clinic's EHR: programmes as CarePlans, exercises as ActivityDefinitions.
+"""Read-only FHIR R4 for the clinic's EHR: its CapabilityStatement, patients as Patients, programmes as
+CarePlans, exercises as ActivityDefinitions.
 
 Answers are `application/fhir+json`. A failed read or search (404, 400) answers with an OperationOutcome,
 which is what FHIR clients parse; a missing or refused credential (401, 403) stays problem+json, as on
@@ -10,12 +11,12 @@ from collections.abc import Callable, Coroutine
 from email.utils import format_datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from app import fhir
-from app.deps import ClinicActor, FhirExerciseDep, ProgrammeDep, SessionDep
+from app.deps import ClinicActor, FhirExerciseDep, ProgrammeDep, SessionDep, SettingsDep
 from app.errors import Code, InvalidInput, NotFound
 from app.models.common import QueryInt
 from app.routing import UnitOfWorkRoute
@@ -67,7 +68,22 @@ _OUTCOME = {
         "schema": {
             "type": "object",
             "required": ["resourceType", "issue"],
-            "properties": {"resourceType": {"const": "OperationOutcome"}, "issue": {"type": "array"}},
+            "properties": {
+                "resourceType": {"type": "string", "const": "OperationOutcome"},
+                "issue": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["severity", "code"],
+                        "properties": {
+                            "severity": {"type": "string"},
+                            "code": {"type": "string"},
+                            "details": {"type": "object"},
+                            "diagnostics": {"type": "string"},
+                        },
+                    },
+                },
+            },
         }
     }
 }
@@ -86,7 +102,37 @@ router = APIRouter(
 )
 
 
-def _patient_id(reference: str) -> uuid.UUID:
+def _fhir_base(request: Request) -> str:
+    return f"{str(request.base_url).rstrip('/')}{PREFIX}"
+
+
+def _canonicals(request: Request, settings: SettingsDep) -> fhir.Canonicals:
+    return fhir.Canonicals(settings.fhir_canonical_base or _fhir_base(request))
+
+
+Canonicals = Annotated[fhir.Canonicals, Depends(_canonicals)]
+
+
+def _resource(kind: str) -> dict[Any, Any]:
+    """The 200 answer of a route: a FHIR resource of this type (its full structure is FHIR R4's own)."""
+    schema = {
+        "type": "object",
+        "title": f"Fhir{kind}",
+        "description": f"A FHIR R4 {kind} (http://hl7.org/fhir/R4/{kind.lower()}.html)",
+        "required": ["resourceType"],
+        "properties": {"resourceType": {"type": "string", "const": kind}, "id": {"type": "string"}},
+        "additionalProperties": True,
+    }
+    return {200: {"description": f"A {kind}", "content": {FhirJSONResponse.media_type: {"schema": schema}}}}
+
+
+def _patient_id(patient: str | None, subject: str | None) -> uuid.UUID:
+    """`patient` or `subject` (the same search for a CarePlan): an id or a reference `Patient/{id}`."""
+    reference = patient or subject
+    if reference is None or (patient and subject and patient != subject):
+        raise InvalidInput(
+            "Search by `patient` or `subject` (one patient).", code=Code.INVALID_PATIENT_REFERENCE
+        )
     try:
         return uuid.UUID(reference.removeprefix("Patient/"))
     except ValueError as exc:
@@ -96,26 +142,66 @@ def _patient_id(reference: str) -> uuid.UUID:
         ) from exc
 
 
-@router.get("/CarePlan/{programme_id}", summary="Read a programme as a CarePlan")
+@router.get(
+    "/metadata",
+    summary="The server's CapabilityStatement",
+    response_model=None,
+    responses=_resource("CapabilityStatement"),
+)
+async def capabilities(request: Request) -> dict[str, Any]:
+    """Public, as FHIR clients expect: it says what can be read and searched, not any data."""
+    return fhir.capability_statement(base_url=_fhir_base(request), version=request.app.version)
+
+
+@router.get(
+    "/Patient/{patient_id}",
+    summary="Read a patient as a FHIR Patient",
+    response_model=None,
+    responses=_resource("Patient"),
+)
+def read_patient(
+    patient_id: uuid.UUID, session: SessionDep, actor: ClinicActor, urls: Canonicals
+) -> dict[str, Any]:
+    return fhir_reads.read_patient(session, actor, urls, patient_id)
+
+
+@router.get(
+    "/CarePlan/{programme_id}",
+    summary="Read a programme as a CarePlan",
+    response_model=None,
+    responses=_resource("CarePlan"),
+)
 def read_care_plan(
     programme_id: uuid.UUID,
     programme: ProgrammeDep,
     session: SessionDep,
     actor: ClinicActor,
     response: Response,
+    urls: Canonicals,
 ) -> dict[str, Any]:
-    resource = fhir_reads.read_care_plan(session, actor, programme)
+    resource = fhir_reads.read_care_plan(session, actor, urls, programme)
     response.headers["ETag"] = f'W/"{programme.revision}"'
     response.headers["Last-Modified"] = format_datetime(programme.updated_at, usegmt=True)
     return resource
 
 
-@router.get("/CarePlan", summary="Search a patient's programmes as CarePlans (a searchset Bundle)")
+@router.get(
+    "/CarePlan",
+    summary="Search a patient's programmes as CarePlans (a searchset Bundle)",
+    response_model=None,
+    responses=_resource("Bundle"),
+)
 def search_care_plans(
     request: Request,
     session: SessionDep,
     actor: ClinicActor,
-    patient: Annotated[str, Query(max_length=100, description="The patient's id, or `Patient/{id}`")],
+    urls: Canonicals,
+    patient: Annotated[
+        str | None, Query(max_length=100, description="The patient's id, or `Patient/{id}`")
+    ] = None,
+    subject: Annotated[
+        str | None, Query(max_length=100, description="The same as `patient`: `Patient/{id}`")
+    ] = None,
     count: Annotated[
         QueryInt | None, Query(alias="_count", description="Page size; clamped to 1–200.")
     ] = None,
@@ -123,23 +209,29 @@ def search_care_plans(
         str | None, Query(alias="_cursor", max_length=64, description="Set by the Bundle's `next` link")
     ] = None,
 ) -> dict[str, Any]:
-    page = fhir_reads.search_care_plans(
-        session, actor, _patient_id(patient), PageParams.clamped(count, cursor)
+    page, total = fhir_reads.search_care_plans(
+        session, actor, urls, _patient_id(patient, subject), PageParams.clamped(count, cursor)
     )
     next_url = None
     if page.next_cursor is not None:
         next_url = str(request.url.include_query_params(_cursor=page.next_cursor))
     return fhir.search_bundle(
         page.items,
-        base_url=f"{str(request.base_url).rstrip('/')}{PREFIX}",
+        total=total,
+        base_url=_fhir_base(request),
         self_url=str(request.url),
         next_url=next_url,
     )
 
 
-@router.get("/ActivityDefinition/{exercise_slug}", summary="Read an exercise as an ActivityDefinition")
+@router.get(
+    "/ActivityDefinition/{exercise_slug}",
+    summary="Read an exercise as an ActivityDefinition",
+    response_model=None,
+    responses=_resource("ActivityDefinition"),
+)
 def read_activity_definition(
-    exercise_slug: str, exercise: FhirExerciseDep, session: SessionDep, response: Response
+    exercise_slug: str, exercise: FhirExerciseDep, session: SessionDep, response: Response, urls: Canonicals
 ) -> dict[str, Any]:
     response.headers["Last-Modified"] = format_datetime(exercise.updated_at, usegmt=True)
-    return fhir_reads.read_activity_definition(session, exercise)
+    return fhir_reads.read_activity_definition(session, exercise, urls)

@@ -24,7 +24,12 @@ def readyz(session: SessionDep) -> dict[str, str]:
     "/metrics",
     dependencies=[MetricsReader],
     response_class=Response,
-    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
+    responses={
+        200: {
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+            "description": "Prometheus text format",
+        }
+    },
     summary="Prometheus metrics (see docs/operations.md)",
 )
 def metrics(session: SessionDep) -> Response:

@@ -86,7 +86,12 @@ async def my_plan(
     "/sessions",
     response_model=SessionLogPublic,
     status_code=status.HTTP_201_CREATED,
-    responses={200: {"description": "This log was stored before (a retry): the stored log"}},
+    responses={
+        200: {
+            "model": SessionLogPublic,
+            "description": "This log was stored before (a retry): the stored log",
+        }
+    },
 )
 def log_session(body: SessionLogCreate, session: SessionDep, actor: PatientActor):
     log, created = sessions.log_one(session, actor, body)

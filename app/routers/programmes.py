@@ -96,7 +96,14 @@ def get_programme(
     return _with_etag(response, view)
 
 
-@router.put("/v1/programmes/{programme_id}", response_model=ProgrammePublic)
+@router.put(
+    "/v1/programmes/{programme_id}",
+    response_model=ProgrammePublic,
+    responses={
+        412: {"description": "If-Match names a revision that is no longer the current one"},
+        428: {"description": "If-Match is missing"},
+    },
+)
 def replace_programme(
     programme_id: uuid.UUID,
     body: ProgrammeDocument,

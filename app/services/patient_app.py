@@ -26,7 +26,7 @@ from app.models.programme_view import ProgrammeView
 from app.models.safety_text import EMERGENCY_WARNING, LINES, STOP_RULES_INTRO
 from app.models.session_log import Plan, PlanItem, ProgressReport, StoppedItem
 from app.models.stop_rules import STOP_RULES
-from app.services import adherence, audit, holds, patients, programme_view, programmes
+from app.services import adherence, audit, conditional, holds, patients, programme_view, programmes
 from app.services.pagination import PageParams, paginate
 
 _CACHE_SIZE = 2048
@@ -94,7 +94,7 @@ def read_mine(
     locale = patient_locale(actor)
     tag = etag(programme.revision, locale)
     audit.record(db, actor, "programme.read", "programme", programme.id, actor.id)
-    if if_none_match is not None and tag in (t.strip() for t in if_none_match.split(",")):
+    if conditional.none_match(if_none_match, tag):
         return tag, None
     return tag, _view(db, programme, locale)[1]
 
