@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     dispatcher: Literal["inprocess", "off"] = "inprocess"
     # Seconds between the periodic jobs' checks for due runs, in every process that runs a dispatcher.
     jobs_interval_seconds: float = Field(60.0, ge=0.05, le=3600)
+    # A read's answer waits until its audit row is committed (app.group_commit states both guarantees).
+    audit_wait: bool = True
     # The event feed holds back events this young, so that late-committing transactions are not skipped.
     event_feed_settle_seconds: float = Field(5.0, ge=0, le=300)
     max_body_bytes: int = Field(1_048_576, ge=1024)
