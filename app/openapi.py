@@ -41,6 +41,46 @@ OPERATIONS: dict[tuple[str, str], tuple[str, str]] = {
     ("POST", "/v1/me/outcomes"): ("recordMyOutcome", "Record an outcome questionnaire"),
     ("GET", "/v1/me/outcomes"): ("listMyOutcomes", "The patient's outcome questionnaires"),
     ("GET", "/v1/me/progress"): ("getMyProgress", "The patient's progress"),
+    ("GET", "/v1/me/progress.svg"): ("getMyProgressChart", "The patient's progress chart (SVG)"),
+    ("GET", "/v1/me/programmes/{programme_id}/handout.pdf"): (
+        "getMyHandout",
+        "A programme's printable handout",
+    ),
+    ("GET", "/v1/me/reminder-preferences"): (
+        "getMyReminderPreferences",
+        "The patient's reminder preferences",
+    ),
+    ("PUT", "/v1/me/reminder-preferences"): ("setMyReminderPreferences", "Set the reminder preferences"),
+    ("GET", "/v1/me/reminders"): ("listMyReminders", "The coming reminder instants"),
+    ("POST", "/v1/me/calendar-feed"): ("createMyCalendarFeed", "A new private calendar feed URL"),
+    ("DELETE", "/v1/me/calendar-feed"): ("revokeMyCalendarFeed", "Turn the calendar feed off"),
+    ("GET", "/v1/calendar/{secret}.ics"): ("getCalendarFeed", "The reminders as iCalendar (RFC 5545)"),
+    ("GET", "/media/exercises/{exercise_slug}.svg"): (
+        "getExerciseIllustration",
+        "An exercise's drawing (SVG)",
+    ),
+    ("POST", "/v1/patients/{patient_id}/sign-out"): ("signOutPatient", "Sign every device of a patient out"),
+    ("GET", "/v1/patients/{patient_id}/reminder-preferences"): (
+        "getPatientReminderPreferences",
+        "A patient's reminder preferences",
+    ),
+    ("PUT", "/v1/patients/{patient_id}/reminder-preferences"): (
+        "setPatientReminderPreferences",
+        "Set a patient's reminder preferences",
+    ),
+    ("DELETE", "/v1/patients/{patient_id}/calendar-feed"): ("revokePatientCalendarFeed", "Turn a feed off"),
+    ("POST", "/v1/patients/{patient_id}/interactions"): (
+        "recordInteraction",
+        "Record time spent with a patient",
+    ),
+    ("GET", "/v1/patients/{patient_id}/interactions"): (
+        "listInteractions",
+        "A patient's recorded interactions",
+    ),
+    ("GET", "/v1/patients/{patient_id}/monitoring"): ("getPatientMonitoring", "Remote-monitoring figures"),
+    ("GET", "/v1/monitoring"): ("listMonitoring", "Every active patient's monitoring figures"),
+    ("GET", "/v1/patients/{patient_id}/progress.svg"): ("getPatientProgressChart", "A progress chart (SVG)"),
+    ("GET", "/v1/programmes/{programme_id}/handout.pdf"): ("getHandout", "A programme's printable handout"),
     # operations
     ("GET", "/healthz"): ("getHealth", "Alive"),
     ("GET", "/readyz"): ("getReadiness", "Ready: database reachable, migrations at head"),

@@ -75,13 +75,21 @@ def problem_json(ctx, response, case) -> None:
     assert body["status"] == response.status_code, body
 
 
+def rejected(ctx, response, case) -> None:
+    """negative_data_rejection, with 413 counted as a refusal too: the sign-in routes refuse a body over
+    4 KB before reading it (issue 19, F1), which is how an oversized field there is refused."""
+    if response.status_code == 413:
+        return
+    negative_data_rejection(ctx, response, case)
+
+
 # `negative_data_rejection`: a request the schema does not admit must be refused (4xx), not served.
 # Request bodies are validated strictly (app.models.common.INPUT: no "5" for an integer, no 1 for a
 # boolean, no Unix time for a date-time), date parameters and fields refuse anything but an ISO 8601
 # string within the service's calendar, and boolean query parameters take only `true` and `false`.
 CHECKS = [
     not_a_server_error,
-    negative_data_rejection,
+    rejected,
     status_code_conformance,
     content_type_conformance,
     response_schema_conformance,

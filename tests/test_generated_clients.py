@@ -76,8 +76,8 @@ def test_python_client_runs_the_physio_patient_and_ehr_flows(hep_client, live_se
         ProgrammeCreate,
         ProgrammePublic,
         ProgrammeView,
-        SessionBatchIn,
-        SymptomCheckIn,
+        SessionBatchCreate,
+        SymptomCheckCreate,
         TokenPair,
         TokenRequest,
     )
@@ -125,9 +125,9 @@ def test_python_client_runs_the_physio_patient_and_ehr_flows(hep_client, live_se
         "leg_symptoms": "none",
         "response": "same",
     }
-    batch = log_my_sessions.sync(client=app, body=SessionBatchIn.from_dict({"logs": [log]}))
+    batch = log_my_sessions.sync(client=app, body=SessionBatchCreate.from_dict({"logs": [log]}))
     assert [result.status for result in batch.results] == [201]
-    check = create_symptom_check.sync(client=app, body=SymptomCheckIn.from_dict({"answers": {}}))
+    check = create_symptom_check.sync(client=app, body=SymptomCheckCreate.from_dict({"answers": {}}))
     assert check.recorded is True
 
     # EHR: upsert by its own id with the API key, read the programme and the patient as FHIR.

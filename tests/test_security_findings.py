@@ -16,7 +16,7 @@ from app.models.auth import RefreshToken
 from app.models.patient import Patient
 from app.models.webhook import Event
 from tests.factories import PASSWORD, bearer, make_clinic, make_user
-from tests.helpers import assert_problem
+from tests.helpers import assert_oauth_error, assert_problem
 
 # --- F1: a 422 is small whatever the request ---------------------------------------------------------
 
@@ -152,16 +152,16 @@ def test_the_owner_signs_in_while_someone_else_guesses(app, session):
     guesser, owner, second = (_from(app, f"10.{n}.0.{suffix}") for n in (1, 2, 3))
     limit = get_settings().login_max_failures_per_account
     for _ in range(limit):
-        assert_problem(_login(guesser, user.email, "guess"), 401, "invalid_credentials")
+        assert_oauth_error(_login(guesser, user.email, "guess"), 400, "invalid_grant", "invalid_credentials")
     # The owner, from an address that has not failed, is let in with the right password.
     assert _login(owner, user.email).status_code == 200
     # The guesser's address now waits, the right password or not: 1 s after its last failure.
-    slowed = assert_problem(_login(guesser, user.email, "guess"), 429, "rate_limited")
-    assert slowed["detail"]
+    slowed = assert_oauth_error(_login(guesser, user.email, "guess"), 429, "temporarily_unavailable")
+    assert slowed["code"] == "rate_limited"
     # A fresh address gets one guess; then the wait doubles with every failure on the account.
-    assert_problem(_login(second, user.email, "guess"), 401, "invalid_credentials")
+    assert_oauth_error(_login(second, user.email, "guess"), 400, "invalid_grant", "invalid_credentials")
     again = _login(second, user.email, "guess")
-    assert_problem(again, 429, "rate_limited")
+    assert_oauth_error(again, 429, "temporarily_unavailable", "rate_limited")
     assert int(again.headers["Retry-After"]) == 2
     # And the owner still gets in.
     assert _login(owner, user.email).status_code == 200
@@ -214,7 +214,8 @@ def test_the_same_password_at_two_clinics_needs_the_clinic(client, world):
     email = world.b.physio.email
     body = {"email": email, "name": "Same Person", "role": "physio", "password": PASSWORD}
     assert client.post("/v1/users", json=body, headers=world.a.headers["admin"]).status_code == 201
-    assert_problem(_login(client, email), 409, "clinic_required")
+    # The token endpoint answers as RFC 6749 says (invalid_request), with the service's own code beside it.
+    assert_oauth_error(_login(client, email), 400, "invalid_request", "clinic_required")
     chosen = client.post(
         "/v1/auth/token", data={"username": email, "password": PASSWORD, "client_id": world.a.clinic.slug}
     )

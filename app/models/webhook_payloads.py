@@ -8,7 +8,7 @@ import uuid
 from datetime import date, datetime
 from typing import Generic, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from app.models.outcome import Instrument
 from app.models.programme_document import ProgrammeStatus
@@ -35,7 +35,9 @@ class ProgressionEvent(BaseModel):
     patient_id: uuid.UUID
     item_id: uuid.UUID | None
     kind: SuggestionKind
-    direction: Direction
+    direction: Direction | None = Field(
+        default=None, description="Only for endpoints that opted in to clinical codes (clinical_codes)"
+    )
     revision: int | None
 
 
@@ -44,7 +46,9 @@ class SessionLoggedEvent(BaseModel):
     patient_id: uuid.UUID
     programme_id: uuid.UUID
     item_id: uuid.UUID
-    colour: Colour
+    colour: Colour | None = Field(
+        default=None, description="Only for endpoints that opted in to clinical codes (clinical_codes)"
+    )
 
 
 class AdherenceLowEvent(BaseModel):
@@ -57,18 +61,30 @@ class AdherenceLowEvent(BaseModel):
     threshold_percent: int
 
 
+class MissedDayEvent(BaseModel):
+    patient_id: uuid.UUID
+    date: date
+    missed_in_a_row: int
+
+
 class AlertRaisedEvent(BaseModel):
     alert_id: uuid.UUID
     patient_id: uuid.UUID
     programme_id: uuid.UUID | None
-    tier: Tier
-    reasons: list[str]
+    tier: Tier | None = Field(
+        default=None, description="Only for endpoints that opted in to clinical codes (clinical_codes)"
+    )
+    reasons: list[str] | None = Field(
+        default=None, description="Only for endpoints that opted in to clinical codes (clinical_codes)"
+    )
 
 
 class AlertResolvedEvent(BaseModel):
     alert_id: uuid.UUID
     patient_id: uuid.UUID
-    tier: Tier
+    tier: Tier | None = Field(
+        default=None, description="Only for endpoints that opted in to clinical codes (clinical_codes)"
+    )
 
 
 class OutcomeRecordedEvent(BaseModel):
@@ -97,6 +113,7 @@ class WebhookPayload(BaseModel, Generic[Data]):
 WEBHOOK_PAYLOADS: dict[str, type[BaseModel]] = {
     "patient.created": PatientEvent,
     "patient.updated": PatientEvent,
+    "patient.signed_out": PatientEvent,
     "programme.created": ProgrammeEvent,
     "programme.activated": ProgrammeEvent,
     "programme.revised": ProgrammeEvent,
@@ -107,6 +124,7 @@ WEBHOOK_PAYLOADS: dict[str, type[BaseModel]] = {
     "progression.applied": ProgressionEvent,
     "session.logged": SessionLoggedEvent,
     "adherence.low": AdherenceLowEvent,
+    "adherence.missed_day": MissedDayEvent,
     "safety.alert_raised": AlertRaisedEvent,
     "safety.alert_resolved": AlertResolvedEvent,
     "outcome.recorded": OutcomeRecordedEvent,

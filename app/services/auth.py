@@ -141,14 +141,16 @@ def _issue_for_patient(
 
 def _account_for(session: Session, email: str, password: str, clinic_slug: str | None) -> User | None:
     """The account this password opens. An email is unique within a clinic, not across clinics: each of
-    its accounts is tried (a wrong email still costs one hash, as a wrong password does)."""
-    statement = select(User).where(User.email == email)
-    if clinic_slug:
-        statement = statement.join(Clinic, col(Clinic.id) == User.clinic_id).where(Clinic.slug == clinic_slug)
-    accounts = list(session.exec(statement))
+    its accounts is tried (a wrong email still costs one hash, as a wrong password does). The clinic's
+    slug (OAuth2 `client_id`) only chooses between accounts the password opens at more than one clinic:
+    any other client_id an OAuth2 client sends as its own name changes nothing."""
+    accounts = list(session.exec(select(User).where(User.email == email)))
     matches = [user for user in accounts if verify_password(user.password_hash, password)]
     if not accounts:
         verify_password(None, password)
+    if len(matches) > 1 and clinic_slug:
+        chosen = session.exec(select(Clinic.id).where(Clinic.slug == clinic_slug)).first()
+        matches = [user for user in matches if user.clinic_id == chosen]
     if len(matches) > 1:
         raise Conflict(
             "This email and password open accounts at more than one clinic: send the clinic's slug as "
