@@ -10,7 +10,7 @@ from PIL import Image
 
 from tests.logging_helpers import active_programme, item_ids, log_body
 from tests.rendering import pdf_page_png, svg_to_png
-from tests.test_handouts import pages_text
+from tests.services.test_handouts import pages_text
 
 PICTURES = Path(__file__).resolve().parents[1] / "docs" / "pictures"
 ITEMS = [

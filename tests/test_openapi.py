@@ -10,8 +10,8 @@ from sqlmodel import select
 from app.models.webhook import EVENT_TYPES, TEST_EVENT_TYPE, Event
 from app.models.webhook_payloads import WEBHOOK_PAYLOADS
 from app.openapi import OPERATIONS
-from tests.test_outcomes import _record as record_outcome
-from tests.test_programmes import action, create
+from tests.services.test_outcomes import _record as record_outcome
+from tests.services.test_programmes import action, create
 
 # Published ids: a line here is a promise to client generators and never changes (add, never edit).
 PINNED = Path(__file__).with_name("openapi_operation_ids.txt")

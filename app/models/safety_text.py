@@ -1,7 +1,7 @@
 """Everything a patient reads about safety, in every catalogue locale (clinical-content.md §3).
 
 Short lines in plain words, one idea each: the app shows them as bullets. English is required and is the
-fallback for any other locale; tests/test_red_flags.py checks every text exists in every locale the
+fallback for any other locale; tests/services/test_red_flags.py checks every text exists in every locale the
 exercise catalogue declares and keeps each English emergency, urgent and hold line at or below reading
 grade 6. A line that says something happened (paused, told) is only ever shown when it did: the services
 choose the lines from what they actually did.

@@ -4,7 +4,7 @@ Escalate, never reassure (clinical-content.md §3.1; IFOMPT 2020): every "yes" r
 is given only when every question was answered "no", and an unanswered question is "not assessed". History
 the clinician screened (cancer, weak immunity, fracture risk, past major trauma) combines with new signs
 and never raises an alert on its own. docs/clinical-rules.md shows RULES as a table with the sources;
-tests/test_red_flags.py checks the table against it.
+tests/services/test_red_flags.py checks the table against it.
 """
 
 from dataclasses import dataclass

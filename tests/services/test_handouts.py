@@ -17,7 +17,7 @@ from app.models.programme_view import ProgrammeView
 from app.services import handout_pdf, handouts
 from tests.helpers import assert_problem
 from tests.logging_helpers import active_programme
-from tests.test_programme_view import held_programme
+from tests.services.test_programme_view import held_programme
 
 A4 = (595.28, 841.89)
 LETTER = (612.0, 792.0)

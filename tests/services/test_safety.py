@@ -1,6 +1,6 @@
 """Symptom check-ins and the safety hold through HTTP: every tier stored and alerted, the programme held
 until a clinician resolves the alert with a note, a red session stops its exercise, and weakness in a
-log takes the urgent path. The triage table itself is tested in tests/test_red_flags.py."""
+log takes the urgent path. The triage table itself is tested in tests/services/test_red_flags.py."""
 
 from datetime import UTC, datetime, timedelta
 

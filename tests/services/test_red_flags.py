@@ -17,7 +17,7 @@ from app.services import red_flags
 from app.services.red_flags import RULES, Outcome
 
 QUESTIONS = list(RED_FLAG_QUESTIONS)
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "clinical-rules.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "clinical-rules.md"
 DONE = Outcome(recorded=True, programme_paused=True, alert_raised=True)
 
 

@@ -3,7 +3,7 @@
 import pytest
 
 from app.services.conditional import none_match
-from tests.test_programmes import action, create
+from tests.services.test_programmes import action, create
 
 
 @pytest.mark.parametrize(
