@@ -29,6 +29,12 @@ def _request(endpoint: str, target: dict[str, Any], performed_at: str) -> tuple[
         if endpoint == "programme_304":
             headers["if-none-match"] = target["etag"]
         return "GET", f"/v1/me/programmes/{target['programme_id']}", headers, b""
+    headers["content-type"] = "application/json"
+    return "POST", "/v1/me/sessions", headers, log_body(target, performed_at)
+
+
+def log_body(target: dict[str, Any], performed_at: str) -> bytes:
+    """One session log of a benchmark patient (a new id each time), as the patient app posts it."""
     body = {
         "id": str(uuid.uuid4()),
         "programme_id": target["programme_id"],
@@ -42,8 +48,7 @@ def _request(endpoint: str, target: dict[str, Any], performed_at: str) -> tuple[
         "leg_symptoms": "none",
         "response": "same",
     }
-    headers["content-type"] = "application/json"
-    return "POST", "/v1/me/sessions", headers, json.dumps(body).encode()
+    return json.dumps(body).encode()
 
 
 async def _call(app: Any, method: str, path: str, headers: dict[str, str], body: bytes) -> int:

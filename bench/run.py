@@ -18,11 +18,11 @@ import sys
 import tempfile
 import time
 import urllib.request
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.cpu import log_body
 from bench.generate import (
     BENCH_DIR,
     SIZES,
@@ -123,25 +123,11 @@ def capture(port: int, target: dict[str, Any], performed_at: str) -> dict[str, A
     """The API's own response bytes for each endpoint, for the bare app to serve."""
     patient = {"Authorization": f"Bearer {target['patient_token']}"}
     physio = {"Authorization": f"Bearer {target['physio_token']}"}
-    log_body = json.dumps(
-        {
-            "id": str(uuid.uuid4()),
-            "programme_id": target["programme_id"],
-            "item_id": target["item_id"],
-            "revision": target["revision"],
-            "performed_at": performed_at,
-            "sets_done": 2,
-            "reps_done": [10, 10],
-            "pain_during": 2,
-            "pain_after": 1,
-            "leg_symptoms": "none",
-            "response": "same",
-        }
-    ).encode()
+    log = log_body(target, performed_at)
     calls = {
         "plan": ("GET", "/v1/me/plan", patient, None),
         "programme": ("GET", f"/v1/me/programmes/{target['programme_id']}", patient, None),
-        "log": ("POST", "/v1/me/sessions", {**patient, "Content-Type": "application/json"}, log_body),
+        "log": ("POST", "/v1/me/sessions", {**patient, "Content-Type": "application/json"}, log),
         "exercises": ("GET", "/v1/exercises?q=bridge", physio, None),
         "adherence": ("GET", f"/v1/patients/{target['patient_id']}/adherence", physio, None),
     }
