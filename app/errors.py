@@ -137,6 +137,12 @@ class InvalidInput(DomainError):
     status, code, title = 400, Code.INVALID_INPUT, "Invalid input"
 
 
+class InvalidValue(DomainError):
+    """A well-formed request whose value is out of range (422, like a schema violation)."""
+
+    status, code, title = 422, Code.INVALID_VALUE, "Invalid value"
+
+
 class Unauthorized(DomainError):
     status, code, title = 401, Code.UNAUTHORIZED, "Authentication required"
 

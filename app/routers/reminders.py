@@ -35,7 +35,7 @@ def set_my_reminder_preferences(body: ReminderPreferencesIn, session: SessionDep
 def my_reminders(
     session: SessionDep,
     actor: PatientActor,
-    days: Annotated[QueryInt, Query(ge=1, le=60, description="How many local days, from today")] = 14,
+    days: Annotated[QueryInt, Query(description="How many local days, from today (1–60)")] = 14,
 ):
     return reminders.coming(session, actor, days)
 

@@ -20,7 +20,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from app.db import utcnow
-from app.errors import NotFound
+from app.errors import InvalidValue, NotFound
 from app.models.common import Actor
 from app.models.patient import Patient
 from app.models.programme import Programme, ProgrammeRevision
@@ -185,8 +185,13 @@ def instants(
     return found
 
 
+MAX_DAYS_AHEAD = 60
+
+
 def coming(session: Session, actor: Actor, days: int, now: datetime | None = None) -> ReminderSchedule:
-    """The patient's own coming reminders (the patient app)."""
+    """The patient's own coming reminders (the patient app): `days` local days from today, 1–60."""
+    if not 1 <= days <= MAX_DAYS_AHEAD:
+        raise InvalidValue(f"Ask for 1 to {MAX_DAYS_AHEAD} days.")
     now = now or utcnow()
     patient = patients.get_patient(session, actor, actor.id)
     schedules = _schedules(session, patient)
