@@ -188,7 +188,7 @@ TAGS = [
     {"name": "webhooks", "description": "Webhook endpoints, deliveries and the event feed."},
     {"name": "fhir", "description": "Read-only FHIR R4 for the clinic's EHR (docs/fhir.md)."},
     {"name": "operations", "description": "Health, readiness and metrics."},
-    {"name": "media", "description": "Exercise drawings (SVG): the catalogue's public, a clinic's own private."},
+    {"name": "media", "description": "Exercise drawings (SVG): the catalogue's public, a clinic's own not."},
     {"name": "handouts", "description": "Printable programme handouts (PDF) in the patient's language."},
     {"name": "progress", "description": "Progress charts (SVG) for the patient and staff."},
     {"name": "reminders", "description": "Reminder preferences, coming reminders and the calendar feed."},

@@ -11,7 +11,8 @@ from tests.helpers import assert_problem
 # Operations endpoints (/metrics takes the operator's token, not a caller's: tests/test_observability.py) and
 # the FHIR CapabilityStatement, public as FHIR clients expect (tests/test_fhir_discovery.py).
 PUBLIC = {"/healthz", "/readyz", "/metrics", "/fhir/r4/metadata"}
-# The calendar feed's URL is its own credential (calendar apps send no token): tests/services/test_reminders.py.
+# The calendar feed's URL is its own credential (calendar apps send no token):
+# tests/services/test_reminders.py.
 # /media/: catalogue pictures need no sign-in; a clinic's own answer 404 without its token
 # (tests/services/test_illustrations.py holds that).
 PUBLIC_PREFIXES = ("/v1/auth/", "/v1/patient-auth/", "/v1/calendar/", "/media/")

@@ -1,8 +1,8 @@
 """Every sentence a patient reads that promises an action, and the rule that keeps it.
 
 docs/clinical-rules.md ("Promises the patient reads") shows this as a table with the test of each;
-tests/test_promises.py fails when a stop rule used in exercises/ has no entry here, or when an entry's rule
-does not do what the sentence says.
+tests/models/test_catalogue_files.py (test_stop_rules_promise_only_what_is_built) fails when a stop rule
+used in exercises/ has no entry here, or when an entry's rule does not do what the sentence says.
 
 A stop rule is kept by a colour rule (`red:<reason>`: the session is red, so the exercise is stopped and the
 physio is told, app.services.sessions), by the next-morning rule (`next_morning:<reason>`), or it promises
