@@ -177,12 +177,6 @@ def read_engine(engine: Engine) -> Engine:
     return _read_engines.setdefault(engine, twin)
 
 
-def dispose_read_engine(engine: Engine) -> None:
-    twin = _read_engines.pop(engine, None)
-    if twin is not None:
-        twin.dispose()
-
-
 T = TypeVar("T")
 R = TypeVar("R")
 
