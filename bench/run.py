@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.budget import budget_table
 from bench.cpu import log_body
 from bench.generate import (
     BENCH_DIR,
@@ -219,6 +220,15 @@ def measure_cpu(
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def measure_budget(env: dict[str, str], data: Path) -> dict[str, float]:
+    """bench.budget in a process of its own: the framework's floor and each rule's cost of a 304."""
+    command = [str(BIN / "python"), "-m", "bench.budget", "--targets", str(data / "targets.json")]
+    result = subprocess.run(
+        ["taskset", "-c", "0", *command], env=env, capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 def cpu_table(waited: dict[str, Any], unwaited: dict[str, Any], before: dict[str, Any], sqlite: bool) -> str:
     targets = CPU_TARGETS if sqlite else POSTGRESQL_TARGETS
     lines = [
@@ -365,6 +375,12 @@ def main() -> None:
 
     sqlite = meta["dialect"].startswith("sqlite")
     rendered = table(api, bare, sqlite) + "\n\n" + cpu_table(waited, unwaited, before, sqlite)
+    budget: dict[str, float] = {}
+    if "programme_304" in waited:
+        print("Where a 304's CPU goes (bench.budget, core 0):")
+        budget = measure_budget(env, data)
+        row = waited["programme_304"]
+        rendered += "\n\n" + budget_table(budget, row["api_ms"] * 1000, row["bare_ms"] * 1000)
     today = datetime.now(UTC).date().isoformat()
     cpu = next(
         (
@@ -386,7 +402,8 @@ def main() -> None:
         f"{rendered}\n\n"
         f"Targets: ratio to bare as listed; on SQLite the p99 of plan and programme at most "
         f"{P99_TARGET_FACTOR}× the bare app's p99 at {args.connections} connections. The second table: CPU "
-        "per request in-process (bench/cpu.py), the steadiest measure on a shared machine.\n"
+        "per request in-process (bench/cpu.py), the steadiest measure on a shared machine. The third: where "
+        "a 304's CPU goes (bench/budget.py): the framework's floor, each rule's own cost, and the rest.\n"
     )
     print()
     print(rendered)
@@ -404,6 +421,7 @@ def main() -> None:
                 "cpu": waited,
                 "cpu_unwaited": unwaited,
                 "cpu_before": before,
+                "budget_304_us": budget,
                 "peak_rss_mib": peak_rss,
             },
             indent=1,

@@ -1,0 +1,182 @@
+"""Where a patient read's CPU goes: the framework's floor and each rule's own cost, measured in-process.
+
+The ratio targets compare the API with a bare FastAPI route that answers from memory. This splits the
+API's 304 (the cheapest patient read: it does every rule and sends no body) into what any read route costs
+before its own work (an async FastAPI route behind the API's request middleware, answering the same 304
+from memory) and what each rule costs on its own, on the same data: the token check, a read connection,
+the patient check, the programme lookup and the audit row (its share of a 32-row group commit, both
+threads). What is left is the glue: dependencies, the unit of work, routing through the API's routers.
+`bare / (floor + rules)` is the best ratio these rules allow on this framework, whatever the glue.
+
+Run by `bench.run` in a process of its own, after bench.cpu; prints JSON {part: microseconds}.
+
+    python -m bench.budget --targets bench/data/small/targets.json
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from bench.cpu import _load
+
+AUDIT_BATCH = 32
+
+
+def _per_call(work: Callable[[], Any], calls: int = 5000) -> float:
+    """CPU microseconds per call, after a warm-up."""
+    for _ in range(calls // 10):
+        work()
+    started = time.process_time()
+    for _ in range(calls):
+        work()
+    return (time.process_time() - started) * 1e6 / calls
+
+
+def _floor_app(etag: str) -> Any:
+    """An async route answering the 304 from memory behind the API's own request middleware."""
+    from fastapi import FastAPI, Header, Response
+
+    from app.config import get_settings
+    from app.middleware import RequestContextMiddleware
+
+    settings = get_settings()
+    app = FastAPI()
+
+    @app.get("/v1/me/programmes/{programme_id}")
+    async def programme(programme_id: uuid.UUID, if_none_match: str | None = Header(None)) -> Response:
+        return Response(status_code=304, headers={"ETag": etag})
+
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        max_sign_in_body_bytes=settings.max_sign_in_body_bytes,
+    )
+    return app
+
+
+async def _audit_row_cost(rows: int) -> float:
+    """CPU microseconds per audit row stored through the group commit, AUDIT_BATCH rows per batch (the
+    batch the API gathers at 32 connections), both threads counted; the rows are deleted afterwards."""
+    from sqlalchemy import delete
+
+    from app import store
+    from app.db import get_engine, utcnow
+    from app.group_commit import writer_for
+    from app.models.common import new_id
+
+    engine = get_engine()
+    with engine.connect() as connection:
+        clinic_id, patient_id = connection.exec_driver_sql("SELECT clinic_id, id FROM patient LIMIT 1").one()
+    clinic_id, patient_id = uuid.UUID(str(clinic_id)), uuid.UUID(str(patient_id))
+    marker = f"bench-budget-{uuid.uuid4().hex[:12]}"
+    writer = writer_for(engine)
+
+    def row() -> dict[str, Any]:
+        return {
+            "id": new_id(),
+            "clinic_id": clinic_id,
+            "actor_kind": "patient",
+            "actor_id": patient_id,
+            "action": "programme.read",
+            "resource_type": "programme",
+            "resource_id": None,
+            "patient_id": patient_id,
+            "request_id": marker,
+            "detail": None,
+            "occurred_at": utcnow(),
+        }
+
+    async def batches(count: int) -> None:
+        for _ in range(count):
+            await asyncio.gather(*(writer.store([(store.AUDIT_TABLE, row())]) for _ in range(AUDIT_BATCH)))
+
+    await batches(10)
+    started = time.process_time()
+    await batches(rows // AUDIT_BATCH)
+    used = time.process_time() - started
+    with engine.begin() as connection:
+        connection.execute(delete(store.AUDIT_TABLE).where(store.AUDIT_TABLE.c.request_id == marker))
+    return used * 1e6 / (rows // AUDIT_BATCH * AUDIT_BATCH)
+
+
+async def measure(targets: list[dict[str, Any]], requests: int, concurrency: int) -> dict[str, float]:
+    from app import store
+    from app.config import get_settings
+    from app.db import get_engine, read_engine
+    from app.group_commit import close_all
+    from app.services import auth
+
+    target = targets[0]
+    performed_at = os.environ["BENCH_PERFORMED_AT"]
+    floor = _floor_app(target["etag"])
+    await _load(floor, "programme_304", targets, performed_at, max(requests // 5, 50), concurrency)
+    floor_ms = await _load(floor, "programme_304", targets, performed_at, requests, concurrency)
+    parts = {"floor": floor_ms * 1000}
+
+    settings, token = get_settings(), target["patient_token"]
+    patient_id, clinic_id, _ = auth.patient_claims(settings, token) or (None, None, 0)
+    assert patient_id is not None and clinic_id is not None, "the benchmark's token is a patient token"
+    programme_id = uuid.UUID(target["programme_id"])
+    reads = read_engine(get_engine())
+    parts["token"] = _per_call(lambda: auth.patient_claims(settings, token))
+    parts["connection"] = _per_call(lambda: reads.connect().close())
+    with reads.connect() as connection:
+        parts["patient_check"] = _per_call(lambda: store.patient_row(connection, patient_id))
+        parts["programme_lookup"] = _per_call(
+            lambda: store.my_programme(connection, clinic_id, patient_id, programme_id)
+        )
+    try:
+        parts["audit_row"] = await _audit_row_cost(AUDIT_BATCH * 100)
+    finally:
+        close_all()
+    return {name: round(value, 1) for name, value in parts.items()}
+
+
+RULES = ("token", "connection", "patient_check", "programme_lookup", "audit_row")
+LABELS = {
+    "floor": "an async FastAPI route behind the API's middleware, answering the same 304 from memory",
+    "token": "the token's signature and claims",
+    "connection": "a read connection from the pool and back",
+    "patient_check": "the patient check (one statement)",
+    "programme_lookup": "the programme lookup (one statement)",
+    "audit_row": f"the audit row: its share of a {AUDIT_BATCH}-row group commit, both threads",
+}
+
+
+def budget_table(budget: dict[str, float], api_us: float, bare_us: float) -> str:
+    """The 304's CPU split into the floor, the rules and the rest, with the ratios they allow."""
+    rules = sum(budget[name] for name in RULES)
+    lines = [
+        "| a 304 of GET /v1/me/programmes/{id}, in-process | CPU µs |",
+        "|---|---:|",
+        f"| the bare app's route (the baseline: a `def` route, one thread hop) | {bare_us:.1f} |",
+    ]
+    lines += [f"| {LABELS[name]} | {budget[name]:.1f} |" for name in ("floor", *RULES)]
+    lines += [
+        "| the rest: dependencies, the unit of work, routing through the API's routers "
+        f"| {api_us - budget['floor'] - rules:.1f} |",
+        f"| **the API's 304** | **{api_us:.1f}** |",
+        f"| ratio to bare now / with no glue at all (floor + rules) "
+        f"| {bare_us / api_us:.2f} / {bare_us / (budget['floor'] + rules):.2f} |",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--targets", required=True)
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    args = parser.parse_args()
+    with open(args.targets) as file:
+        targets = json.load(file)["targets"]
+    print(json.dumps(asyncio.run(measure(targets, args.requests, args.concurrency))))
+
+
+if __name__ == "__main__":
+    main()
