@@ -9,6 +9,7 @@ every other endpoint. See docs/fhir.md.
 
 import uuid
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from email.utils import format_datetime
 from typing import Annotated, Any
 
@@ -154,6 +155,26 @@ def _patient_id(patient: str | None, subject: str | None) -> uuid.UUID:
         ) from exc
 
 
+@dataclass(frozen=True, slots=True)
+class PatientSearch:
+    """A search for one patient's resources: whose (`patient` or `subject`), and which page."""
+
+    patient_id: uuid.UUID
+    page: PageParams
+
+
+def _patient_search(
+    patient: PatientParam = None,
+    subject: SubjectParam = None,
+    count: CountParam = None,
+    cursor: CursorParam = None,
+) -> PatientSearch:
+    return PatientSearch(_patient_id(patient, subject), PageParams.clamped(count, cursor))
+
+
+PatientSearchDep = Annotated[PatientSearch, Depends(_patient_search)]
+
+
 def _bundle(request: Request, page: Page[dict[str, Any]], total: int) -> dict[str, Any]:
     """A search's page as a searchset Bundle, with the link to the next page when there is one."""
     next_url = None
@@ -214,18 +235,9 @@ def read_care_plan(
     responses=_resource("Bundle"),
 )
 def search_care_plans(
-    request: Request,
-    session: SessionDep,
-    actor: ClinicActor,
-    urls: Canonicals,
-    patient: PatientParam = None,
-    subject: SubjectParam = None,
-    count: CountParam = None,
-    cursor: CursorParam = None,
+    request: Request, session: SessionDep, actor: ClinicActor, urls: Canonicals, search: PatientSearchDep
 ) -> dict[str, Any]:
-    page, total = fhir_reads.search_care_plans(
-        session, actor, urls, _patient_id(patient, subject), PageParams.clamped(count, cursor)
-    )
+    page, total = fhir_reads.search_care_plans(session, actor, urls, search.patient_id, search.page)
     return _bundle(request, page, total)
 
 
@@ -261,22 +273,10 @@ def read_questionnaire_response(
     responses=_resource("Bundle"),
 )
 def search_questionnaire_responses(
-    request: Request,
-    session: SessionDep,
-    actor: ClinicActor,
-    urls: Canonicals,
-    patient: PatientParam = None,
-    subject: SubjectParam = None,
-    count: CountParam = None,
-    cursor: CursorParam = None,
+    request: Request, session: SessionDep, actor: ClinicActor, urls: Canonicals, search: PatientSearchDep
 ) -> dict[str, Any]:
     page, total = fhir_reads.search_outcomes(
-        session,
-        actor,
-        urls,
-        "QuestionnaireResponse",
-        _patient_id(patient, subject),
-        PageParams.clamped(count, cursor),
+        session, actor, urls, "QuestionnaireResponse", search.patient_id, search.page
     )
     return _bundle(request, page, total)
 
@@ -304,23 +304,14 @@ def search_observations(
     session: SessionDep,
     actor: ClinicActor,
     urls: Canonicals,
-    patient: PatientParam = None,
-    subject: SubjectParam = None,
+    search: PatientSearchDep,
     code: Annotated[
         str | None,
         Query(max_length=500, description="`code`, `system|code` or `system|`; commas for any of several"),
     ] = None,
-    count: CountParam = None,
-    cursor: CursorParam = None,
 ) -> dict[str, Any]:
     page, total = fhir_reads.search_outcomes(
-        session,
-        actor,
-        urls,
-        "Observation",
-        _patient_id(patient, subject),
-        PageParams.clamped(count, cursor),
-        code,
+        session, actor, urls, "Observation", search.patient_id, search.page, code
     )
     return _bundle(request, page, total)
 
