@@ -8,10 +8,10 @@ app/fhir.py; the mapping is documented in docs/fhir.md.
 """
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, get_args
 
 from app.fhir import UCUM, Canonicals, drop_none, instant
-from app.models.outcome import OutcomeResponse
+from app.models.outcome import Instrument, OutcomeResponse
 
 LOINC = "http://loinc.org"
 # Verified LOINC codes only; every score also carries the service's own code (docs/fhir.md).
@@ -197,7 +197,7 @@ def instruments_with_code(urls: Canonicals, token: str) -> set[str]:
     found = set()
     for one in token.split(","):
         system, bar, code = one.rpartition("|")
-        for instrument in ("nprs", "psfs", "odi", "rmdq", "startback"):
+        for instrument in get_args(Instrument):
             coding = score_coding(urls, instrument)
             if (not bar or coding["system"] == system) and code in ("", coding["code"]):
                 found.add(instrument)

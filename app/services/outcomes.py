@@ -235,7 +235,7 @@ def of_patient(
     """The patient's responses, to the given instruments only when they are given."""
     statement = _scoped(actor, patient_id)
     if instruments is not None:
-        statement = statement.where(col(OutcomeResponse.instrument).in_(instruments))
+        statement = statement.where(col(OutcomeResponse.instrument).in_(sorted(instruments)))
     return statement
 
 
