@@ -1,5 +1,5 @@
 """Programmes as FHIR R4 CarePlans, exercises as ActivityDefinitions, patients as Patients, and the
-server's CapabilityStatement: pure functions to JSON-ready dicts.
+server's CapabilityStatement: pure functions to JSON-ready dicts (outcomes: app/fhir_outcomes.py).
 
 The mapping, the extensions and the caveats are documented in docs/fhir.md; the tests validate the output
 with R4 (4.0.1) models (fhirclient) and read it with fhirpy. Nothing here touches the database or the web
@@ -46,7 +46,7 @@ DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # ISO weekday 1 … 7
 KIND = "ServiceRequest"
 
 
-def _instant(value: datetime) -> str:
+def instant(value: datetime) -> str:
     return value.isoformat()
 
 
@@ -58,7 +58,7 @@ def _minutes(value: int) -> dict[str, Any]:
     return {"value": value, "unit": "min", "system": UCUM, "code": "min"}
 
 
-def _drop_none(values: dict[str, Any]) -> dict[str, Any]:
+def drop_none(values: dict[str, Any]) -> dict[str, Any]:
     # FHIR JSON has no nulls and no empty lists.
     return {key: value for key, value in values.items() if value is not None and value != []}
 
@@ -208,21 +208,21 @@ def care_plan(
             if item.suspension is not None and detail["status"] == "in-progress":
                 detail["status"] = "on-hold"
             # The item id survives edits, so an EHR can follow one prescription line across revisions.
-            activities.append({"id": str(item.id), "detail": _drop_none(detail)})
+            activities.append({"id": str(item.id), "detail": drop_none(detail)})
     period = {"start": programme.start_date.isoformat()}
     if programme.end_date is not None:
         period["end"] = programme.end_date.isoformat()
-    return _drop_none(
+    return drop_none(
         {
             "resourceType": "CarePlan",
             "id": str(programme.id),
-            "meta": {"versionId": str(programme.revision), "lastUpdated": _instant(programme.updated_at)},
+            "meta": {"versionId": str(programme.revision), "lastUpdated": instant(programme.updated_at)},
             "status": CARE_PLAN_STATUS[programme.status],
             "intent": "plan",
             "title": programme.title,
             "subject": subject,
             "period": period,
-            "created": _instant(programme.created_at),
+            "created": instant(programme.created_at),
             "activity": activities,
         }
     )
@@ -257,7 +257,7 @@ def activity_definition(exercise: Exercise, text: ExercisePublic, urls: Canonica
     return {
         "resourceType": "ActivityDefinition",
         "id": activity_definition_id(exercise.slug, exercise.id),
-        "meta": {"lastUpdated": _instant(exercise.updated_at)},
+        "meta": {"lastUpdated": instant(exercise.updated_at)},
         "extension": [
             _dose_extension(
                 urls,
@@ -270,7 +270,7 @@ def activity_definition(exercise: Exercise, text: ExercisePublic, urls: Canonica
         "name": _machine_name(exercise.slug),
         "title": text.name,
         "status": "retired" if exercise.archived_at is not None else "active",
-        "date": _instant(exercise.updated_at),
+        "date": instant(exercise.updated_at),
         "description": _description(text),
         "topic": [
             {"coding": [{"system": urls.chain_system, "code": exercise.chain, "display": chain_title}]}
@@ -299,11 +299,11 @@ def patient(row: Patient, urls: Canonicals) -> dict[str, Any]:
     if row.external_id:
         system = urls.patient_identifier_system(row.clinic_id)
         identifier = [{"use": "usual", "system": system, "value": row.external_id}]
-    return _drop_none(
+    return drop_none(
         {
             "resourceType": "Patient",
             "id": str(row.id),
-            "meta": {"lastUpdated": _instant(row.updated_at)},
+            "meta": {"lastUpdated": instant(row.updated_at)},
             "identifier": identifier,
             "active": True,
             "name": [{"text": row.display_name}],
@@ -322,6 +322,15 @@ def capability_statement(*, base_url: str, version: str) -> dict[str, Any]:
         {"name": "subject", "type": "reference", "documentation": "Patient/{id} or the id"},
         {"name": "_count", "type": "number", "documentation": "Page size, 1–200"},
     ]
+    by_code = {"name": "code", "type": "token", "documentation": "The score's code (Observation.code)"}
+
+    def searchable(kind: str, params: list[dict[str, str]]) -> dict[str, Any]:
+        return {
+            "type": kind,
+            "interaction": [{"code": "read"}, {"code": "search-type"}],
+            "searchParam": params,
+        }
+
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -341,12 +350,11 @@ def capability_statement(*, base_url: str, version: str) -> dict[str, Any]:
                 },
                 "resource": [
                     {"type": "Patient", "interaction": [{"code": "read"}]},
-                    {
-                        "type": "CarePlan",
-                        "interaction": [{"code": "read"}, {"code": "search-type"}],
-                        "searchParam": by_patient,
-                    },
+                    searchable("CarePlan", by_patient),
                     {"type": "ActivityDefinition", "interaction": [{"code": "read"}]},
+                    searchable("QuestionnaireResponse", by_patient),
+                    searchable("Observation", [*by_patient, by_code]),
+                    {"type": "Questionnaire", "interaction": [{"code": "read"}]},
                 ],
             }
         ],
@@ -368,7 +376,7 @@ def search_bundle(
         }
         for resource in resources
     ]
-    return _drop_none(
+    return drop_none(
         {"resourceType": "Bundle", "type": "searchset", "total": total, "link": links, "entry": entries}
     )
 

@@ -172,6 +172,20 @@ OPERATIONS: dict[tuple[str, str], tuple[str, str]] = {
         "fhirReadActivityDefinition",
         "Read an exercise as an ActivityDefinition",
     ),
+    ("GET", "/fhir/r4/QuestionnaireResponse/{outcome_id}"): (
+        "fhirReadQuestionnaireResponse",
+        "Read an outcome response as a QuestionnaireResponse",
+    ),
+    ("GET", "/fhir/r4/QuestionnaireResponse"): (
+        "fhirSearchQuestionnaireResponses",
+        "Search QuestionnaireResponses by patient",
+    ),
+    ("GET", "/fhir/r4/Observation/{outcome_id}"): (
+        "fhirReadObservation",
+        "Read outcome scores as an Observation",
+    ),
+    ("GET", "/fhir/r4/Observation"): ("fhirSearchObservations", "Search Observations by patient and code"),
+    ("GET", "/fhir/r4/Questionnaire/{questionnaire_id}"): ("fhirReadQuestionnaire", "Read a Questionnaire"),
 }
 
 TAGS = [

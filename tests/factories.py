@@ -10,6 +10,7 @@ from app.config import get_settings
 from app.models.clinic import Clinic
 from app.models.common import Actor
 from app.models.exercise import Exercise, ExerciseCreate
+from app.models.outcome import NprsAnswers, NprsOutcomeCreate
 from app.models.patient import Patient, PatientCreate
 from app.models.programme import Programme, Template
 from app.models.programme_document import ItemDocument, PhaseDocument, ProgrammeCreate, TemplateCreate
@@ -22,6 +23,7 @@ from app.services import (
     api_keys,
     clinics,
     exercises,
+    outcomes,
     patients,
     programmes,
     reminders,
@@ -219,6 +221,12 @@ def make_resources(session: Session, tenant: Tenant) -> dict[str, str]:
     suggestion = make_suggestion(session, programme)
     as_patient = Actor(kind="patient", id=tenant.patient.id, clinic_id=tenant.clinic.id)
     calendar_secret, _ = reminders.create_feed(session, as_patient)
+    outcome = outcomes.record(
+        session,
+        as_patient,
+        tenant.patient.id,
+        NprsOutcomeCreate(instrument="nprs", answers=NprsAnswers(back=5)),
+    )
     resources = {
         "patient_id": str(tenant.patient.id),
         "user_id": str(spare_user.id),
@@ -240,6 +248,8 @@ def make_resources(session: Session, tenant: Tenant) -> dict[str, str]:
         "alert_id": str(alert.id),
         "suggestion_id": str(suggestion.id),
         "secret": calendar_secret,
+        "outcome_id": str(outcome.id),
+        "questionnaire_id": "nprs",  # instrument forms ship with the service, the same for every clinic
     }
     session.commit()  # an open transaction would hold SQLite's write lock
     return resources

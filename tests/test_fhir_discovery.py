@@ -26,9 +26,13 @@ def test_capability_statement_is_public_and_says_what_is_supported(client):
         "Patient": {"read"},
         "CarePlan": {"read", "search-type"},
         "ActivityDefinition": {"read"},
+        "QuestionnaireResponse": {"read", "search-type"},
+        "Observation": {"read", "search-type"},
+        "Questionnaire": {"read"},
     }
-    [care_plan] = [r for r in rest["resource"] if r["type"] == "CarePlan"]
-    assert {p["name"] for p in care_plan["searchParam"]} == {"patient", "subject", "_count"}
+    params = {r["type"]: {p["name"] for p in r.get("searchParam", [])} for r in rest["resource"]}
+    assert params["CarePlan"] == params["QuestionnaireResponse"] == {"patient", "subject", "_count"}
+    assert params["Observation"] == {"patient", "subject", "_count", "code"}
 
 
 def test_patient_read_carries_the_ehr_identifier_and_is_audited(client, world, session):

@@ -1,5 +1,6 @@
 """Read-only FHIR R4 for the clinic's EHR: its CapabilityStatement, patients as Patients, programmes as
-CarePlans, exercises as ActivityDefinitions.
+CarePlans, exercises as ActivityDefinitions, outcome responses as QuestionnaireResponses with their scores
+as Observations, and the Questionnaires whose text is free to ship.
 
 Answers are `application/fhir+json`. A failed read or search (404, 400) answers with an OperationOutcome,
 which is what FHIR clients parse; a missing or refused credential (401, 403) stays problem+json, as on
@@ -8,17 +9,18 @@ every other endpoint. See docs/fhir.md.
 
 import uuid
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from email.utils import format_datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from app import fhir
 from app.deps import ClinicActor, FhirExerciseDep, ProgrammeDep, SessionDep, SettingsDep
 from app.errors import Code, InvalidInput, NotFound
-from app.models.common import QueryInt
+from app.models.common import Page, QueryInt
 from app.routing import UnitOfWorkRoute
 from app.services import fhir_reads
 from app.services.pagination import PageParams
@@ -126,8 +128,19 @@ def _resource(kind: str) -> dict[Any, Any]:
     return {200: {"description": f"A {kind}", "content": {FhirJSONResponse.media_type: {"schema": schema}}}}
 
 
+# The search parameters every search here takes: whose resources, and the page.
+PatientParam = Annotated[str | None, Query(max_length=100, description="The patient's id, or `Patient/{id}`")]
+SubjectParam = Annotated[
+    str | None, Query(max_length=100, description="The same as `patient`: `Patient/{id}`")
+]
+CountParam = Annotated[QueryInt | None, Query(alias="_count", description="Page size; clamped to 1–200.")]
+CursorParam = Annotated[
+    str | None, Query(alias="_cursor", max_length=64, description="Set by the Bundle's `next` link")
+]
+
+
 def _patient_id(patient: str | None, subject: str | None) -> uuid.UUID:
-    """`patient` or `subject` (the same search for a CarePlan): an id or a reference `Patient/{id}`."""
+    """`patient` or `subject` (the same search here): an id or a reference `Patient/{id}`."""
     reference = patient or subject
     if reference is None or (patient and subject and patient != subject):
         raise InvalidInput(
@@ -140,6 +153,36 @@ def _patient_id(patient: str | None, subject: str | None) -> uuid.UUID:
             "`patient` must be a patient id or a reference `Patient/{id}`.",
             code=Code.INVALID_PATIENT_REFERENCE,
         ) from exc
+
+
+@dataclass(frozen=True, slots=True)
+class PatientSearch:
+    """A search for one patient's resources: whose (`patient` or `subject`), and which page."""
+
+    patient_id: uuid.UUID
+    page: PageParams
+
+
+def _patient_search(
+    patient: PatientParam = None,
+    subject: SubjectParam = None,
+    count: CountParam = None,
+    cursor: CursorParam = None,
+) -> PatientSearch:
+    return PatientSearch(_patient_id(patient, subject), PageParams.clamped(count, cursor))
+
+
+PatientSearchDep = Annotated[PatientSearch, Depends(_patient_search)]
+
+
+def _bundle(request: Request, page: Page[dict[str, Any]], total: int) -> dict[str, Any]:
+    """A search's page as a searchset Bundle, with the link to the next page when there is one."""
+    next_url = None
+    if page.next_cursor is not None:
+        next_url = str(request.url.include_query_params(_cursor=page.next_cursor))
+    return fhir.search_bundle(
+        page.items, total=total, base_url=_fhir_base(request), self_url=str(request.url), next_url=next_url
+    )
 
 
 @router.get(
@@ -192,36 +235,10 @@ def read_care_plan(
     responses=_resource("Bundle"),
 )
 def search_care_plans(
-    request: Request,
-    session: SessionDep,
-    actor: ClinicActor,
-    urls: Canonicals,
-    patient: Annotated[
-        str | None, Query(max_length=100, description="The patient's id, or `Patient/{id}`")
-    ] = None,
-    subject: Annotated[
-        str | None, Query(max_length=100, description="The same as `patient`: `Patient/{id}`")
-    ] = None,
-    count: Annotated[
-        QueryInt | None, Query(alias="_count", description="Page size; clamped to 1–200.")
-    ] = None,
-    cursor: Annotated[
-        str | None, Query(alias="_cursor", max_length=64, description="Set by the Bundle's `next` link")
-    ] = None,
+    request: Request, session: SessionDep, actor: ClinicActor, urls: Canonicals, search: PatientSearchDep
 ) -> dict[str, Any]:
-    page, total = fhir_reads.search_care_plans(
-        session, actor, urls, _patient_id(patient, subject), PageParams.clamped(count, cursor)
-    )
-    next_url = None
-    if page.next_cursor is not None:
-        next_url = str(request.url.include_query_params(_cursor=page.next_cursor))
-    return fhir.search_bundle(
-        page.items,
-        total=total,
-        base_url=_fhir_base(request),
-        self_url=str(request.url),
-        next_url=next_url,
-    )
+    page, total = fhir_reads.search_care_plans(session, actor, urls, search.patient_id, search.page)
+    return _bundle(request, page, total)
 
 
 @router.get(
@@ -235,3 +252,77 @@ def read_activity_definition(
 ) -> dict[str, Any]:
     response.headers["Last-Modified"] = format_datetime(exercise.updated_at, usegmt=True)
     return fhir_reads.read_activity_definition(session, exercise, urls)
+
+
+@router.get(
+    "/QuestionnaireResponse/{outcome_id}",
+    summary="Read an outcome response as a QuestionnaireResponse",
+    response_model=None,
+    responses=_resource("QuestionnaireResponse"),
+)
+def read_questionnaire_response(
+    outcome_id: uuid.UUID, session: SessionDep, actor: ClinicActor, urls: Canonicals
+) -> dict[str, Any]:
+    return fhir_reads.read_outcome(session, actor, urls, "QuestionnaireResponse", outcome_id)
+
+
+@router.get(
+    "/QuestionnaireResponse",
+    summary="Search a patient's outcome responses as QuestionnaireResponses (a searchset Bundle)",
+    response_model=None,
+    responses=_resource("Bundle"),
+)
+def search_questionnaire_responses(
+    request: Request, session: SessionDep, actor: ClinicActor, urls: Canonicals, search: PatientSearchDep
+) -> dict[str, Any]:
+    page, total = fhir_reads.search_outcomes(
+        session, actor, urls, "QuestionnaireResponse", search.patient_id, search.page
+    )
+    return _bundle(request, page, total)
+
+
+@router.get(
+    "/Observation/{outcome_id}",
+    summary="Read an outcome response's scores as an Observation",
+    response_model=None,
+    responses=_resource("Observation"),
+)
+def read_observation(
+    outcome_id: uuid.UUID, session: SessionDep, actor: ClinicActor, urls: Canonicals
+) -> dict[str, Any]:
+    return fhir_reads.read_outcome(session, actor, urls, "Observation", outcome_id)
+
+
+@router.get(
+    "/Observation",
+    summary="Search a patient's outcome scores as Observations (a searchset Bundle)",
+    response_model=None,
+    responses=_resource("Bundle"),
+)
+def search_observations(
+    request: Request,
+    session: SessionDep,
+    actor: ClinicActor,
+    urls: Canonicals,
+    search: PatientSearchDep,
+    code: Annotated[
+        str | None,
+        Query(max_length=500, description="`code`, `system|code` or `system|`; commas for any of several"),
+    ] = None,
+) -> dict[str, Any]:
+    page, total = fhir_reads.search_outcomes(
+        session, actor, urls, "Observation", search.patient_id, search.page, code
+    )
+    return _bundle(request, page, total)
+
+
+@router.get(
+    "/Questionnaire/{questionnaire_id}",
+    summary="Read an outcome instrument whose text is free to ship as a Questionnaire",
+    response_model=None,
+    responses=_resource("Questionnaire"),
+)
+def read_questionnaire(
+    questionnaire_id: Annotated[str, Path(max_length=64)], actor: ClinicActor, urls: Canonicals
+) -> dict[str, Any]:
+    return fhir_reads.read_questionnaire(urls, questionnaire_id)

@@ -7,6 +7,7 @@ instrument, with its sources: docs/clinical-rules.md, "Outcome measures".
 """
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -17,6 +18,7 @@ from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from app.db import utcnow
+from app.errors import NotFound
 from app.models.common import Actor, Page
 from app.models.outcome import (
     ANSWER_MODELS,
@@ -227,6 +229,29 @@ def _scoped(actor: Actor, patient_id: uuid.UUID) -> SelectOfScalar[OutcomeRespon
     )
 
 
+def of_patient(
+    actor: Actor, patient_id: uuid.UUID, instruments: Collection[str] | None = None
+) -> SelectOfScalar[OutcomeResponse]:
+    """The patient's responses, to the given instruments only when they are given."""
+    statement = _scoped(actor, patient_id)
+    if instruments is not None:
+        statement = statement.where(col(OutcomeResponse.instrument).in_(sorted(instruments)))
+    return statement
+
+
+def get_outcome(session: Session, actor: Actor, outcome_id: uuid.UUID) -> OutcomeResponse:
+    """A response of the caller's clinic; another clinic's answers as an unknown id does. The caller
+    records the audit."""
+    row = session.exec(
+        select(OutcomeResponse).where(
+            OutcomeResponse.clinic_id == actor.clinic_id, OutcomeResponse.id == outcome_id
+        )
+    ).first()
+    if row is None:
+        raise NotFound("No such outcome response.")
+    return row
+
+
 def _baselines(
     session: Session, actor: Actor, patient_id: uuid.UUID, instrument: str | None = None
 ) -> dict[Series, OutcomeResponse]:
@@ -332,9 +357,7 @@ def list_outcomes(
     params: PageParams,
 ) -> Page[OutcomePublic]:
     """Responses in the order they were taken, each with its change against the first of its series."""
-    statement = _scoped(actor, patient_id)
-    if instrument is not None:
-        statement = statement.where(OutcomeResponse.instrument == instrument)
+    statement = of_patient(actor, patient_id, None if instrument is None else [instrument])
     page = paginate(session, statement, OutcomeResponse.id, params, time_column=OutcomeResponse.taken_at)
     audit.record(session, actor, "outcome.list", "outcome", patient_id=patient_id)
     baselines = _baselines(session, actor, patient_id, instrument) if page.items else {}
