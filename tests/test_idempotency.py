@@ -28,11 +28,18 @@ CREATES = {
     "/v1/patients": ("api_key", lambda: {"display_name": "Ana", "external_id": f"MRN-{uuid.uuid4().hex}"}),
     "/v1/users": (
         "admin",
-        lambda: {"email": f"{uuid.uuid4().hex[:12]}@example.org", "name": "Bo", "password": "a-long-password"},
+        lambda: {
+            "email": f"{uuid.uuid4().hex[:12]}@example.org",
+            "name": "Bo",
+            "password": "a-long-password",
+        },
     ),
     "/v1/patients/{patient_id}/enrolment-codes": ("physio", lambda: None),
     "/v1/exercises": ("physio", exercise_body),
-    "/v1/patients/{patient_id}/programmes": ("physio", lambda: {"title": "Back", "start_date": "2026-11-02", "phases": PHASES}),
+    "/v1/patients/{patient_id}/programmes": (
+        "physio",
+        lambda: {"title": "Back", "start_date": "2026-11-02", "phases": PHASES},
+    ),
     "/v1/templates": ("physio", lambda: {"name": "Sciatica, acute", "phases": PHASES}),
     "/v1/api-keys": ("admin", lambda: {"name": "EHR"}),
     "/v1/webhook-endpoints": ("admin", lambda: {"url": f"http://127.0.0.1:9/{uuid.uuid4().hex}"}),
@@ -103,9 +110,17 @@ def test_a_replay_emits_no_event_and_no_second_create_audit(client, world, sessi
     patient_id = uuid.UUID(first.json()["id"])
     events = _events(session, world.a.clinic.id) - events_before
     actions = session.scalars(
-        select(AuditEvent.action).where(AuditEvent.clinic_id == world.a.clinic.id, AuditEvent.resource_id.in_(
-            [patient_id, *session.scalars(select(IdempotencyKey.id).where(IdempotencyKey.clinic_id == world.a.clinic.id))]
-        ))
+        select(AuditEvent.action).where(
+            AuditEvent.clinic_id == world.a.clinic.id,
+            AuditEvent.resource_id.in_(
+                [
+                    patient_id,
+                    *session.scalars(
+                        select(IdempotencyKey.id).where(IdempotencyKey.clinic_id == world.a.clinic.id)
+                    ),
+                ]
+            ),
+        )
     ).all()
     assert events == 1
     assert sorted(actions).count("request.replayed") == 3
@@ -119,7 +134,9 @@ def test_the_same_key_with_another_request_is_refused(client, world):
     changed = {**body, "display_name": "Someone else"}
     assert_problem(_post(client, world.a, "/v1/patients", changed, key), 409, "idempotency_key_reused")
     # The same key on another route is another request too.
-    assert_problem(_post(client, world.a, "/v1/templates", CREATES["/v1/templates"][1](), key, "api_key"), 409)
+    assert_problem(
+        _post(client, world.a, "/v1/templates", CREATES["/v1/templates"][1](), key, "api_key"), 409
+    )
     # JSON is compared by content: another key order or spacing is the same request.
     reordered = dict(reversed(list(body.items())))
     assert _post(client, world.a, "/v1/patients", reordered, key).headers[REPLAYED] == "true"
@@ -140,7 +157,9 @@ def test_a_key_is_its_callers_own(client, world):
     other_clinic = _post(client, world.b, "/v1/api-keys", body, key)
     assert other_clinic.status_code == 201 and REPLAYED not in other_clinic.headers
     assert other_clinic.json()["id"] != first.json()["id"]
-    same_clinic_other_caller = _post(client, world.a, "/v1/templates", CREATES["/v1/templates"][1](), key, "physio")
+    same_clinic_other_caller = _post(
+        client, world.a, "/v1/templates", CREATES["/v1/templates"][1](), key, "physio"
+    )
     assert same_clinic_other_caller.status_code == 201
 
 

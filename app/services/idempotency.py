@@ -112,7 +112,7 @@ def claim(session: Session, secret: str, actor: Actor, key: str, request: str, n
             .where(*scope, col(IdempotencyKey.created_at) < now - KEY_LIFETIME)
             .values(fingerprint=request, created_at=now, status_code=None, answer=None)
         )
-        if taken.rowcount == 1:  # type: ignore[attr-defined]
+        if taken.rowcount == 1:
             return Claim(stored.id, cipher_key, digest)
         stored = connection.execute(select(_TABLE).where(*scope)).one()
     if not hmac.compare_digest(stored.fingerprint, request):

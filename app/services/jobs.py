@@ -100,7 +100,7 @@ JOBS: tuple[Job, ...] = (
     Job("adherence_low", "daily", _adherence_low, "emitted"),
     Job("missed_day", "quarter_hour", _missed_days, "emitted"),
     Job("review_prompts", "daily", _review_prompts, "raised"),
-    Job("prune", "daily", _prune, "credentials removed", per_patient=False),
+    Job("prune", "daily", _prune, "credentials and keys removed", per_patient=False),
 )
 
 
