@@ -36,7 +36,6 @@ from pydantic import TypeAdapter
 
 from app.config import get_settings
 from app.db import current_unit, utcnow
-from app.errors import PROBLEM_JSON
 from app.models.common import Actor
 from app.services import audit, idempotency
 
@@ -53,12 +52,20 @@ OWN_IDEMPOTENCY = {
 }
 _PARAMETER = "idempotent_request"
 _MARK = "__hep_idempotent__"
-_CONFLICT_DOC = {
+_DOCUMENTED = {
+    201: {
+        "headers": {
+            REPLAYED: {
+                "description": "`true` when this is the stored answer of an earlier request with the same "
+                "Idempotency-Key (nothing was created this time)",
+                "schema": {"type": "string", "enum": ["true"]},
+            }
+        }
+    },
     409: {
         "description": "The Idempotency-Key was first used with a different request "
-        "(`idempotency_key_reused`), or another conflict",
-        "content": {PROBLEM_JSON: {}},
-    }
+        "(`idempotency_key_reused`), or another conflict"
+    },
 }
 
 
@@ -159,7 +166,7 @@ def honour_idempotency_key(
     Adds the 409 to the route's documented responses in `kwargs`."""
     if inspect.iscoroutinefunction(endpoint) or getattr(endpoint, _MARK, False) or not _creates(path, kwargs):
         return endpoint
-    kwargs["responses"] = {**_CONFLICT_DOC, **(kwargs.get("responses") or {})}
+    kwargs["responses"] = {**_DOCUMENTED, **(kwargs.get("responses") or {})}
     body = TypeAdapter(kwargs["response_model"])
     status_code = kwargs["status_code"]
 
