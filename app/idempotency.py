@@ -118,7 +118,7 @@ def _creates(path: str, kwargs: dict[str, Any]) -> bool:
     return (
         set(kwargs.get("methods") or ()) == {"POST"}
         and kwargs.get("status_code") == 201
-        and (path not in OWN_IDEMPOTENCY)
+        and path not in OWN_IDEMPOTENCY
     )
 
 

@@ -16,7 +16,8 @@ from app.idempotency import HEADER, OWN_IDEMPOTENCY, REPLAYED
 from app.models.audit import AuditEvent
 from app.models.idempotency import IdempotencyKey
 from app.models.patient import Patient
-from app.models.webhook import Event
+from app.models.programme import Programme
+from app.models.webhook import Event, WebhookEndpoint
 from tests.factories import exercise_body, make_patient
 from tests.helpers import assert_problem
 
@@ -206,17 +207,37 @@ def _concurrently(base: str, requests: list[tuple[dict, dict]], path: str) -> li
         return list(pool.map(send, requests))
 
 
-def test_concurrent_retries_create_once(live_server, world, session):
-    body = CREATES["/v1/patients"][1]()
-    headers = {**world.a.headers["api_key"], HEADER: str(uuid.uuid4())}
+# What each concurrent create may leave behind: the rows it made, counted from the first answer.
+STORED = {
+    "/v1/patients": lambda session, answer: session.scalar(
+        select(func.count()).where(Patient.external_id == answer["external_id"])
+    ),
+    "/v1/patients/{patient_id}/programmes": lambda session, answer: session.scalar(
+        select(func.count()).where(Programme.patient_id == uuid.UUID(answer["patient_id"]))
+    ),
+    "/v1/webhook-endpoints": lambda session, answer: session.scalar(
+        select(func.count()).where(WebhookEndpoint.url == answer["url"])
+    ),
+}
+
+
+@pytest.mark.parametrize("path", sorted(STORED))
+def test_concurrent_retries_create_once(live_server, world, session, path):
+    """Eight copies of one create, sent at once to the real server: one creates, seven get its answer."""
+    patient = make_patient(session, world.a.clinic)
+    session.commit()
+    caller, body = CREATES[path][0], CREATES[path][1]()
+    headers = {**world.a.headers[caller], HEADER: str(uuid.uuid4())}
     events_before = _events(session, world.a.clinic.id)
-    answers = _concurrently(live_server, [(headers, body)] * 8, "/v1/patients")
+    url = path.replace("{patient_id}", str(patient.id))
+    answers = _concurrently(live_server, [(headers, body)] * 8, url)
     assert {a.status_code for a in answers} == {201}, [a.text for a in answers]
     assert len({a.content for a in answers}) == 1
     assert sum(a.headers.get(REPLAYED) == "true" for a in answers) == 7
-    stored = session.scalar(select(func.count()).where(Patient.external_id == body["external_id"]))
-    events = _events(session, world.a.clinic.id) - events_before
-    assert (stored, events) == (1, 1)
+    assert STORED[path](session, answers[0].json()) == 1
+    session.commit()
+    expected_events = 1 if path == "/v1/patients" else 0
+    assert _events(session, world.a.clinic.id) - events_before == expected_events
 
 
 def test_concurrent_different_requests_under_one_key_create_once(live_server, world, session):
