@@ -17,6 +17,7 @@ from app.models.audit import AuditEvent
 from app.models.idempotency import IdempotencyKey
 from app.models.patient import Patient
 from app.models.programme import Programme
+from app.models.user import User
 from app.models.webhook import Event, WebhookEndpoint
 from tests.factories import exercise_body, make_patient
 from tests.helpers import assert_problem
@@ -164,11 +165,19 @@ def test_a_key_is_its_callers_own(client, world):
     assert same_clinic_other_caller.status_code == 201
 
 
-def test_a_caller_who_lost_the_right_gets_no_replay(client, world, session):
+def test_another_clinic_never_gets_the_answer(client, world):
     key, body = str(uuid.uuid4()), {"minutes": 5, "kind": "async"}
     path = "/v1/patients/{patient_id}/interactions"
     assert _post(client, world.a, path, body, key).status_code == 201
     assert_problem(_post(client, world.b, path, body, key, patient_id=world.a.patient.id), 404)
+
+
+def test_a_caller_who_lost_the_right_gets_no_replay(client, world, session):
+    key, body = str(uuid.uuid4()), {"name": "EHR"}
+    assert _post(client, world.a, "/v1/api-keys", body, key).status_code == 201
+    session.execute(update(User).where(User.id == world.a.admin.id).values(role="physio"))
+    session.commit()
+    assert_problem(_post(client, world.a, "/v1/api-keys", body, key), 403, "role_required")
 
 
 @pytest.mark.parametrize("key", ["", "x" * 256, "clé".encode(), "tab\there"])
