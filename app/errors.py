@@ -24,6 +24,7 @@ class Code(StrEnum):
     EXTERNAL_ID_TAKEN = "external_id_taken"
     FORBIDDEN = "forbidden"
     HTTP_ERROR = "http_error"
+    IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
     IF_MATCH_REQUIRED = "if_match_required"
     INTERNAL_ERROR = "internal_error"
     INVALID_API_KEY = "invalid_api_key"

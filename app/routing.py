@@ -37,6 +37,7 @@ from fastapi.routing import APIRoute
 from app.config import get_settings
 from app.db import UnitOfWork, current_unit
 from app.group_commit import writer_for
+from app.idempotency import honour_idempotency_key
 
 _log = logging.getLogger("hep.audit")
 _WRAPPED = "__hep_unit_of_work__"
@@ -128,7 +129,7 @@ class UnitOfWorkRoute(APIRoute):
     `app.state.engine` when create_app was given one (tests), else the configured one."""
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
-        endpoint = in_unit_of_work(endpoint)
+        endpoint = in_unit_of_work(honour_idempotency_key(endpoint, path, kwargs))
         self.reads_only: bool = getattr(endpoint, _READS)
         super().__init__(path, endpoint, **kwargs)
 

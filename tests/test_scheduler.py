@@ -281,7 +281,7 @@ def test_pruning_removes_credentials_a_week_past_expiry(client, world):
             select(EnrolmentCode.id).where(EnrolmentCode.patient_id == world.a.patient.id)
         ).all()
     assert old not in left and len(left) == 1
-    assert ran.outcome == "1 credentials removed"
+    assert ran.outcome == "1 credentials and keys removed"
 
 
 def test_a_run_works_through_the_patients_a_page_at_a_time(client, world):

@@ -4,6 +4,7 @@ from app.models.audit import AuditEvent
 from app.models.auth import ApiKey, EnrolmentCode, LoginFailure, RefreshToken
 from app.models.clinic import Clinic
 from app.models.exercise import Exercise, ExerciseText
+from app.models.idempotency import IdempotencyKey
 from app.models.jobs import JobRun
 from app.models.monitoring import Interaction
 from app.models.next_morning import NextMorningReport
@@ -28,6 +29,7 @@ __all__ = [
     "Event",
     "Exercise",
     "ExerciseText",
+    "IdempotencyKey",
     "Interaction",
     "JobRun",
     "LoginFailure",

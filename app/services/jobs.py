@@ -28,7 +28,7 @@ from app.models.auth import EnrolmentCode, RefreshToken
 from app.models.clinic import Clinic
 from app.models.jobs import JobRun
 from app.models.programme import Programme
-from app.services import adherence, missed_days, reviews
+from app.services import adherence, idempotency, missed_days, reviews
 
 logger = logging.getLogger("hep.jobs")
 
@@ -78,8 +78,9 @@ def _review_prompts(session: Session, clinic: ClinicClock, now: datetime, patien
 
 
 def _prune(session: Session, clinic: ClinicClock, now: datetime, _: list[uuid.UUID]) -> int:
-    """Refresh tokens and enrolment codes past their expiry, and the clinic's old job runs."""
-    removed = 0
+    """Refresh tokens and enrolment codes past their expiry, idempotency keys past their 24 hours, and the
+    clinic's old job runs."""
+    removed = idempotency.prune(session, clinic.id, now)
     for table, expiry in ((RefreshToken, RefreshToken.expires_at), (EnrolmentCode, EnrolmentCode.expires_at)):
         result = session.execute(
             delete(table).where(col(table.clinic_id) == clinic.id, col(expiry) < now - PRUNE_AFTER)
@@ -99,7 +100,7 @@ JOBS: tuple[Job, ...] = (
     Job("adherence_low", "daily", _adherence_low, "emitted"),
     Job("missed_day", "quarter_hour", _missed_days, "emitted"),
     Job("review_prompts", "daily", _review_prompts, "raised"),
-    Job("prune", "daily", _prune, "credentials removed", per_patient=False),
+    Job("prune", "daily", _prune, "credentials and keys removed", per_patient=False),
 )
 
 
