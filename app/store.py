@@ -14,8 +14,11 @@ import uuid
 from datetime import date
 from typing import Any
 
-from sqlalchemy import bindparam, insert
+from sqlalchemy import Table, bindparam, insert
 from sqlalchemy import select as sa_select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
 
 from app.db import AnyRow, Db, connection_of
 from app.models.audit import AuditEvent
@@ -113,3 +116,22 @@ def items_logged_on(
     """The item id of every session the patient logged for the programme on a local day (with repeats)."""
     params = {"clinic_id": clinic_id, "patient_id": patient_id, "programme_id": programme_id, "day": day}
     return list(connection_of(db).scalars(_ITEMS_LOGGED_ON, params))
+
+
+class InsertNew:
+    """`INSERT … ON CONFLICT DO NOTHING RETURNING id` for a table, built once per dialect: stores a row
+    unless one with the same key (its primary key, or `index_elements`' unique key) is there, and tells
+    which. Both databases wait for a concurrent insert of the same key to commit or roll back, then skip;
+    RETURNING says whether the row went in (rowcount is not reported for it by every driver)."""
+
+    def __init__(self, table: Table, index_elements: list[Any] | None = None) -> None:
+        self._statements = {
+            name: insert_for(table)
+            .on_conflict_do_nothing(index_elements=index_elements)
+            .returning(table.c.id)
+            for name, insert_for in (("sqlite", sqlite_insert), ("postgresql", postgresql_insert))
+        }
+
+    def __call__(self, connection: Connection, values: dict[str, Any]) -> bool:
+        """True if the row was stored, False if a row with its key was there."""
+        return connection.execute(self._statements[connection.dialect.name], values).first() is not None

@@ -29,22 +29,18 @@ from datetime import datetime, timedelta
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
 
 from app.errors import Code, Conflict
 from app.models.common import Actor, new_id
 from app.models.idempotency import IdempotencyKey
+from app.store import InsertNew
 
 # How long a key answers (the IETF draft leaves it to the server; 24 hours as Stripe and the issue say).
 KEY_LIFETIME = timedelta(hours=24)
 
 _TABLE = IdempotencyKey.__table__  # type: ignore[attr-defined]
-_INSERT_NEW = {
-    name: insert(_TABLE).on_conflict_do_nothing().returning(_TABLE.c.id)
-    for name, insert in (("sqlite", sqlite_insert), ("postgresql", postgresql_insert))
-}
+_INSERT_NEW = InsertNew(_TABLE)
 
 
 class IdempotencyKeyReused(Conflict):
@@ -101,7 +97,7 @@ def claim(session: Session, secret: str, actor: Actor, key: str, request: str, n
         "fingerprint": request,
         "created_at": now,
     }
-    if connection.execute(_INSERT_NEW[connection.dialect.name], values).first() is not None:
+    if _INSERT_NEW(connection, values):
         return Claim(row_id, cipher_key, digest)
     stored = connection.execute(select(_TABLE).where(*scope)).one()
     if stored.created_at < now - KEY_LIFETIME:

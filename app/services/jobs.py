@@ -20,10 +20,9 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, and_, delete, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
+from app import store
 from app.models.auth import EnrolmentCode, RefreshToken
 from app.models.clinic import Clinic
 from app.models.jobs import JobRun
@@ -145,10 +144,7 @@ def unfinished(
 
 
 _TABLE = JobRun.__table__  # type: ignore[attr-defined]
-_INSERT_NEW = {
-    name: insert(_TABLE).on_conflict_do_nothing().returning(_TABLE.c.id)
-    for name, insert in (("sqlite", sqlite_insert), ("postgresql", postgresql_insert))
-}
+_INSERT_NEW = store.InsertNew(_TABLE)
 
 
 def _unfinished_run(clinic_id: uuid.UUID, job: str, period: str) -> ColumnElement[bool]:
@@ -175,7 +171,7 @@ def claim(
     row = JobRun(clinic_id=clinic_id, job=job, period=period, runner=runner, leased_until=now + lease)
     values = {column.name: getattr(row, column.name) for column in _TABLE.columns}
     values["started_at"] = now
-    if connection.execute(_INSERT_NEW[connection.dialect.name], values).first() is not None:
+    if _INSERT_NEW(connection, values):
         return True
     taken = session.execute(
         update(JobRun)

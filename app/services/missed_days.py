@@ -20,10 +20,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select as sa_select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
+from app import store
 from app.models.patient import Patient
 from app.models.programme import Programme, ProgrammeRevision
 from app.models.reminders import DEFAULT_EVENING, MissedDay, ReminderPreference
@@ -34,10 +33,7 @@ from app.services import adherence, events
 LOOK_BACK = timedelta(hours=24)
 
 _TABLE = MissedDay.__table__  # type: ignore[attr-defined]
-_INSERT_NEW = {
-    name: insert(_TABLE).on_conflict_do_nothing().returning(_TABLE.c.id)
-    for name, insert in (("sqlite", sqlite_insert), ("postgresql", postgresql_insert))
-}
+_INSERT_NEW = store.InsertNew(_TABLE)
 
 
 @dataclass
@@ -166,7 +162,7 @@ def _record(session: Session, clinic_id: uuid.UUID, patient_id: uuid.UUID, day: 
     connection = session.connection()
     row = MissedDay(clinic_id=clinic_id, patient_id=patient_id, local_date=day)
     values = {column.name: getattr(row, column.name) for column in _TABLE.columns}
-    return connection.execute(_INSERT_NEW[connection.dialect.name], values).first() is not None
+    return _INSERT_NEW(connection, values)
 
 
 def _emit(

@@ -10,10 +10,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam
 from sqlalchemy import select as sa_select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
+from app import store
 from app.db import utcnow
 from app.errors import Code, Conflict, DomainError, InvalidInput
 from app.models.common import Actor, Page
@@ -67,22 +66,15 @@ _PREVIOUS = (
 )
 _STORED = sa_select(SessionLog.__table__.c.id).where(SessionLog.__table__.c.id == bindparam("id"))  # type: ignore[attr-defined]
 _LOG_TABLE = SessionLog.__table__  # type: ignore[attr-defined]
-# INSERT unless a row with the id exists: one statement where a savepoint around an ORM insert took three
-# (both databases wait for a concurrent insert of the same id to commit or roll back, then skip).
-# RETURNING tells whether the row went in (rowcount is not reported for it by every driver).
-_INSERT_NEW = {
-    name: insert(_LOG_TABLE)
-    .on_conflict_do_nothing(index_elements=[_LOG_TABLE.c.id])
-    .returning(_LOG_TABLE.c.id)
-    for name, insert in (("sqlite", sqlite_insert), ("postgresql", postgresql_insert))
-}
+# INSERT unless a row with the id exists: one statement where a savepoint around an ORM insert took three.
+_INSERT_NEW = store.InsertNew(_LOG_TABLE, index_elements=[_LOG_TABLE.c.id])
 
 
 def _insert_new(session: Session, log: SessionLog) -> bool:
     """Store a new log; False when a log with its id was stored first (by a concurrent retry)."""
     connection = session.connection()
     values = {column.name: getattr(log, column.name) for column in _LOG_TABLE.columns}
-    return connection.execute(_INSERT_NEW[connection.dialect.name], values).first() is not None
+    return _INSERT_NEW(connection, values)
 
 
 # The item with its exercise in one statement: the exercise's category decides the colour rules, and the
