@@ -48,21 +48,29 @@ REPO = Path(__file__).resolve().parents[1]
 HEP = str(Path(sys.executable).parent / "hep")
 
 
-def start_worker(*options: str) -> subprocess.Popen:
-    """A real `hep worker` process on the test database, its output captured as text; stop it by pid."""
-    return subprocess.Popen(
-        [HEP, "worker", *options],
-        cwd=REPO,
-        env=os.environ.copy(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+def start_worker(*options: str, log: Path | None = None) -> subprocess.Popen:
+    """A real `hep worker` process on the test database; stop it by pid (stop_worker). Its output is
+    captured as text in a pipe, which holds 64 KiB until read: a worker that may write more before it is
+    stopped (a line for each webhook it sends) writes to the file `log` instead."""
+    command = [HEP, "worker", *options]
+    if log is None:
+        return subprocess.Popen(
+            command,
+            cwd=REPO,
+            env=os.environ.copy(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    with log.open("w") as out:
+        return subprocess.Popen(
+            command, cwd=REPO, env=os.environ.copy(), stdout=out, stderr=subprocess.STDOUT
+        )
 
 
 def stop_worker(process: subprocess.Popen) -> str:
     """Stop a process from start_worker by its pid (SIGTERM, then SIGKILL after 20 s) unless it is gone
-    already; returns its output."""
+    already; returns its output (empty when it went to a file)."""
     import signal
 
     if process.poll() is None:
@@ -72,7 +80,7 @@ def stop_worker(process: subprocess.Popen) -> str:
     except subprocess.TimeoutExpired:
         process.kill()
         output, _ = process.communicate()
-    return output
+    return output or ""
 
 
 def free_port() -> int:

@@ -145,14 +145,14 @@ def _rows(statement) -> list:
 def test_two_apis_and_two_workers_lose_nothing_when_one_of_each_is_killed(client, world, tmp_path):
     receiver = Receiver()
     tenants = {"a": world.a, "b": world.b}
-    endpoints: dict[str, str] = {}
+    endpoints: dict[str, uuid.UUID] = {}
     phones: dict[str, Phone] = {}
     for name, tenant in tenants.items():
         created = client.post(
             "/v1/webhook-endpoints", json={"url": receiver.url(name)}, headers=tenant.headers["admin"]
         )
         assert created.status_code == 201, created.text
-        endpoints[name] = created.json()["id"]
+        endpoints[name] = uuid.UUID(created.json()["id"])
         receiver.add(name, created.json()["secret"])
         phones[name] = Phone(tenant.headers["patient"], active_programme(client, tenant))
 
@@ -160,12 +160,10 @@ def test_two_apis_and_two_workers_lose_nothing_when_one_of_each_is_killed(client
     with ExitStack() as stack:
         receiver.start()
         stack.callback(receiver.stop)
-        workers = [
-            start_worker("--concurrency", "8", "--poll-interval", "0.05", "--timeout", WORKER_TIMEOUT)
-            for _ in range(2)
-        ]
-        outputs: list[str] = []
-        stack.callback(lambda: outputs.extend(stop_worker(worker) for worker in workers))
+        options = ["--concurrency", "8", "--poll-interval", "0.05", "--timeout", WORKER_TIMEOUT]
+        logs = [tmp_path / f"worker{index}.log" for index in range(2)]
+        workers = [start_worker(*options, log=log) for log in logs]
+        stack.callback(lambda: [stop_worker(worker) for worker in workers])
 
         def serve(index: int):
             env = {**os.environ, "HEP_PORT": str(free_port()), "HEP_DEMO": "0"}
@@ -193,8 +191,8 @@ def test_two_apis_and_two_workers_lose_nothing_when_one_of_each_is_killed(client
         phase = [pool.submit(phone.run, PHASE) for phone in phones.values()]
 
         def sends_under_way() -> dict[int, int] | None:
-            """Each worker's sends under way, once there are 8 in all: a worker claims at most 8 per
-            endpoint (DeliveryPolicy.sends_per_endpoint), well inside what the two take together."""
+            """Each worker's sends under way, once there are 8 in all: each endpoint takes 8 at once from
+            all dispatchers together (DeliveryPolicy.sends_per_endpoint), and each worker has 8 senders."""
             found = {worker.pid: _sends_under_way(worker.pid, receiver.port) for worker in workers}
             return found if sum(found.values()) >= 8 else None
 
@@ -207,7 +205,7 @@ def test_two_apis_and_two_workers_lose_nothing_when_one_of_each_is_killed(client
             row.id: row
             for row in _rows(
                 select(Delivery).where(
-                    col(Delivery.endpoint_id).in_([uuid.UUID(e) for e in endpoints.values()]),
+                    col(Delivery.endpoint_id).in_(endpoints.values()),
                     Delivery.status == "pending",
                     col(Delivery.locked_until) > killed_at,
                 )
@@ -226,15 +224,16 @@ def test_two_apis_and_two_workers_lose_nothing_when_one_of_each_is_killed(client
                 select(func.count())
                 .select_from(Delivery)
                 .where(
-                    col(Delivery.endpoint_id).in_([uuid.UUID(e) for e in endpoints.values()]),
+                    col(Delivery.endpoint_id).in_(endpoints.values()),
                     Delivery.status != "succeeded",
                 )
             )
             return pending == [0]
 
         wait_until(all_delivered, timeout=45, interval=0.1)
-    survivor_output = outputs[1 - workers.index(victim)]
-    assert "Stopped." in survivor_output, survivor_output
+    survivor_output = logs[1 - workers.index(victim)].read_text()
+    assert "SIGTERM: finishing the sends under way" in survivor_output, survivor_output[-2000:]
+    assert "Stopped." in survivor_output, survivor_output[-2000:]
 
     # Every log the phones sent was answered as stored, and is stored once, with one event.
     sent = {log_id for phone in phones.values() for log_id in phone.answers}
@@ -274,8 +273,7 @@ def test_two_apis_and_two_workers_lose_nothing_when_one_of_each_is_killed(client
     received = Counter()
     for name, endpoint_id in endpoints.items():
         scheduled = {
-            str(d.event_id)
-            for d in _rows(select(Delivery).where(Delivery.endpoint_id == uuid.UUID(endpoint_id)))
+            str(d.event_id) for d in _rows(select(Delivery).where(Delivery.endpoint_id == endpoint_id))
         }
         assert {str(e.id) for e in logged if e.clinic_id == tenants[name].clinic.id} <= scheduled
         arrived = Counter(message.message_id for message in receiver.messages(name))
