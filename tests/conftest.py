@@ -114,5 +114,5 @@ def live_server(database_url, tmp_path_factory) -> Iterator[str]:
     from tests.helpers import free_port, hep_serve
 
     env = {**os.environ, "HEP_DATABASE_URL": database_url, "HEP_PORT": str(free_port()), "HEP_DEMO": "0"}
-    with hep_serve(env, tmp_path_factory.mktemp("live") / "serve.log") as base:
-        yield base
+    with hep_serve(env, tmp_path_factory.mktemp("live") / "serve.log") as served:
+        yield served.url

@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 
 def assert_problem(response, status: int, code: str | None = None) -> dict[str, Any]:
@@ -48,16 +48,39 @@ REPO = Path(__file__).resolve().parents[1]
 HEP = str(Path(sys.executable).parent / "hep")
 
 
-def start_worker(*options: str) -> subprocess.Popen:
-    """A real `hep worker` process on the test database, its output captured as text; stop it by pid."""
-    return subprocess.Popen(
-        [HEP, "worker", *options],
-        cwd=REPO,
-        env=os.environ.copy(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+def start_worker(*options: str, log: Path | None = None) -> subprocess.Popen:
+    """A real `hep worker` process on the test database; stop it by pid (stop_worker). Its output is
+    captured as text in a pipe, which holds 64 KiB until read: a worker that may write more before it is
+    stopped (a line for each webhook it sends) writes to the file `log` instead."""
+    command = [HEP, "worker", *options]
+    if log is None:
+        return subprocess.Popen(
+            command,
+            cwd=REPO,
+            env=os.environ.copy(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    with log.open("w") as out:
+        return subprocess.Popen(
+            command, cwd=REPO, env=os.environ.copy(), stdout=out, stderr=subprocess.STDOUT
+        )
+
+
+def stop_worker(process: subprocess.Popen) -> str:
+    """Stop a process from start_worker by its pid (SIGTERM, then SIGKILL after 20 s) unless it is gone
+    already; returns its output (empty when it went to a file)."""
+    import signal
+
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        output, _ = process.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        output, _ = process.communicate()
+    return output or ""
 
 
 def free_port() -> int:
@@ -68,10 +91,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+class Served(NamedTuple):
+    url: str  # the base URL
+    process: subprocess.Popen
+
+
 @contextmanager
-def hep_serve(env: dict[str, str], log: Path, cwd: Path | None = None) -> Iterator[str]:
+def hep_serve(env: dict[str, str], log: Path, cwd: Path | None = None) -> Iterator[Served]:
     """`hep serve` (real uvicorn) on 127.0.0.1:$HEP_PORT until /healthz answers; yields its base URL and
-    stops it by its process id (SIGTERM, then SIGKILL after 20 s)."""
+    process, and stops it by its process id (SIGTERM, then SIGKILL after 20 s) unless it is gone already."""
     import signal
 
     import httpx
@@ -91,9 +119,9 @@ def hep_serve(env: dict[str, str], log: Path, cwd: Path | None = None) -> Iterat
             assert process.poll() is None, log.read_text()
             assert time.monotonic() < deadline, "no /healthz within 60 s:\n" + log.read_text()
             time.sleep(0.1)
-        yield base
+        yield Served(base, process)
     finally:
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(signal.SIGTERM)  # nothing if it has exited
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:

@@ -8,28 +8,18 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 
-import anyio
 import certifi
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
-from standardwebhooks import Webhook, WebhookVerificationError
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from app.config import get_settings
 from app.db import get_engine
@@ -38,7 +28,8 @@ from app.main import create_app
 from app.models.webhook import Delivery, DeliveryAttempt, Event, WebhookEndpoint
 from app.services import events
 from app.webhooks.policy import DeliveryPolicy
-from tests.helpers import REPO, start_worker, wait_until
+from tests.helpers import REPO, free_port, start_worker, stop_worker, wait_until
+from tests.webhook_receiver import Receiver
 
 ENDPOINTS = "/v1/webhook-endpoints"
 
@@ -49,106 +40,6 @@ FAST = DeliveryPolicy(
 PATIENT = DeliveryPolicy(
     schedule=tuple(timedelta(seconds=s) for s in (0, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 3.2)), timeout_seconds=2
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@dataclass
-class Received:
-    hook: str
-    message_id: str
-    payload: dict
-    signatures: int
-
-
-@dataclass
-class Hook:
-    secrets: list[str]
-    status: int = 200
-    gate: threading.Event | None = None  # when set up, requests wait until it is opened
-    arrived: int = 0
-
-
-@dataclass
-class Receiver:
-    """A uvicorn app on 127.0.0.1 that verifies each message against every secret it was given."""
-
-    port: int = field(default_factory=_free_port)
-    tls: tuple[Path, Path] | None = None  # key and certificate: serve https
-    hosts: list[str] = field(default_factory=list)  # Host headers seen
-    hooks: dict[str, Hook] = field(default_factory=dict)
-    received: list[Received] = field(default_factory=list)
-    refused: list[str] = field(default_factory=list)
-    _server: uvicorn.Server | None = None
-    _thread: threading.Thread | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.port}/hooks/{name}"
-
-    def add(self, name: str, secret: str, **options) -> str:
-        self.hooks[name] = Hook(secrets=[secret], **options)
-        return self.url(name)
-
-    def messages(self, name: str) -> list[Received]:
-        with self._lock:
-            return [message for message in self.received if message.hook == name]
-
-    async def _handle(self, request: Request) -> Response:
-        hook = self.hooks[request.path_params["name"]]
-        body = await request.body()
-        headers = dict(request.headers)
-        self.hosts.append(headers["host"])
-        try:
-            payload = [Webhook(secret).verify(body, headers) for secret in hook.secrets][0]
-        except WebhookVerificationError as exc:
-            with self._lock:
-                self.refused.append(str(exc))
-            return Response(status_code=400)
-        with self._lock:
-            hook.arrived += 1
-            self.received.append(
-                Received(
-                    request.path_params["name"],
-                    headers["webhook-id"],
-                    payload,
-                    len(headers["webhook-signature"].split(" ")),
-                )
-            )
-        if hook.gate is not None:
-            await anyio.to_thread.run_sync(hook.gate.wait, 30)
-        return Response(status_code=hook.status)
-
-    def start(self) -> None:
-        app = Starlette(routes=[Route("/hooks/{name}", self._handle, methods=["POST"])])
-        config = uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=self.port,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=1,
-            ssl_keyfile=self.tls and str(self.tls[0]),
-            ssl_certfile=self.tls and str(self.tls[1]),
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self._thread.start()
-        wait_until(lambda: self._server.started, timeout=10)
-
-    def stop(self) -> None:
-        for hook in self.hooks.values():
-            if hook.gate is not None:
-                hook.gate.set()
-        if self._server is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=10)
-            self._server = None
 
 
 @pytest.fixture
@@ -433,17 +324,6 @@ def _worker(*options: str) -> subprocess.Popen:
     return start_worker("--poll-interval", "0.05", *options)
 
 
-def _stop(process: subprocess.Popen) -> str:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-    try:
-        output, _ = process.communicate(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        output, _ = process.communicate()
-    return output
-
-
 def _emit_many(clinic_id: uuid.UUID, count: int) -> None:
     with Session(get_engine()) as session:
         for i in range(count):
@@ -464,7 +344,7 @@ def test_two_workers_on_postgresql_deliver_each_event_once(client, world, receiv
         wait_until(lambda: all(d.status == "succeeded" for d in _deliveries(endpoint["id"])), timeout=60)
         elapsed = time.monotonic() - started
     finally:
-        outputs = [_stop(worker) for worker in workers]
+        outputs = [stop_worker(worker) for worker in workers]
     ids = [message.message_id for message in receiver.messages("scaled")]
     assert len(ids) == count and len(set(ids)) == count, outputs
     assert all(d.attempt_count == 1 for d in _deliveries(endpoint["id"]))
@@ -484,7 +364,7 @@ def test_killing_a_worker_mid_batch_loses_nothing(client, world, receiver):
         wait_until(lambda: receiver.hooks["crash"].arrived >= 5)
         worker.kill()
     finally:
-        _stop(worker)
+        stop_worker(worker)
     assert all(d.attempt_count == 0 for d in _deliveries(endpoint["id"]))  # it died before recording any
 
     receiver.hooks["crash"].gate.set()
@@ -492,7 +372,7 @@ def test_killing_a_worker_mid_batch_loses_nothing(client, world, receiver):
     try:
         wait_until(lambda: all(d.status == "succeeded" for d in _deliveries(endpoint["id"])))
     finally:
-        output = _stop(successor)
+        output = stop_worker(successor)
     assert "SIGTERM: finishing the sends under way" in output and "Stopped." in output, output
     received = {message.message_id for message in receiver.messages("crash")}
     event_ids = {str(d.event_id) for d in _deliveries(endpoint["id"])}
@@ -511,7 +391,7 @@ def test_the_receiver_in_the_docs_verifies_and_prints_events(client, world, disp
     docs = (REPO / "docs" / "webhooks.md").read_text()
     script = tmp_path / "receiver.py"
     script.write_text(re.search(r"## Verifying signatures.*?```python\n(.*?)```", docs, re.DOTALL).group(1))
-    port = _free_port()
+    port = free_port()
     headers = world.a.headers["api_key"]
     endpoint = client.post(ENDPOINTS, json={"url": f"http://127.0.0.1:{port}/"}, headers=headers).json()
     env = {**os.environ, "WEBHOOK_SECRET": endpoint["secret"], "PORT": str(port)}
@@ -607,7 +487,7 @@ def test_a_commit_wakes_a_worker_in_another_process_at_once(client, world, recei
             wait_until(lambda: len(receiver.messages("notified")) > count, timeout=10)  # noqa: B023
             assert time.monotonic() - started < 5
     finally:
-        output = _stop(worker)
+        output = stop_worker(worker)
     assert _all_done(endpoint["id"]), output
 
 

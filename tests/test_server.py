@@ -37,8 +37,8 @@ def server(tmp_path):
         assert done.returncode == 0, done.stderr
     log = tmp_path / "serve.log"
     try:
-        with hep_serve(env, log, cwd=REPO) as base:
-            yield base, log
+        with hep_serve(env, log, cwd=REPO) as served:
+            yield served.url, log
     finally:
         dbutil.drop_database(url)
 
