@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import certifi
 import pytest
@@ -550,6 +550,36 @@ def test_an_endpoint_that_keeps_failing_is_backed_off_and_cannot_hold_the_sender
     assert {message.message_id for message in receiver.messages("down")} == {
         str(d.event_id) for d in _deliveries(down["id"])
     }
+
+
+def test_sends_that_fail_together_count_as_one_failure_in_a_row(client, world, receiver):
+    from app.services import deliveries
+
+    endpoint = _subscribe(client, world.a.headers["admin"], receiver, "blip")
+    _emit_many(world.a.clinic.id, 8)
+    policy = DeliveryPolicy(schedule=(timedelta(0), *[timedelta(seconds=30 * 2**n) for n in range(7)]))
+    with Session(get_engine()) as session:
+        claims = deliveries.claim_due(session, 8, policy)
+        session.commit()
+    assert len(claims) == min(8, policy.sends_per_endpoint) > 1
+    started = datetime.now(UTC)
+    timed_out = deliveries.Outcome(started, 2000, None, "timeout")
+    with Session(get_engine()) as session:  # the round's sends all time out
+        for claim in claims:
+            deliveries.record_attempt(session, claim, timed_out, policy)
+        session.commit()
+    blip = _endpoint(endpoint["id"])
+    assert blip.failures_in_row == 1  # not one per send: the endpoint failed once
+    assert blip.backoff_until == started + policy.endpoint_backoff(1)
+
+    # The next attempt, once the backoff has run out, is the second failure in a row.
+    with Session(get_engine()) as session:
+        later = blip.backoff_until + timedelta(seconds=1)
+        deliveries.record_attempt(session, claims[0], deliveries.Outcome(later, 2000, 503), policy)
+        session.commit()
+    blip = _endpoint(endpoint["id"])
+    assert blip.failures_in_row == 2
+    assert blip.backoff_until == later + policy.endpoint_backoff(2) > started + policy.endpoint_backoff(1)
 
 
 # --- what leaves the service (issue 19, F7 and F8) ------------------------------------------------------

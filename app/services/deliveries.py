@@ -334,8 +334,13 @@ def record_attempt(session: Session, claim: Claim, outcome: Outcome, policy: Del
             else:
                 delivery.next_attempt_at = outcome.attempted_at + delay
         endpoint.failing_since = endpoint.failing_since or outcome.attempted_at
-        endpoint.failures_in_row += 1
-        endpoint.backoff_until = outcome.attempted_at + policy.endpoint_backoff(endpoint.failures_in_row)
+        # One round of failures counts once: the sends that were under way together (up to
+        # sends_per_endpoint) all started before the first of them failed and set the backoff, so only
+        # an attempt made once that backoff had run out is a new failure in a row. Counted per attempt,
+        # eight sends timing out together took the endpoint straight to the longest backoff.
+        if endpoint.backoff_until is None or outcome.attempted_at >= endpoint.backoff_until:
+            endpoint.failures_in_row += 1
+            endpoint.backoff_until = outcome.attempted_at + policy.endpoint_backoff(endpoint.failures_in_row)
         session.add(endpoint)
         if endpoint.enabled and outcome.attempted_at - endpoint.failing_since >= policy.disable_after:
             events.disable_endpoint(session, endpoint, "failing")
