@@ -47,7 +47,8 @@ from app.services.pagination import PageParams
 
 
 async def current_settings() -> Settings:
-    """The settings, as a dependency (tests override this one)."""
+    """The settings, as a dependency of the routes that read them (tests override it there). The caller
+    checks read get_settings() themselves: one dependency node each (see the module)."""
     return get_settings()
 
 

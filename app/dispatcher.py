@@ -160,12 +160,13 @@ class Dispatcher:
     def _attempt(self, claim: Claim) -> None:
         outcome: Outcome | None = None
         if claim.endpoint_id not in self._gone:
+            started = datetime.now(UTC)  # a failing streak counts attempts by when they began
             try:
                 outcome = self._send(claim)
             except Exception as exc:  # a fault here, not at the receiver: still a failed attempt
                 logger.exception("could not send a webhook", extra={"delivery_id": str(claim.delivery_id)})
                 error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_LENGTH]
-                outcome = Outcome(datetime.now(UTC), 0, None, error)
+                outcome = Outcome(started, 0, None, error)
             DELIVERY_ATTEMPTS.labels(_outcome_label(outcome)).inc()
             if outcome.status_code == 410:
                 self._gone.add(claim.endpoint_id)

@@ -80,7 +80,7 @@ def _canonical_body(body: bytes) -> bytes:
     """JSON by its content (key order and spacing do not make a different request); other bytes as sent."""
     try:
         return json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes: as sent
         return body
 
 

@@ -172,6 +172,17 @@ def test_another_clinic_never_gets_the_answer(client, world):
     assert_problem(_post(client, world.b, path, body, key, patient_id=world.a.patient.id), 404)
 
 
+def test_a_body_nested_deeper_than_the_json_parser_goes_is_no_server_error(client, world):
+    # The enrolment-code route reads no body, so FastAPI never parses it: only the fingerprint sees it.
+    headers = {**world.a.headers["physio"], HEADER: str(uuid.uuid4()), "content-type": "text/plain"}
+    url = f"/v1/patients/{world.a.patient.id}/enrolment-codes"
+    first = client.post(url, content=b"[" * 100_000, headers=headers)
+    assert first.status_code == 201, first.text
+    again = client.post(url, content=b"[" * 100_000, headers=headers)
+    assert again.status_code == 201 and again.headers[REPLAYED] == "true"
+    assert again.content == first.content
+
+
 def test_a_caller_who_lost_the_right_gets_no_replay(client, world, session):
     key, body = str(uuid.uuid4()), {"name": "EHR"}
     assert _post(client, world.a, "/v1/api-keys", body, key).status_code == 201

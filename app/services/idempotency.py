@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import delete, select, update
 from sqlmodel import Session, col
 
-from app.errors import Code, Conflict
+from app.errors import Code, Conflict, ServiceUnavailable
 from app.models.common import Actor, new_id
 from app.models.idempotency import IdempotencyKey
 from app.store import InsertNew
@@ -41,6 +41,7 @@ KEY_LIFETIME = timedelta(hours=24)
 
 _TABLE = IdempotencyKey.__table__  # type: ignore[attr-defined]
 _INSERT_NEW = InsertNew(_TABLE)
+_CLAIM_TRIES = 3
 
 
 class IdempotencyKeyReused(Conflict):
@@ -97,9 +98,16 @@ def claim(session: Session, secret: str, actor: Actor, key: str, request: str, n
         "fingerprint": request,
         "created_at": now,
     }
-    if _INSERT_NEW(connection, values):
-        return Claim(row_id, cipher_key, digest)
-    stored = connection.execute(select(_TABLE).where(*scope)).one()
+    # The row the insert ran into can be gone by the time it is read (the daily prune, or a first request
+    # that failed and freed its key): then the key is free and the insert is tried again.
+    for _ in range(_CLAIM_TRIES):
+        if _INSERT_NEW(connection, values):
+            return Claim(row_id, cipher_key, digest)
+        stored = connection.execute(select(_TABLE).where(*scope)).first()
+        if stored is not None:
+            break
+    else:
+        raise ServiceUnavailable("This Idempotency-Key is changing hands; retry the request.")
     if stored.created_at < now - KEY_LIFETIME:
         # Expired but not pruned yet: a new first use. A concurrent retry's UPDATE waits for this one's
         # row lock and then matches nothing (the row is no longer expired) and reads the new answer.
