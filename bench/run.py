@@ -403,7 +403,7 @@ def main() -> None:
         f"Targets: ratio to bare as listed; on SQLite the p99 of plan and programme at most "
         f"{P99_TARGET_FACTOR}× the bare app's p99 at {args.connections} connections. The second table: CPU "
         "per request in-process (bench/cpu.py), the steadiest measure on a shared machine. The third: where "
-        "a 304's CPU goes (bench/budget.py): the framework's floor, each rule's own cost, and the rest.\n"
+        "a 304's CPU goes (bench/budget.py): the framework's floor, the rules alone, the API, each rule.\n"
     )
     print()
     print(rendered)
