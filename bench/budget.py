@@ -44,22 +44,47 @@ def _floor_app(etag: str) -> Any:
     """An async route answering the 304 from memory behind the API's own request middleware."""
     from fastapi import FastAPI, Header, Response
 
-    from app.config import get_settings
-    from app.middleware import RequestContextMiddleware
-
-    settings = get_settings()
     app = FastAPI()
 
     @app.get("/v1/me/programmes/{programme_id}")
     async def programme(programme_id: uuid.UUID, if_none_match: str | None = Header(None)) -> Response:
         return Response(status_code=304, headers={"ETag": etag})
 
+    return _behind_middleware(app)
+
+
+def _behind_middleware(app: Any) -> Any:
+    """The app behind the API's own request middleware, with the API's settings."""
+    from app.config import get_settings
+    from app.middleware import RequestContextMiddleware
+
+    settings = get_settings()
     app.add_middleware(
         RequestContextMiddleware,
         max_body_bytes=settings.max_body_bytes,
         max_sign_in_body_bytes=settings.max_sign_in_body_bytes,
     )
     return app
+
+
+def _audit_row(clinic_id: uuid.UUID, patient_id: uuid.UUID, resource_id: Any, request_id: Any) -> dict:
+    """A patient's programme-read audit row, as app.services.audit.record builds it."""
+    from app.db import utcnow
+    from app.models.common import new_id
+
+    return {
+        "id": new_id(),
+        "clinic_id": clinic_id,
+        "actor_kind": "patient",
+        "actor_id": patient_id,
+        "action": "programme.read",
+        "resource_type": "programme",
+        "resource_id": resource_id,
+        "patient_id": patient_id,
+        "request_id": request_id,
+        "detail": None,
+        "occurred_at": utcnow(),
+    }
 
 
 def _rules_app() -> Any:
@@ -71,11 +96,10 @@ def _rules_app() -> Any:
 
     from app import store
     from app.config import get_settings
-    from app.db import get_engine, read_engine, utcnow
+    from app.db import get_engine, read_engine
     from app.errors import Unauthorized
     from app.group_commit import writer_for
-    from app.middleware import RequestContextMiddleware
-    from app.models.common import new_id
+    from app.models.catalogue_files import DEFAULT_LOCALE
     from app.services import auth, conditional, patient_app
 
     settings = get_settings()
@@ -96,30 +120,12 @@ def _rules_app() -> Any:
                 raise Unauthorized("The patient no longer exists.")
             row = store.my_programme(connection, clinic_id, patient_id, programme_id)
         assert row is not None
-        tag = patient_app.etag(row.revision, patient.locale or patient_app.DEFAULT_LOCALE)
-        audit = {
-            "id": new_id(),
-            "clinic_id": clinic_id,
-            "actor_kind": "patient",
-            "actor_id": patient_id,
-            "action": "programme.read",
-            "resource_type": "programme",
-            "resource_id": row.id,
-            "patient_id": patient_id,
-            "request_id": None,
-            "detail": None,
-            "occurred_at": utcnow(),
-        }
-        await writer.store([(store.AUDIT_TABLE, audit)])
+        tag = patient_app.etag(row.revision, patient.locale or DEFAULT_LOCALE)
+        await writer.store([(store.AUDIT_TABLE, _audit_row(clinic_id, patient_id, row.id, None))])
         assert conditional.none_match(if_none_match, tag)
         return Response(status_code=304, headers={"ETag": tag})
 
-    app.add_middleware(
-        RequestContextMiddleware,
-        max_body_bytes=settings.max_body_bytes,
-        max_sign_in_body_bytes=settings.max_sign_in_body_bytes,
-    )
-    return app
+    return _behind_middleware(app)
 
 
 async def _audit_row_cost(rows: int) -> float:
@@ -128,9 +134,8 @@ async def _audit_row_cost(rows: int) -> float:
     from sqlalchemy import delete
 
     from app import store
-    from app.db import get_engine, utcnow
+    from app.db import get_engine
     from app.group_commit import writer_for
-    from app.models.common import new_id
 
     engine = get_engine()
     with engine.connect() as connection:
@@ -139,24 +144,14 @@ async def _audit_row_cost(rows: int) -> float:
     marker = f"bench-budget-{uuid.uuid4().hex[:12]}"
     writer = writer_for(engine)
 
-    def row() -> dict[str, Any]:
-        return {
-            "id": new_id(),
-            "clinic_id": clinic_id,
-            "actor_kind": "patient",
-            "actor_id": patient_id,
-            "action": "programme.read",
-            "resource_type": "programme",
-            "resource_id": None,
-            "patient_id": patient_id,
-            "request_id": marker,
-            "detail": None,
-            "occurred_at": utcnow(),
-        }
-
     async def batches(count: int) -> None:
         for _ in range(count):
-            await asyncio.gather(*(writer.store([(store.AUDIT_TABLE, row())]) for _ in range(AUDIT_BATCH)))
+            await asyncio.gather(
+                *(
+                    writer.store([(store.AUDIT_TABLE, _audit_row(clinic_id, patient_id, None, marker))])
+                    for _ in range(AUDIT_BATCH)
+                )
+            )
 
     await batches(10)
     started = time.process_time()
