@@ -67,12 +67,17 @@ ReadDep = Annotated[Connection, Depends(read_connection)]
 SettingsDep = Annotated[Settings, Depends(current_settings)]
 
 
-def _bearer_token(request: Request) -> str:
-    """The bearer credential of the Authorization header (RFC 6750), read here rather than by a security
-    dependency of its own: each dependency is a node FastAPI solves on every request, and a caller check
-    is on every request's path. The document states the schemes (app/openapi.py, CALLER_SCHEMES)."""
+def _bearer_credential(request: Request) -> str | None:
+    """The bearer credential of the Authorization header (RFC 6750), if one is sent. Read here rather than
+    by a security dependency of its own: each dependency is a node FastAPI solves on every request, and a
+    caller check is on every request's path. The document states the schemes (CALLER_SCHEMES)."""
     scheme, credential = get_authorization_scheme_param(request.headers.get("authorization"))
-    if scheme.lower() != "bearer" or not credential:
+    return credential if scheme.lower() == "bearer" and credential else None
+
+
+def _bearer_token(request: Request) -> str:
+    credential = _bearer_credential(request)
+    if credential is None:
         raise Unauthorized("Send an Authorization: Bearer header.", code=Code.UNAUTHORIZED)
     return credential
 
@@ -86,10 +91,10 @@ CurrentActor = Annotated[Actor, Depends(_current_actor)]
 
 def _optional_actor(request: Request) -> Actor | None:
     """The caller if a bearer token is sent (checked as on any route), else None: for the public media."""
-    scheme, credential = get_authorization_scheme_param(request.headers.get("authorization"))
-    if scheme.lower() != "bearer" or not credential:
+    credential = _bearer_credential(request)
+    if credential is None:
         return None
-    return _current_actor(request)
+    return auth.authenticate(current_unit().session, get_settings(), credential)
 
 
 OptionalActor = Annotated[Actor | None, Depends(_optional_actor)]

@@ -98,27 +98,27 @@ def claim(session: Session, secret: str, actor: Actor, key: str, request: str, n
         "fingerprint": request,
         "created_at": now,
     }
-    # The row the insert ran into can be gone by the time it is read (the daily prune, or a first request
-    # that failed and freed its key): then the key is free and the insert is tried again.
+    # The row the insert ran into can be gone by the time it is read or taken over (the daily prune, or a
+    # first request that failed and freed its key): then the key is free and the insert is tried again.
     for _ in range(_CLAIM_TRIES):
         if _INSERT_NEW(connection, values):
             return Claim(row_id, cipher_key, digest)
         stored = connection.execute(select(_TABLE).where(*scope)).first()
+        if stored is not None and stored.created_at < now - KEY_LIFETIME:
+            # Expired but not pruned yet: a new first use. A concurrent retry's UPDATE waits for this one's
+            # row lock, then matches nothing (the row is no longer expired) and reads the new answer.
+            taken = connection.execute(
+                update(_TABLE)
+                .where(*scope, col(IdempotencyKey.created_at) < now - KEY_LIFETIME)
+                .values(fingerprint=request, created_at=now, status_code=None, answer=None)
+            )
+            if taken.rowcount == 1:
+                return Claim(stored.id, cipher_key, digest)
+            stored = connection.execute(select(_TABLE).where(*scope)).first()
         if stored is not None:
             break
     else:
         raise ServiceUnavailable("This Idempotency-Key is changing hands; retry the request.")
-    if stored.created_at < now - KEY_LIFETIME:
-        # Expired but not pruned yet: a new first use. A concurrent retry's UPDATE waits for this one's
-        # row lock and then matches nothing (the row is no longer expired) and reads the new answer.
-        taken = connection.execute(
-            update(_TABLE)
-            .where(*scope, col(IdempotencyKey.created_at) < now - KEY_LIFETIME)
-            .values(fingerprint=request, created_at=now, status_code=None, answer=None)
-        )
-        if taken.rowcount == 1:
-            return Claim(stored.id, cipher_key, digest)
-        stored = connection.execute(select(_TABLE).where(*scope)).one()
     if not hmac.compare_digest(stored.fingerprint, request):
         raise IdempotencyKeyReused(
             "This Idempotency-Key was first used with a different request; use a new key for a new request."
