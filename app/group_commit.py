@@ -24,8 +24,10 @@ import time
 from collections import deque
 from typing import Any
 
-from sqlalchemy import Insert, Table, insert
+from sqlalchemy import Table
 from sqlalchemy.engine import Engine
+
+from app.query import InsertMany
 
 Rows = list[tuple[Table, dict[str, Any]]]
 # One request's rows and the future its route awaits (on the event loop that made it).
@@ -119,7 +121,7 @@ class GroupCommitWriter:
         try:
             with self._engine.begin() as connection:
                 for table, table_rows in by_table.items():
-                    connection.execute(_insert(table), table_rows)
+                    _insert(table).run(connection, table_rows)
         except Exception as exc:
             return exc
         self.commit_seconds.append(time.perf_counter() - started)
@@ -129,9 +131,9 @@ class GroupCommitWriter:
 
 
 @functools.cache
-def _insert(table: Table) -> Insert:
-    """The table's INSERT, built once (its compiled form is then cached), run as one executemany."""
-    return insert(table)
+def _insert(table: Table) -> InsertMany:
+    """The table's INSERT, compiled once, run as one executemany on the driver (app.query)."""
+    return InsertMany(table)
 
 
 def _settle(settled: list[tuple["asyncio.Future[None]", Exception | None]]) -> None:

@@ -1,11 +1,14 @@
-"""The data-access layer of the hot paths: SQLAlchemy Core statements built once, run on a connection.
+"""The data-access layer of the hot paths: SQLAlchemy Core statements built once, run on the driver.
 
 Every patient-app request runs some of these, so they are built at import (building a statement costs more
-than running it), take only the columns their callers use, and return plain rows: no ORM identity map, no
-unit-of-work bookkeeping. Each takes a `Db`, the request's ORM session or a bare pooled connection, and
-runs on that session's connection: the staff side's ORM objects and these rows share one transaction, and
-the patient app's read routes run them on a read-only connection without any Session (docs/architecture.md
-says when to use which tool, and the measured reason).
+than running it), take only the columns their callers use, and return plain named tuples: no ORM identity
+map, no unit-of-work bookkeeping. Each is a `Query`: compiled once per dialect, its parameters converted by
+its columns' own SQLAlchemy types, run on the DBAPI connection under the request's pooled SQLAlchemy
+connection (the pool, the transaction and the connection's events stay SQLAlchemy's; what is skipped is
+the per-statement machinery: cache key, execution context, result object). Each takes a `Db`, the
+request's ORM session or a bare pooled connection: the staff side's ORM objects and these rows share one
+transaction, and the patient app's read routes run them on a read-only connection without any Session
+(docs/architecture.md says when to use which tool, and the measured reason).
 
 Scoping is part of every statement: each is bound to a clinic, and a patient's reads to that patient.
 """
@@ -20,13 +23,14 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
-from app.db import AnyRow, Db, connection_of
+from app.db import Db, connection_of
 from app.models.audit import AuditEvent
 from app.models.patient import Patient
 from app.models.programme import Programme, ProgrammeRevision
 from app.models.programme_document import CURRENT_STATUSES
 from app.models.safety import HOLDING_TIERS, SafetyAlert
 from app.models.session_log import SessionLog
+from app.query import Query, Record
 
 _PATIENTS = Patient.__table__.c  # type: ignore[attr-defined]
 _PROGRAMMES = Programme.__table__.c  # type: ignore[attr-defined]
@@ -35,9 +39,11 @@ _ALERTS = SafetyAlert.__table__.c  # type: ignore[attr-defined]
 _LOGS = SessionLog.__table__.c  # type: ignore[attr-defined]
 AUDIT_TABLE = AuditEvent.__table__  # type: ignore[attr-defined]
 
-_PATIENT_CHECK = sa_select(
-    _PATIENTS.clinic_id, _PATIENTS.session_generation, _PATIENTS.locale, _PATIENTS.timezone
-).where(_PATIENTS.id == bindparam("id"))
+_PATIENT_CHECK = Query(
+    sa_select(_PATIENTS.clinic_id, _PATIENTS.session_generation, _PATIENTS.locale, _PATIENTS.timezone).where(
+        _PATIENTS.id == bindparam("id")
+    )
+)
 
 # A patient's own programmes: their clinic, their id, never a draft.
 PATIENT_SCOPE = (
@@ -48,66 +54,70 @@ PATIENT_SCOPE = (
 _MINE = sa_select(
     _PROGRAMMES.id, _PROGRAMMES.clinic_id, _PROGRAMMES.revision, _PROGRAMMES.status, _PROGRAMMES.activated_at
 ).where(*PATIENT_SCOPE)
-_MINE_BY_ID = _MINE.where(_PROGRAMMES.id == bindparam("programme_id"))
-_MINE_CURRENT = _MINE.where(_PROGRAMMES.status.in_(CURRENT_STATUSES))
+_MINE_BY_ID = Query(_MINE.where(_PROGRAMMES.id == bindparam("programme_id")))
+_MINE_CURRENT = Query(_MINE.where(_PROGRAMMES.status.in_(CURRENT_STATUSES)))
 
-_SNAPSHOT = sa_select(_REVISIONS.snapshot).where(
-    _REVISIONS.clinic_id == bindparam("clinic_id"),
-    _REVISIONS.programme_id == bindparam("programme_id"),
-    _REVISIONS.number == bindparam("number"),
+_SNAPSHOT = Query(
+    sa_select(_REVISIONS.snapshot).where(
+        _REVISIONS.clinic_id == bindparam("clinic_id"),
+        _REVISIONS.programme_id == bindparam("programme_id"),
+        _REVISIONS.number == bindparam("number"),
+    )
 )
 
-_HOLDING_ALERTS = sa_select(_ALERTS.id, _ALERTS.tier, _ALERTS.created_at).where(
-    _ALERTS.clinic_id == bindparam("clinic_id"),
-    _ALERTS.patient_id == bindparam("patient_id"),
-    _ALERTS.tier.in_(HOLDING_TIERS),
-    _ALERTS.status != "resolved",
+_HOLDING_ALERTS = Query(
+    sa_select(_ALERTS.id, _ALERTS.tier, _ALERTS.created_at).where(
+        _ALERTS.clinic_id == bindparam("clinic_id"),
+        _ALERTS.patient_id == bindparam("patient_id"),
+        _ALERTS.tier.in_(HOLDING_TIERS),
+        _ALERTS.status != "resolved",
+    )
 )
 
 # Counted by the caller rather than with GROUP BY item_id: that GROUP BY led SQLite's planner (without
 # ANALYZE statistics) to the (clinic_id, item_id, performed_at) index, reading the whole clinic's logs.
-_ITEMS_LOGGED_ON = sa_select(_LOGS.item_id).where(
-    _LOGS.clinic_id == bindparam("clinic_id"),
-    _LOGS.patient_id == bindparam("patient_id"),
-    _LOGS.programme_id == bindparam("programme_id"),
-    _LOGS.local_date == bindparam("day"),
+_ITEMS_LOGGED_ON = Query(
+    sa_select(_LOGS.item_id).where(
+        _LOGS.clinic_id == bindparam("clinic_id"),
+        _LOGS.patient_id == bindparam("patient_id"),
+        _LOGS.programme_id == bindparam("programme_id"),
+        _LOGS.local_date == bindparam("day"),
+    )
 )
 
 INSERT_AUDIT = insert(AUDIT_TABLE)
 
 
-def patient_row(db: Db, patient_id: uuid.UUID) -> AnyRow | None:
+def patient_row(db: Db, patient_id: uuid.UUID) -> Record | None:
     """The columns a patient-app request needs of its caller: clinic_id, session_generation, locale,
     timezone."""
-    return connection_of(db).execute(_PATIENT_CHECK, {"id": patient_id}).first()
+    return _PATIENT_CHECK.first(connection_of(db), {"id": patient_id})
 
 
 def my_programme(
     db: Db, clinic_id: uuid.UUID, patient_id: uuid.UUID, programme_id: uuid.UUID
-) -> AnyRow | None:
+) -> Record | None:
     """A patient's own programme (not a draft): id, clinic_id, revision, status, activated_at."""
     params = {"clinic_id": clinic_id, "patient_id": patient_id, "programme_id": programme_id}
-    return connection_of(db).execute(_MINE_BY_ID, params).first()
+    return _MINE_BY_ID.first(connection_of(db), params)
 
 
-def my_current_programme(db: Db, clinic_id: uuid.UUID, patient_id: uuid.UUID) -> AnyRow | None:
+def my_current_programme(db: Db, clinic_id: uuid.UUID, patient_id: uuid.UUID) -> Record | None:
     """A patient's current (active or paused) programme, as my_programme's columns, if there is one."""
-    params = {"clinic_id": clinic_id, "patient_id": patient_id}
-    return connection_of(db).execute(_MINE_CURRENT, params).first()
+    return _MINE_CURRENT.first(connection_of(db), {"clinic_id": clinic_id, "patient_id": patient_id})
 
 
 def revision_snapshot(db: Db, clinic_id: uuid.UUID, programme_id: uuid.UUID, number: int) -> dict[str, Any]:
     """The stored snapshot of one revision of a programme of this clinic (it exists: revisions are never
     deleted while their programme stands)."""
     params = {"clinic_id": clinic_id, "programme_id": programme_id, "number": number}
-    snapshot: dict[str, Any] = connection_of(db).execute(_SNAPSHOT, params).scalar_one()
-    return snapshot
+    (snapshot,) = _SNAPSHOT.scalars(connection_of(db), params)
+    return snapshot  # type: ignore[no-any-return]
 
 
-def holding_alerts(db: Db, clinic_id: uuid.UUID, patient_id: uuid.UUID) -> list[AnyRow]:
+def holding_alerts(db: Db, clinic_id: uuid.UUID, patient_id: uuid.UUID) -> list[Record]:
     """The patient's unresolved emergency and urgent alerts: id, tier, created_at."""
-    params = {"clinic_id": clinic_id, "patient_id": patient_id}
-    return list(connection_of(db).execute(_HOLDING_ALERTS, params))
+    return _HOLDING_ALERTS.all(connection_of(db), {"clinic_id": clinic_id, "patient_id": patient_id})
 
 
 def items_logged_on(
@@ -115,7 +125,7 @@ def items_logged_on(
 ) -> list[uuid.UUID]:
     """The item id of every session the patient logged for the programme on a local day (with repeats)."""
     params = {"clinic_id": clinic_id, "patient_id": patient_id, "programme_id": programme_id, "day": day}
-    return list(connection_of(db).scalars(_ITEMS_LOGGED_ON, params))
+    return _ITEMS_LOGGED_ON.scalars(connection_of(db), params)
 
 
 class InsertNew:
