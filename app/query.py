@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, Table, insert
-from sqlalchemy.engine import Compiled, Connection, Dialect
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.exc import DBAPIError, StatementError
 
 # A row of a Query: a named tuple of its selected columns (typed loosely: each Query has its own columns).
 Record = Any
@@ -112,12 +112,13 @@ class InsertMany:
 def _converter(type_: Any, dialect: Dialect, kind: str) -> Converter:
     implementation = type_.dialect_impl(dialect)
     if kind == "bind":
-        return implementation.bind_processor(dialect)  # type: ignore[no-any-return]
-    return implementation.result_processor(dialect, None)  # type: ignore[no-any-return]
+        return implementation.bind_processor(dialect)
+    return implementation.result_processor(dialect, None)
 
 
-def _compile(compiled: Compiled, dialect: Dialect, columns: list[Any]) -> _Compiled:
-    binds = compiled.binds  # type: ignore[attr-defined]
+def _compile(compiled: Any, dialect: Dialect, columns: list[Any]) -> _Compiled:
+    """From a statement's SQLCompiler: the driver's SQL, parameters and converters."""
+    binds = compiled.binds
     given = [name for name, bind in binds.items() if bind.required]
     # The SQL with its constant IN lists expanded (they are the same on every run), and every parameter.
     expanded = compiled.construct_expanded_state({name: None for name in given})
@@ -137,7 +138,7 @@ def _compile(compiled: Compiled, dialect: Dialect, columns: list[Any]) -> _Compi
         order=tuple(expanded.positiontup) if expanded.positiontup is not None else None,
         constants=constants,
         converters=tuple((name, _converter(types[name], dialect, "bind")) for name in given),
-        row=namedtuple("Row", [column.key for column in columns], rename=True),  # type: ignore[misc]
+        row=namedtuple("Row", [column.key for column in columns], rename=True),
         columns=tuple(_converter(column.type, dialect, "result") for column in columns),
     )
 
@@ -155,37 +156,38 @@ def _execute(connection: Connection, compiled: _Compiled, parameters: Any, *, ma
     """Run on the driver: the connection's cursor listeners around it, the driver's errors as
     SQLAlchemy's. Returns the rows (none for executemany)."""
     sql = compiled.sql
+    driver: Any = connection.connection.dbapi_connection
     cursor = None
+    rows: list[Any] = []
     try:
-        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        cursor = driver.cursor()
         for listener in connection.dispatch.before_cursor_execute:
             listener(connection, cursor, sql, parameters, None, many)
         if many:
             cursor.executemany(sql, parameters)
-            rows = []
         else:
             cursor.execute(sql, parameters)
             rows = cursor.fetchall()
         for listener in connection.dispatch.after_cursor_execute:
             listener(connection, cursor, sql, parameters, None, many)
     except connection.dialect.loaded_dbapi.Error as error:
-        raise _as_sqlalchemy_error(connection, cursor, error, sql, parameters) from error
+        raise _as_sqlalchemy_error(connection, driver, cursor, error, sql, parameters) from error
     finally:
         if cursor is not None:
             cursor.close()
-    return rows  # type: ignore[no-any-return]
+    return rows
 
 
 def _as_sqlalchemy_error(
-    connection: Connection, cursor: Any, error: Exception, sql: str, parameters: Any
-) -> DBAPIError:
+    connection: Connection, driver: Any, cursor: Any, error: Any, sql: str, parameters: Any
+) -> StatementError:
     """The driver's error as SQLAlchemy raises it (OperationalError, IntegrityError, …); a lost connection
     is invalidated first, so that it goes back to the pool to be replaced, not reused."""
     dialect = connection.dialect
-    lost = dialect.is_disconnect(error, connection.connection.dbapi_connection, cursor)
+    lost = dialect.is_disconnect(error, driver, cursor)
     if lost:
         connection.invalidate(error)
-    return DBAPIError.instance(  # type: ignore[no-any-return]
+    return DBAPIError.instance(
         sql,
         parameters,
         error,

@@ -9,14 +9,15 @@ import uuid
 from sqlmodel import Session
 
 from app import store
-from app.db import AnyRow, Db
+from app.db import Db
 from app.errors import Code, Conflict, Forbidden
 from app.models.common import Actor
 from app.models.programme import Programme
 from app.models.safety import TIER_ORDER
+from app.query import Record
 
 
-def holding_alert(db: Db, clinic_id: uuid.UUID, patient_id: uuid.UUID) -> AnyRow | None:
+def holding_alert(db: Db, clinic_id: uuid.UUID, patient_id: uuid.UUID) -> Record | None:
     """The most serious, then oldest, unresolved emergency or urgent alert of the patient: id, tier and
     created_at."""
     alerts = store.holding_alerts(db, clinic_id, patient_id)

@@ -16,7 +16,7 @@ from typing import Any
 from sqlmodel import Session
 
 from app import store
-from app.db import AnyRow, Db
+from app.db import Db
 from app.errors import Code, InvalidInput
 from app.models.catalogue_files import DEFAULT_LOCALE
 from app.models.common import Actor, Page
@@ -26,6 +26,7 @@ from app.models.programme_view import ProgrammeView
 from app.models.safety_text import EMERGENCY_WARNING, LINES, STOP_RULES_INTRO
 from app.models.session_log import Plan, PlanItem, ProgressReport, StoppedItem
 from app.models.stop_rules import STOP_RULES
+from app.query import Record
 from app.services import adherence, audit, conditional, holds, patients, programme_view, programmes
 from app.services.pagination import PageParams, paginate
 
@@ -66,7 +67,7 @@ def list_mine(session: Session, actor: Actor, params: PageParams) -> Page[Progra
     )
 
 
-def _view(db: Db, programme: AnyRow, locale: str) -> tuple[ProgrammeView, bytes]:
+def _view(db: Db, programme: Record, locale: str) -> tuple[ProgrammeView, bytes]:
     """The rendered current revision, as a ProgrammeView and as its response bytes (cached: revisions never
     change)."""
     key = (programme.id, programme.revision, locale)

@@ -33,6 +33,7 @@ from app.models.programme_document import (
     ProgrammeStatus,
 )
 from app.models.webhook import EventType
+from app.query import Record
 from app.services import audit, holds, prescribing, templates
 from app.services import programme_documents as documents
 from app.services.pagination import PageParams, paginate
@@ -68,7 +69,7 @@ _CLINIC_GET = select(Programme).where(_COLUMNS.clinic_id == bindparam("clinic_id
 _PATIENT_GET = select(Programme).where(*store.PATIENT_SCOPE, _BY_ID)
 
 
-def my_programme(db: Db, actor: Actor, programme_id: uuid.UUID) -> AnyRow:
+def my_programme(db: Db, actor: Actor, programme_id: uuid.UUID) -> Record:
     """A patient's own programme (not a draft): id, clinic_id, revision, status and activated_at; NotFound
     otherwise."""
     row = store.my_programme(db, actor.clinic_id, actor.id, programme_id)
@@ -77,7 +78,7 @@ def my_programme(db: Db, actor: Actor, programme_id: uuid.UUID) -> AnyRow:
     return row
 
 
-def my_current_programme(db: Db, actor: Actor) -> AnyRow | None:
+def my_current_programme(db: Db, actor: Actor) -> Record | None:
     """A patient's current (active or paused) programme, as my_programme's columns, if there is one."""
     return store.my_current_programme(db, actor.clinic_id, actor.id)
 
