@@ -36,6 +36,7 @@ from app.services import (
     alerts,
     auth,
     exercises,
+    patient_app,
     patients,
     programmes,
     suggestions,
@@ -44,6 +45,7 @@ from app.services import (
     webhook_endpoints,
 )
 from app.services.pagination import PageParams
+from app.services.patient_app import PatientRead
 
 
 async def current_settings() -> Settings:
@@ -133,7 +135,7 @@ def _refuse_non_patient(settings: Settings, token: str) -> None:
         _require_patient(auth.authenticate(session, settings, token))
 
 
-async def _patient_actor(request: Request) -> Deferred[Actor]:
+async def _patient_token_claims(request: Request) -> tuple[uuid.UUID, uuid.UUID, int]:
     settings, token = get_settings(), _bearer_token(request)
     # Who may call is settled before the body is read: a patient token by its verified claims here (its
     # row is checked on the route's own connection just before the route's work), anything else by the
@@ -142,7 +144,21 @@ async def _patient_actor(request: Request) -> Deferred[Actor]:
     if claims is None:
         await run_in_threadpool(_refuse_non_patient, settings, token)
         raise AssertionError("a credential that is not a patient token is refused")  # pragma: no cover
-    return Deferred(auth.patient_actor, *claims)
+    return claims
+
+
+async def _patient_actor(request: Request) -> Deferred[Actor]:
+    return Deferred(auth.patient_actor, *await _patient_token_claims(request))
+
+
+# The patient app's programme reads: the caller check and the programme the route reads in one statement
+# (patient_app.caller_with_programme), as the staff side's loaders below load what a route names.
+async def _my_programme(programme_id: uuid.UUID, request: Request) -> Deferred[PatientRead]:
+    return Deferred(patient_app.caller_with_programme, programme_id, *await _patient_token_claims(request))
+
+
+async def _my_current_programme(request: Request) -> Deferred[PatientRead]:
+    return Deferred(patient_app.caller_with_programme, None, *await _patient_token_claims(request))
 
 
 def require_role(*roles: str):
@@ -188,6 +204,8 @@ ClinicianActor = Annotated[Actor, Depends(_clinician_actor)]
 AdminActor = Annotated[Actor, Depends(require_role("admin"))]
 # The route receives the Actor: the unit of work computes the Deferred value in the route's hop.
 PatientActor = Annotated[Actor, Depends(_patient_actor)]
+MyProgrammeRead = Annotated[PatientRead, Depends(_my_programme)]
+MyCurrentProgrammeRead = Annotated[PatientRead, Depends(_my_current_programme)]
 
 # Who may call, as the OpenAPI document states it (app/openapi.py): the security schemes each caller check
 # accepts. A route's schemes are those every caller check on its way accepts.
@@ -199,6 +217,8 @@ CALLER_SCHEMES: dict[object, frozenset[str]] = {
     _staff_actor: frozenset({STAFF}),
     _clinician_actor: frozenset({STAFF}),
     _patient_actor: frozenset({PATIENT}),
+    _my_programme: frozenset({PATIENT}),
+    _my_current_programme: frozenset({PATIENT}),
     _metrics_reader: frozenset({"metricsToken"}),
 }
 

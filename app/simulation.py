@@ -181,7 +181,8 @@ def run(
                 yesterday = moment.date() - timedelta(days=1)
                 next_morning.report(session, me, yesterday, NextMorningUpsert(response=answer))
         with clock(moment):
-            plan = patient_app.plan(session, me, None)
+            read = patient_app.caller_with_programme(session, None, patient.id, clinic_id, 0)
+            plan = patient_app.plan(session, read, None)
         for item in plan.items:
             for n in range(item.sessions_due):
                 report = pattern(day, item.exercise.slug, n)

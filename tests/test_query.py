@@ -49,6 +49,7 @@ def test_every_store_statement_reads_what_sqlalchemy_reads(client, world, sessio
     now = datetime.now(UTC)
     since = now - timedelta(days=2)
     programme = active_programme(client, tenant, start_date=since.date().isoformat(), backdate=since)
+    other = active_programme(client, world.b)
     logs = [
         log_body(programme, item_ids(programme)[0], (now - timedelta(hours=h)).isoformat()) for h in (1, 2)
     ]
@@ -77,7 +78,8 @@ def test_every_store_statement_reads_what_sqlalchemy_reads(client, world, sessio
     }
     statements = {
         "patient check": store._PATIENT_CHECK,
-        "programme by id": store._MINE_BY_ID,
+        "caller and programme by id (outer join)": store._CALLER_AND_PROGRAMME,
+        "caller and current programme": store._CALLER_AND_CURRENT,
         "current programme": store._MINE_CURRENT,
         "snapshot (JSON)": store._SNAPSHOT,
         "holding alerts (IN list)": store._HOLDING_ALERTS,
@@ -90,11 +92,20 @@ def test_every_store_statement_reads_what_sqlalchemy_reads(client, world, sessio
                 driver, through_sqlalchemy = _both_ways(connection, query, wanted)
                 assert driver, f"{name}: the test data gives it rows to compare"
                 _same(driver, through_sqlalchemy)
-    row = store.my_programme(session, tenant.clinic.id, tenant.patient.id, uuid.UUID(programme["id"]))
+    with read_engine(get_engine()).connect() as connection:
+        _caller_and_programme_read_as_expected(connection, tenant, programme, uuid.UUID(other["id"]))
+
+
+def _caller_and_programme_read_as_expected(connection, tenant, programme: dict, others_programme: uuid.UUID):
+    caller, row = store.caller_and_programme(connection, tenant.patient.id, uuid.UUID(programme["id"]))
+    patient = tenant.patient
+    assert caller == (tenant.clinic.id, patient.session_generation, patient.locale, patient.timezone)
     assert (row.id, row.revision, row.status) == (uuid.UUID(programme["id"]), programme["revision"], "active")
     assert row.activated_at.tzinfo is UTC
-    # Another clinic's scope finds nothing.
-    assert store.my_programme(session, world.b.clinic.id, tenant.patient.id, row.id) is None
+    assert store.caller_and_programme(connection, tenant.patient.id, None) == (caller, row)  # the current one
+    # Another patient's programme and an unknown patient: nothing of theirs.
+    assert store.caller_and_programme(connection, tenant.patient.id, others_programme) == (caller, None)
+    assert store.caller_and_programme(connection, uuid.uuid4(), row.id) == (None, None)
 
 
 def test_a_null_parameter_and_a_missing_row_read_as_through_sqlalchemy(session):

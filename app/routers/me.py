@@ -1,11 +1,10 @@
 """The patient app's own view."""
 
-import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response, status
 
-from app.deps import PageDep, PatientActor, ReadDep, SessionDep
+from app.deps import MyCurrentProgrammeRead, MyProgrammeRead, PageDep, PatientActor, ReadDep, SessionDep
 from app.models.common import CalendarDate, Page
 from app.models.next_morning import NextMorningResult, NextMorningUpsert
 from app.models.outcome import Instrument, OutcomeCreate, OutcomePublic
@@ -57,12 +56,9 @@ def my_programmes(session: SessionDep, actor: PatientActor, page: PageDep):
     },
 )
 async def my_programme(
-    programme_id: uuid.UUID,
-    db: ReadDep,
-    actor: PatientActor,
-    if_none_match: Annotated[str | None, Header()] = None,
+    db: ReadDep, read: MyProgrammeRead, if_none_match: Annotated[str | None, Header()] = None
 ) -> Response:
-    tag, body = patient_app.read_mine(db, actor, programme_id, if_none_match)
+    tag, body = patient_app.read_mine(db, read, if_none_match)
     headers = {"ETag": tag, "Cache-Control": PRIVATE_REVALIDATE}
     if body is None:
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
@@ -72,12 +68,12 @@ async def my_programme(
 @router.get("/plan", response_model=Plan)
 async def my_plan(
     db: ReadDep,
-    actor: PatientActor,
+    read: MyCurrentProgrammeRead,
     date: Annotated[
         CalendarDate | None, Query(description="A local date (default: today where the patient is)")
     ] = None,
 ):
-    plan = patient_app.plan(db, actor, date)
+    plan = patient_app.plan(db, read, date)
     # Already a validated Plan: sent as its JSON rather than validated again on the way out.
     return Response(plan.model_dump_json(), media_type="application/json")
 

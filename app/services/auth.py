@@ -372,8 +372,7 @@ def authenticate(session: Session, settings: Settings, token: str) -> Actor:
 
 def patient_claims(settings: Settings, token: str) -> tuple[uuid.UUID, uuid.UUID, int] | None:
     """A patient access token's patient, clinic and session generation, checked without the database
-    (Unauthorized if it is an invalid or expired access token; None for any other kind of credential).
-    patient_actor() then checks that the patient still exists, in that clinic, and was not signed out."""
+    (Unauthorized if invalid or expired; None for another kind of credential); checked_patient() next."""
     if token.startswith(API_KEY_PREFIX):
         return None
     claims = _claims(settings, token)
@@ -383,13 +382,18 @@ def patient_claims(settings: Settings, token: str) -> tuple[uuid.UUID, uuid.UUID
 
 
 def patient_actor(db: Db, patient_id: uuid.UUID, clinic_id: uuid.UUID, generation: int) -> Actor:
-    """The patient-app caller, checked against the database: the patient still exists, in that clinic, and
-    has not been signed out since the token was issued."""
-    patient = store.patient_row(db, patient_id)
+    """The patient-app caller, checked against the database (checked_patient)."""
+    return checked_patient(store.patient_row(db, patient_id), patient_id, clinic_id, generation)
+
+
+def checked_patient(
+    patient: store.Caller | None, patient_id: uuid.UUID, clinic_id: uuid.UUID, gen: int
+) -> Actor:
+    """The caller of a patient token with these claims, by the patient's row as it is now: the patient
+    still exists, in that clinic, and was not signed out (a lost phone: the token's generation is behind)."""
     if patient is None or patient.clinic_id != clinic_id:
         raise Unauthorized("The patient no longer exists.", code=Code.INVALID_TOKEN)
-    # Signed out since this token was issued (a lost phone): the token's generation is behind.
-    if patient.session_generation != generation:
+    if patient.session_generation != gen:
         raise Unauthorized("This device has been signed out; enrol again.", code=Code.SIGNED_OUT)
     return Actor(
         kind="patient", id=patient_id, clinic_id=clinic_id, locale=patient.locale, timezone=patient.timezone

@@ -11,13 +11,13 @@ import uuid
 from collections import Counter, OrderedDict
 from datetime import date
 from threading import Lock
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlmodel import Session
 
 from app import store
 from app.db import Db
-from app.errors import Code, InvalidInput
+from app.errors import Code, InvalidInput, NotFound
 from app.models.catalogue_files import DEFAULT_LOCALE
 from app.models.common import Actor, Page
 from app.models.patient import Patient
@@ -27,7 +27,7 @@ from app.models.safety_text import EMERGENCY_WARNING, LINES, STOP_RULES_INTRO
 from app.models.session_log import Plan, PlanItem, ProgressReport, StoppedItem
 from app.models.stop_rules import STOP_RULES
 from app.query import Record
-from app.services import adherence, audit, conditional, holds, patients, programme_view, programmes
+from app.services import adherence, audit, auth, conditional, holds, patients, programme_view, programmes
 from app.services.pagination import PageParams, paginate
 
 _CACHE_SIZE = 2048
@@ -86,12 +86,29 @@ def _view(db: Db, programme: Record, locale: str) -> tuple[ProgrammeView, bytes]
     return rendered
 
 
-def read_mine(
-    db: Db, actor: Actor, programme_id: uuid.UUID, if_none_match: str | None
-) -> tuple[str, bytes | None]:
+class PatientRead(NamedTuple):
+    """A patient-app read's caller, checked against the database, and the programme it reads (None when
+    the patient has no such programme)."""
+
+    actor: Actor
+    programme: store.MyProgramme | None
+
+
+def caller_with_programme(
+    db: Db, programme_id: uuid.UUID | None, patient_id: uuid.UUID, clinic_id: uuid.UUID, generation: int
+) -> PatientRead:
+    """The caller of a patient token with these claims, checked as on every patient route, and in the same
+    statement the programme the route reads: `programme_id` of theirs, or for None their current one."""
+    caller, programme = store.caller_and_programme(db, patient_id, programme_id)
+    return PatientRead(auth.checked_patient(caller, patient_id, clinic_id, generation), programme)
+
+
+def read_mine(db: Db, read: PatientRead, if_none_match: str | None) -> tuple[str, bytes | None]:
     """The programme's ETag and its rendering in the patient's language; no body when If-None-Match
     already names this ETag. Either way the read is audited: a 304 shows the patient had it in hand."""
-    programme = programmes.my_programme(db, actor, programme_id)
+    actor, programme = read
+    if programme is None:
+        raise NotFound("No such programme.")
     locale = patient_locale(actor)
     tag = etag(programme.revision, locale)
     audit.record(db, actor, "programme.read", "programme", programme.id, actor.id)
@@ -100,15 +117,15 @@ def read_mine(
     return tag, _view(db, programme, locale)[1]
 
 
-def plan(db: Db, actor: Actor, day: date | None) -> Plan:
+def plan(db: Db, read: PatientRead, day: date | None) -> Plan:
     """One local day of the current programme: each item's dose, sessions due and done, and what is next."""
+    actor, programme = read
     timezone = actor.timezone or "UTC"
     today = adherence.today(timezone)
     day = day or today
     if abs((day - today).days) > adherence.MAX_WINDOW_DAYS:
         raise InvalidInput("Ask for a date within a year of today.", code=Code.INVALID_DATE)
     audit.record(db, actor, "plan.read", "patient", actor.id, actor.id)
-    programme = programmes.my_current_programme(db, actor)
     if programme is None:
         # No programme to carry the hold (a clinician closed it): the open alert still says what to do.
         alert = holds.holding_alert(db, actor.clinic_id, actor.id)

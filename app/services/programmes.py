@@ -69,17 +69,8 @@ _CLINIC_GET = select(Programme).where(_COLUMNS.clinic_id == bindparam("clinic_id
 _PATIENT_GET = select(Programme).where(*store.PATIENT_SCOPE, _BY_ID)
 
 
-def my_programme(db: Db, actor: Actor, programme_id: uuid.UUID) -> Record:
-    """A patient's own programme (not a draft): id, clinic_id, revision, status and activated_at; NotFound
-    otherwise."""
-    row = store.my_programme(db, actor.clinic_id, actor.id, programme_id)
-    if row is None:
-        raise NotFound("No such programme.")
-    return row
-
-
 def my_current_programme(db: Db, actor: Actor) -> Record | None:
-    """A patient's current (active or paused) programme, as my_programme's columns, if there is one."""
+    """A patient's current (active or paused) programme, id, clinic_id, revision, status, activated_at."""
     return store.my_current_programme(db, actor.clinic_id, actor.id)
 
 
