@@ -33,11 +33,11 @@ Converter = Callable[[Any], Any] | None
 @dataclass(frozen=True, slots=True)
 class _Compiled:
     sql: str
-    # The parameter names in the order of the placeholders (positional paramstyles), else None.
-    order: tuple[str, ...] | None
-    # Constant parameters, already converted; and the converter of each parameter the caller gives.
-    constants: Mapping[str, Any]
-    converters: tuple[tuple[str, Converter], ...]
+    # Whether the driver takes a tuple in placeholder order (else a dict by name).
+    positional: bool
+    # Every parameter in placeholder order: its name, whether the caller gives it, its converter (given
+    # ones) or its value, already converted (the statement's constants).
+    parameters: tuple[tuple[str, bool, Converter, Any], ...]
     # The row type and each column's converter (None: taken as the driver returns it).
     row: Any
     columns: tuple[Converter, ...]
@@ -128,16 +128,18 @@ def _compile(compiled: Any, dialect: Dialect, columns: list[Any]) -> _Compiled:
         # An expanded IN list's parameters are named after it: tier_1 gives tier_1_1, tier_1_2, …
         return types.get(name) or types[name.rsplit("_", 1)[0]]
 
-    constants = {}
-    for name, value in expanded.parameters.items():
-        if name not in given:
-            convert = _converter(type_of(name), dialect, "bind")
-            constants[name] = value if convert is None else convert(value)
+    parameters = []
+    for name in expanded.positiontup or list(expanded.parameters):
+        convert = _converter(type_of(name), dialect, "bind")
+        if name in given:
+            parameters.append((name, True, convert, None))
+        else:
+            value = expanded.parameters[name]
+            parameters.append((name, False, None, value if convert is None else convert(value)))
     return _Compiled(
         sql=expanded.statement,
-        order=tuple(expanded.positiontup) if expanded.positiontup is not None else None,
-        constants=constants,
-        converters=tuple((name, _converter(types[name], dialect, "bind")) for name in given),
+        positional=expanded.positiontup is not None,
+        parameters=tuple(parameters),
         row=namedtuple("Row", [column.key for column in columns], rename=True),
         columns=tuple(_converter(column.type, dialect, "result") for column in columns),
     )
@@ -145,11 +147,15 @@ def _compile(compiled: Any, dialect: Dialect, columns: list[Any]) -> _Compiled:
 
 def _parameters(compiled: _Compiled, given: Mapping[str, Any]) -> Any:
     """The driver's parameters of one run: a tuple in placeholder order, or a dict by name."""
-    values = dict(compiled.constants)
-    for name, convert in compiled.converters:
-        value = given[name]
-        values[name] = value if convert is None or value is None else convert(value)
-    return values if compiled.order is None else tuple(values[name] for name in compiled.order)
+    values = [
+        (value if (value := given[name]) is None or convert is None else convert(value))
+        if is_given
+        else fixed
+        for name, is_given, convert, fixed in compiled.parameters
+    ]
+    if compiled.positional:
+        return tuple(values)
+    return {name: value for (name, *_), value in zip(compiled.parameters, values, strict=True)}
 
 
 def _execute(connection: Connection, compiled: _Compiled, parameters: Any, *, many: bool) -> list[Any]:
