@@ -1,5 +1,7 @@
 """Application factory: routers, middleware and the one problem+json error renderer."""
 
+import functools
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -163,6 +165,17 @@ def _first_line(exc: Exception) -> str:
     return str(getattr(exc, "orig", None) or exc).splitlines()[0][:300]
 
 
+@functools.cache
+def _freeze_startup_heap() -> None:
+    """Once per process, when the first app starts: the objects built so far (modules, the metadata,
+    routes and schemas, the catalogue: ~220,000) are moved out of the cyclic garbage collector's sight.
+    A full collection walked them all and paused the event loop ~180 ms each time (measured under load:
+    the p99 of every route); they live as long as the process anyway. Garbage made before is collected
+    first, so none is kept; objects made afterwards are collected as usual."""
+    gc.collect()
+    gc.freeze()
+
+
 def _lifespan(settings: Settings, engine: Engine | None):
     """Runs the webhook dispatcher and the periodic jobs inside the API process unless HEP_DISPATCHER=off;
     at shutdown, stores what the group commit still holds (app.group_commit: a clean stop loses no audit
@@ -177,6 +190,7 @@ def _lifespan(settings: Settings, engine: Engine | None):
             scheduler = Scheduler(engine or get_engine(), interval=settings.jobs_interval_seconds)
             dispatcher.start()
             scheduler.start()
+        _freeze_startup_heap()
         try:
             yield
         finally:
