@@ -379,8 +379,7 @@ def main() -> None:
     if "programme_304" in waited:
         print("Where a 304's CPU goes (bench.budget, core 0):")
         budget = measure_budget(env, data)
-        row = waited["programme_304"]
-        rendered += "\n\n" + budget_table(budget, row["api_ms"] * 1000, row["bare_ms"] * 1000)
+        rendered += "\n\n" + budget_table(budget)
     today = datetime.now(UTC).date().isoformat()
     cpu = next(
         (
