@@ -34,7 +34,8 @@ PRIVATE_REVALIDATE = "private, no-cache"
 # the body is read, the patient's row on the route's own connection before its work), the request's unit
 # of work, one service call. A `def` route writes: one hop, the ORM session, one commit before the answer.
 # The two hot reads are `async def` read routes: on the event loop, on a read-only connection (ReadDep),
-# their audit row group-committed before the answer (app.routing, docs/architecture.md).
+# their caller checked in the same statement as the programme they read (MyProgrammeRead,
+# MyCurrentProgrammeRead), their audit row group-committed before the answer (docs/architecture.md).
 
 
 @router.get("", response_model=PatientPublic)

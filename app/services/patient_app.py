@@ -26,7 +26,6 @@ from app.models.programme_view import ProgrammeView
 from app.models.safety_text import EMERGENCY_WARNING, LINES, STOP_RULES_INTRO
 from app.models.session_log import Plan, PlanItem, ProgressReport, StoppedItem
 from app.models.stop_rules import STOP_RULES
-from app.query import Record
 from app.services import adherence, audit, auth, conditional, holds, patients, programme_view, programmes
 from app.services.pagination import PageParams, paginate
 
@@ -67,7 +66,7 @@ def list_mine(session: Session, actor: Actor, params: PageParams) -> Page[Progra
     )
 
 
-def _view(db: Db, programme: Record, locale: str) -> tuple[ProgrammeView, bytes]:
+def _view(db: Db, programme: store.MyProgramme, locale: str) -> tuple[ProgrammeView, bytes]:
     """The rendered current revision, as a ProgrammeView and as its response bytes (cached: revisions never
     change)."""
     key = (programme.id, programme.revision, locale)
