@@ -152,13 +152,18 @@ async def _patient_actor(request: Request) -> Deferred[Actor]:
 
 
 # The patient app's programme reads: the caller check and the programme the route reads in one statement
-# (patient_app.caller_with_programme), as the staff side's loaders below load what a route names.
-async def _my_programme(programme_id: uuid.UUID, request: Request) -> Deferred[PatientRead]:
-    return Deferred(patient_app.caller_with_programme, programme_id, *await _patient_token_claims(request))
+# (patient_app.caller_with_programme), as the staff side's loaders below load what a route names. The
+# token's claims are a dependency of their own so that, as on every route, the caller is settled (401,
+# 403) before the path is validated (422).
+PatientClaims = Annotated[tuple[uuid.UUID, uuid.UUID, int], Depends(_patient_token_claims)]
 
 
-async def _my_current_programme(request: Request) -> Deferred[PatientRead]:
-    return Deferred(patient_app.caller_with_programme, None, *await _patient_token_claims(request))
+async def _my_programme(programme_id: uuid.UUID, claims: PatientClaims) -> Deferred[PatientRead]:
+    return Deferred(patient_app.caller_with_programme, programme_id, *claims)
+
+
+async def _my_current_programme(claims: PatientClaims) -> Deferred[PatientRead]:
+    return Deferred(patient_app.caller_with_programme, None, *claims)
 
 
 def require_role(*roles: str):

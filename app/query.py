@@ -11,11 +11,16 @@ SQLAlchemy connection and converts the rows into named tuples.
 
 What stays SQLAlchemy's: the pool, the transaction (a session's connection has begun it; a read engine's
 connection is in autocommit), and the connection's `before_cursor_execute`/`after_cursor_execute`
-listeners, which are called as SQLAlchemy calls them (statement counts in tests see every statement). A
-driver error is raised as SQLAlchemy would raise it (OperationalError and the rest, from DBAPIError), and a
-lost connection is invalidated so that the pool replaces it.
+listeners, which are called with the statement, its parameters and no execution context (their return
+values are not used: a listener that rewrites statements does not apply here; statement counts in tests
+see every statement). An error is handled by SQLAlchemy's own handler: raised as SQLAlchemy's
+(OperationalError and the rest), and a lost connection invalidated with the pool's older ones.
+
+The connection must be in a transaction (a session's, `engine.begin()`) or in autocommit (a read
+engine's): a `Query` does not begin one, and `InsertMany` refuses to run outside one.
 """
 
+import contextlib
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,7 +28,6 @@ from typing import Any
 
 from sqlalchemy import Select, Table, insert
 from sqlalchemy.engine import Connection, Dialect
-from sqlalchemy.exc import DBAPIError, StatementError
 
 # A row of a Query: a named tuple of its selected columns (typed loosely: each Query has its own columns).
 Record = Any
@@ -51,10 +55,10 @@ class Query:
 
     def __init__(self, statement: Select[Any]) -> None:
         self.statement = statement
-        self._compiled: dict[tuple[str, str], _Compiled] = {}
+        self._compiled: dict[tuple[type[Dialect], str], _Compiled] = {}
 
     def all(self, connection: Connection, params: Mapping[str, Any]) -> list[Record]:
-        compiled = self._compiled.get((connection.dialect.name, connection.dialect.paramstyle))
+        compiled = self._compiled.get((type(connection.dialect), connection.dialect.paramstyle))
         if compiled is None:
             compiled = self._compile(connection.dialect)
         rows = _execute(connection, compiled, _parameters(compiled, params), many=False)
@@ -82,7 +86,7 @@ class Query:
     def _compile(self, dialect: Dialect) -> _Compiled:
         columns = list(self.statement.selected_columns)
         compiled = _compile(self.statement.compile(dialect=dialect), dialect, columns)
-        self._compiled[(dialect.name, dialect.paramstyle)] = compiled
+        self._compiled[(type(dialect), dialect.paramstyle)] = compiled
         return compiled
 
 
@@ -94,18 +98,23 @@ class InsertMany:
 
     def __init__(self, table: Table) -> None:
         self.table = table
-        self._compiled: dict[tuple[str, str, tuple[str, ...]], _Compiled] = {}
+        self._compiled: dict[tuple[type[Dialect], str, tuple[str, ...]], _Compiled] = {}
 
     def run(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Store the rows (each with the same columns as the first) in the connection's transaction."""
+        """Store the rows (each with the same columns as the first) in the connection's transaction, which
+        must have begun (`engine.begin()`, a session's): outside one, the driver would open a transaction
+        SQLAlchemy does not know of, and the rows would be rolled back when the connection goes back."""
+        if not connection.in_transaction():
+            raise RuntimeError(
+                "InsertMany runs in a transaction: use engine.begin() or a session's connection"
+            )
         keys = tuple(rows[0])
         dialect = connection.dialect
-        compiled = self._compiled.get((dialect.name, dialect.paramstyle, keys))
+        key = (type(dialect), dialect.paramstyle, keys)
+        compiled = self._compiled.get(key)
         if compiled is None:
             statement = insert(self.table).compile(dialect=dialect, column_keys=list(keys))
-            compiled = self._compiled[(dialect.name, dialect.paramstyle, keys)] = _compile(
-                statement, dialect, []
-            )
+            compiled = self._compiled[key] = _compile(statement, dialect, [])
         _execute(connection, compiled, [_parameters(compiled, row) for row in rows], many=True)
 
 
@@ -120,6 +129,10 @@ def _compile(compiled: Any, dialect: Dialect, columns: list[Any]) -> _Compiled:
     """From a statement's SQLCompiler: the driver's SQL, parameters and converters."""
     binds = compiled.binds
     given = [name for name, bind in binds.items() if bind.required]
+    # Not supported, refused when the statement is first run rather than run wrongly: an IN list the
+    # caller gives (it would be compiled for one length), and parameter names the dialect must escape.
+    if any(binds[name].expanding for name in given) or compiled.escaped_bind_names:
+        raise ValueError(f"app.query cannot run this statement: {compiled.string}")
     # The SQL with its constant IN lists expanded (they are the same on every run), and every parameter.
     expanded = compiled.construct_expanded_state({name: None for name in given})
     types = {name: bind.type for name, bind in binds.items()}
@@ -148,9 +161,7 @@ def _compile(compiled: Any, dialect: Dialect, columns: list[Any]) -> _Compiled:
 def _parameters(compiled: _Compiled, given: Mapping[str, Any]) -> Any:
     """The driver's parameters of one run: a tuple in placeholder order, or a dict by name."""
     values = [
-        (value if (value := given[name]) is None or convert is None else convert(value))
-        if is_given
-        else fixed
+        (given[name] if convert is None else convert(given[name])) if is_given else fixed
         for name, is_given, convert, fixed in compiled.parameters
     ]
     if compiled.positional:
@@ -159,14 +170,13 @@ def _parameters(compiled: _Compiled, given: Mapping[str, Any]) -> Any:
 
 
 def _execute(connection: Connection, compiled: _Compiled, parameters: Any, *, many: bool) -> list[Any]:
-    """Run on the driver: the connection's cursor listeners around it, the driver's errors as
-    SQLAlchemy's. Returns the rows (none for executemany)."""
+    """Run on the driver: the connection's cursor listeners around it, any error handled as SQLAlchemy
+    handles its own. Returns the rows (none for executemany)."""
     sql = compiled.sql
-    driver: Any = connection.connection.dbapi_connection
     cursor = None
-    rows: list[Any] = []
+    rows: Any = []
     try:
-        cursor = driver.cursor()
+        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         for listener in connection.dispatch.before_cursor_execute:
             listener(connection, cursor, sql, parameters, None, many)
         if many:
@@ -176,29 +186,15 @@ def _execute(connection: Connection, compiled: _Compiled, parameters: Any, *, ma
             rows = cursor.fetchall()
         for listener in connection.dispatch.after_cursor_execute:
             listener(connection, cursor, sql, parameters, None, many)
-    except connection.dialect.loaded_dbapi.Error as error:
-        raise _as_sqlalchemy_error(connection, driver, cursor, error, sql, parameters) from error
+    except BaseException as error:
+        # SQLAlchemy's own handling of an error during execution: the driver's error wrapped as
+        # SQLAlchemy's (OperationalError and the rest; parameters hidden as the engine says), the
+        # handle_error events, and on a lost connection this one invalidated and the pool's older ones
+        # discarded (the read engine has no pre-ping: app.db.read_engine). A private method, kept in step
+        # with SQLAlchemy by tests/test_query.py (the error types, a killed PostgreSQL backend).
+        connection._handle_dbapi_exception(error, sql, parameters, cursor, None)  # noqa: SLF001
     finally:
         if cursor is not None:
-            cursor.close()
+            with contextlib.suppress(Exception):  # a dead connection's cursor; the error above matters
+                cursor.close()
     return rows
-
-
-def _as_sqlalchemy_error(
-    connection: Connection, driver: Any, cursor: Any, error: Any, sql: str, parameters: Any
-) -> StatementError:
-    """The driver's error as SQLAlchemy raises it (OperationalError, IntegrityError, …); a lost connection
-    is invalidated first, so that it goes back to the pool to be replaced, not reused."""
-    dialect = connection.dialect
-    lost = dialect.is_disconnect(error, driver, cursor)
-    if lost:
-        connection.invalidate(error)
-    return DBAPIError.instance(
-        sql,
-        parameters,
-        error,
-        dialect.loaded_dbapi.Error,
-        hide_parameters=True,
-        connection_invalidated=lost,
-        dialect=dialect,
-    )

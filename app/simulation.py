@@ -181,7 +181,9 @@ def run(
                 yesterday = moment.date() - timedelta(days=1)
                 next_morning.report(session, me, yesterday, NextMorningUpsert(response=answer))
         with clock(moment):
-            read = patient_app.caller_with_programme(session, None, patient.id, clinic_id, 0)
+            read = patient_app.caller_with_programme(
+                session, None, patient.id, clinic_id, patient.session_generation
+            )
             plan = patient_app.plan(session, read, None)
         for item in plan.items:
             for n in range(item.sessions_due):

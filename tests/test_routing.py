@@ -219,6 +219,15 @@ def test_the_patient_row_is_checked_in_the_routes_hop_on_every_request(client, s
     assert fresh(select(SessionLog).where(SessionLog.id == uuid.UUID(body["id"]))) == []
 
 
+def test_a_patient_read_settles_its_caller_before_it_validates_the_path(client, world):
+    """The programme read's loader checks the caller and reads the programme in one statement; the token
+    is still checked first, so a malformed id tells a caller without a patient token nothing."""
+    path = "/v1/me/programmes/not-a-uuid"
+    assert_problem(client.get(path), 401, "unauthorized")
+    assert_problem(client.get(path, headers=world.a.headers["physio"]), 403, "patient_only")
+    assert client.get(path, headers=world.a.headers["patient"]).status_code == 422
+
+
 def test_an_independent_unit_is_stored_although_the_requests_unit_rolls_back():
     kept, dropped = f"test:kept:{uuid.uuid4().hex}", f"test:dropped:{uuid.uuid4().hex}"
     unit = UnitOfWork(get_engine())

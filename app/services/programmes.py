@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from app import store
-from app.db import AnyRow, Db, utcnow
+from app.db import Db, utcnow
 from app.errors import Code, Conflict, Forbidden, NotFound
 from app.models.clinic import Clinic
 from app.models.common import Actor, Page
@@ -100,7 +100,7 @@ def list_programmes(
     return page.mapped(lambda rows: [ProgrammeSummary.model_validate(p, from_attributes=True) for p in rows])
 
 
-def latest_revision(session: Session, programme: Programme | AnyRow) -> ProgrammeRevision:
+def latest_revision(session: Session, programme: Programme | Record) -> ProgrammeRevision:
     return revision_by_number(session, programme, programme.revision)
 
 
@@ -142,7 +142,7 @@ def list_revisions(
     return page.mapped(lambda rows: [RevisionSummary.model_validate(r, from_attributes=True) for r in rows])
 
 
-def revision_by_number(session: Session, programme: Programme | AnyRow, number: int) -> ProgrammeRevision:
+def revision_by_number(session: Session, programme: Programme | Record, number: int) -> ProgrammeRevision:
     """One revision of the programme, or NotFound."""
     # Revisions count from 1 and are stored as 32-bit integers: a number outside names none, on any database
     # (PostgreSQL would refuse to compare it with the column).

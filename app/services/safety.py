@@ -16,7 +16,7 @@ import uuid
 
 from sqlmodel import Session, col, select
 
-from app.db import AnyRow, independent_unit_of_work, utcnow
+from app.db import independent_unit_of_work, utcnow
 from app.errors import Code, Conflict
 from app.models.common import Actor
 from app.models.patient import Patient
@@ -33,6 +33,7 @@ from app.models.safety import (
     Tier,
 )
 from app.models.safety_text import RED_FLAG_QUESTIONS, localised
+from app.query import Record
 from app.services import audit, events, holds, programme_changes, red_flags
 from app.services.red_flags import Assessment, Outcome
 
@@ -219,7 +220,7 @@ def _current_programme(session: Session, clinic_id: uuid.UUID, patient_id: uuid.
     ).first()
 
 
-def _hold_of(alert: SafetyAlert | AnyRow | None) -> dict[str, str] | None:
+def _hold_of(alert: SafetyAlert | Record | None) -> dict[str, str] | None:
     if alert is None:
         return None
     return {"tier": alert.tier, "alert_id": str(alert.id), "since": alert.created_at.isoformat()}
