@@ -74,26 +74,27 @@ assert MyProgramme._fields == tuple(c.key for c in _PROGRAMME_COLUMNS), "MyProgr
 
 _PATIENT_CHECK = Query(sa_select(*_CALLER_COLUMNS).where(_PATIENTS.id == bindparam("id")))
 
-# A patient's own programmes: their clinic, their id, never a draft.
-PATIENT_SCOPE = (
-    _PROGRAMMES.clinic_id == bindparam("clinic_id"),
-    _PROGRAMMES.patient_id == bindparam("patient_id"),
-    _PROGRAMMES.status != "draft",
-)
+
+def _patients_own(clinic_id: Any, patient_id: Any) -> tuple[ColumnElement[bool], ...]:
+    """A patient's own programmes: their clinic, their id, never a draft (given as parameters or as the
+    patient row's columns)."""
+    return (
+        _PROGRAMMES.clinic_id == clinic_id,
+        _PROGRAMMES.patient_id == patient_id,
+        _PROGRAMMES.status != "draft",
+    )
+
+
+PATIENT_SCOPE = _patients_own(bindparam("clinic_id"), bindparam("patient_id"))
 _MINE = sa_select(*_PROGRAMME_COLUMNS).where(*PATIENT_SCOPE)
 _MINE_CURRENT = Query(_MINE.where(_PROGRAMMES.status.in_(CURRENT_STATUSES)))
 
 
 def _caller_with_programme(*which: ColumnElement[bool]) -> Query:
-    """The caller's row and, in the same statement, one of their programmes (the patient scope above, by
-    the patient's own clinic; NULLs when there is none): the caller check and the route's first read in
+    """The caller's row and, in the same statement, one of their programmes (their own, by the patient's
+    own clinic; NULLs when there is none): the caller check and the route's first read in
     one statement, where a statement is a round trip (on PostgreSQL ~100 µs of the app's CPU)."""
-    theirs = and_(
-        _PROGRAMMES.clinic_id == _PATIENTS.clinic_id,
-        _PROGRAMMES.patient_id == _PATIENTS.id,
-        _PROGRAMMES.status != "draft",
-        *which,
-    )
+    theirs = and_(*_patients_own(_PATIENTS.clinic_id, _PATIENTS.id), *which)
     columns = [*_CALLER_COLUMNS, *(column.label(f"programme_{column.key}") for column in _PROGRAMME_COLUMNS)]
     joined = Patient.__table__.outerjoin(Programme.__table__, theirs)  # type: ignore[attr-defined]
     return Query(sa_select(*columns).select_from(joined).where(_PATIENTS.id == bindparam("id")))
