@@ -93,7 +93,7 @@ _MINE_CURRENT = Query(_MINE.where(_PROGRAMMES.status.in_(CURRENT_STATUSES)))
 def _caller_with_programme(*which: ColumnElement[bool]) -> Query:
     """The caller's row and, in the same statement, one of their programmes (their own, by the patient's
     own clinic; NULLs when there is none): the caller check and the route's first read in
-    one statement, where a statement is a round trip (on PostgreSQL ~100 µs of the app's CPU)."""
+    one statement, where a statement is a round trip (on PostgreSQL 100–250 µs of the app's CPU)."""
     theirs = and_(*_patients_own(_PATIENTS.clinic_id, _PATIENTS.id), *which)
     columns = [*_CALLER_COLUMNS, *(column.label(f"programme_{column.key}") for column in _PROGRAMME_COLUMNS)]
     joined = Patient.__table__.outerjoin(Programme.__table__, theirs)  # type: ignore[attr-defined]
