@@ -22,7 +22,6 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from app.config import Settings, get_settings
-from app.db import Deferred, current_unit
 from app.errors import Code, Forbidden, Unauthorized
 from app.models.common import Actor, QueryInt
 from app.models.exercise import Exercise
@@ -46,6 +45,7 @@ from app.services import (
 )
 from app.services.pagination import PageParams
 from app.services.patient_app import PatientRead
+from app.unit_of_work import Deferred, current_unit
 
 
 async def current_settings() -> Settings:

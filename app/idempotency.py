@@ -35,9 +35,10 @@ from fastapi import Depends, Header, Request, Response
 from pydantic import TypeAdapter
 
 from app.config import get_settings
-from app.db import current_unit, utcnow
+from app.db import utcnow
 from app.models.common import Actor
 from app.services import audit, idempotency
+from app.unit_of_work import current_unit
 
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"

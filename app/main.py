@@ -46,6 +46,7 @@ from app.routers import (
 )
 from app.routing import WriteSlots
 from app.scheduler import Scheduler
+from app.unit_of_work import close_loop_connection
 
 logger = logging.getLogger("hep")
 
@@ -179,7 +180,7 @@ def _freeze_startup_heap() -> None:
 def _lifespan(settings: Settings, engine: Engine | None):
     """Runs the webhook dispatcher and the periodic jobs inside the API process unless HEP_DISPATCHER=off;
     at shutdown, stores what the group commit still holds (app.group_commit: a clean stop loses no audit
-    row)."""
+    row) and gives back the event loop's read connection."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -200,6 +201,7 @@ def _lifespan(settings: Settings, engine: Engine | None):
             if dispatcher is not None:
                 await run_in_threadpool(dispatcher.stop)
             await run_in_threadpool(group_commit.close_all)
+            close_loop_connection(engine or get_engine())
 
     return lifespan
 

@@ -35,9 +35,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.routing import APIRoute
 
 from app.config import get_settings
-from app.db import UnitOfWork, current_unit
 from app.group_commit import writer_for
 from app.idempotency import honour_idempotency_key
+from app.unit_of_work import UnitOfWork, current_unit
 
 _log = logging.getLogger("hep.audit")
 _WRAPPED = "__hep_unit_of_work__"

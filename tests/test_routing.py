@@ -16,7 +16,7 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
 import app.routers
-from app.db import UnitOfWork, get_engine, independent_unit_of_work, utcnow
+from app.db import get_engine, utcnow
 from app.errors import Conflict
 from app.models.audit import AuditEvent
 from app.models.auth import LoginFailure, RefreshToken
@@ -25,6 +25,7 @@ from app.models.session_log import SessionLog
 from app.routing import UnitOfWorkRoute
 from app.security import sha256_hex
 from app.services import patients
+from app.unit_of_work import UnitOfWork, independent_unit_of_work
 from tests.factories import make_patient, make_tenant, patient_headers
 from tests.helpers import assert_oauth_error, assert_problem
 from tests.logging_helpers import active_programme, item_ids, log_body

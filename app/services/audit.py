@@ -6,10 +6,11 @@ from sqlmodel import Session, select
 
 from app import store
 from app.context import request_id_var
-from app.db import READ_ONLY, Db, connection_of, current_unit, utcnow
+from app.db import READ_ONLY, Db, connection_of, utcnow
 from app.models.audit import AuditEvent
 from app.models.common import Actor, Page, new_id
 from app.services.pagination import PageParams, paginate
+from app.unit_of_work import current_unit
 
 
 def record(

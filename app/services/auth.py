@@ -9,7 +9,7 @@ from sqlmodel import Session, col, select
 
 from app import store
 from app.config import Settings
-from app.db import Db, independent_unit_of_work, utcnow
+from app.db import Db, utcnow
 from app.errors import Code, Conflict, Unauthorized
 from app.models.auth import ApiKey, EnrolmentCode, RefreshToken, SubjectKind, TokenPair
 from app.models.clinic import Clinic
@@ -42,6 +42,7 @@ from app.services.rate_limit import (
     refuse_at_limit,
     slow_the_guesser,
 )
+from app.unit_of_work import independent_unit_of_work
 
 
 class InvalidCredentials(Unauthorized):
@@ -142,8 +143,7 @@ def _issue_for_patient(
 def _account_for(session: Session, email: str, password: str, clinic_slug: str | None) -> User | None:
     """The account this password opens. An email is unique within a clinic, not across clinics: each of
     its accounts is tried (a wrong email still costs one hash, as a wrong password does). The clinic's
-    slug (OAuth2 `client_id`) only chooses between accounts the password opens at more than one clinic:
-    any other client_id an OAuth2 client sends as its own name changes nothing."""
+    slug (OAuth2 `client_id`) only chooses between accounts the password opens at several clinics."""
     accounts = list(session.exec(select(User).where(User.email == email)))
     matches = [user for user in accounts if verify_password(user.password_hash, password)]
     if not accounts:

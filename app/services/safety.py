@@ -16,7 +16,7 @@ import uuid
 
 from sqlmodel import Session, col, select
 
-from app.db import independent_unit_of_work, utcnow
+from app.db import utcnow
 from app.errors import Code, Conflict
 from app.models.common import Actor
 from app.models.patient import Patient
@@ -36,6 +36,7 @@ from app.models.safety_text import RED_FLAG_QUESTIONS, localised
 from app.query import Record
 from app.services import audit, events, holds, programme_changes, red_flags
 from app.services.red_flags import Assessment, Outcome
+from app.unit_of_work import independent_unit_of_work
 
 logger = logging.getLogger("hep.safety")
 
