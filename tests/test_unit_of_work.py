@@ -1,0 +1,97 @@
+"""A read unit's connection: the event loop's own, shared by its read routes in turn, given back when the
+loop closes or the app stops; a pooled one anywhere else (app/unit_of_work.py, docs/architecture.md)."""
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import event
+
+from app.db import get_engine, read_engine
+from app.unit_of_work import UnitOfWork, close_loop_connection
+from tests.helpers import assert_problem
+
+READS = 5
+
+
+@contextmanager
+def watching_the_read_pool() -> Iterator[dict[str, list]]:
+    """The read engine's pool checkouts, and the driver connection each read statement ran on."""
+    reads = read_engine(get_engine())
+    seen: dict[str, list] = {"checkouts": [], "ran_on": []}
+
+    def checkout(dbapi_connection, *_):
+        seen["checkouts"].append(dbapi_connection)
+
+    def before(connection, *_):
+        seen["ran_on"].append(connection.connection.dbapi_connection)
+
+    event.listen(reads, "checkout", checkout)
+    event.listen(reads, "before_cursor_execute", before)
+    try:
+        yield seen
+    finally:
+        event.remove(reads, "checkout", checkout)
+        event.remove(reads, "before_cursor_execute", before)
+
+
+def test_the_loops_read_routes_share_one_connection_without_a_checkout_each(app, world):
+    headers = world.a.headers["patient"]
+    with TestClient(app) as client, watching_the_read_pool() as seen:
+        for _ in range(READS):
+            assert client.get("/v1/me/plan", headers=headers).status_code == 200
+        # Each plan read runs statements (the caller and their programme, the hold without one) ...
+        assert len(seen["ran_on"]) >= READS
+        # ... all on one connection, taken from the pool once for this loop.
+        assert len({id(connection) for connection in seen["ran_on"]}) == 1
+        assert len(seen["checkouts"]) == 1
+    # The app's shutdown gave it back.
+    assert read_engine(get_engine()).pool.checkedout() == 0
+
+
+def test_a_closed_loops_connection_is_given_back_when_the_next_loop_reads(app, world):
+    """Without a lifespan (no `with`), each request runs on a loop of its own, closed after it: the next
+    loop takes the read connection's place and gives the old one back, so the pool never runs dry."""
+    pool = read_engine(get_engine()).pool
+    client = TestClient(app)
+    for _ in range(READS):
+        assert client.get("/v1/me/plan", headers=world.a.headers["patient"]).status_code == 200
+        assert pool.checkedout() == 1
+    close_loop_connection(get_engine())
+    assert pool.checkedout() == 0
+
+
+def test_a_read_unit_off_the_loop_checks_one_out_of_the_pool_and_gives_it_back():
+    pool = read_engine(get_engine()).pool
+    found: dict[str, int] = {}
+
+    def read_in_a_worker_thread() -> None:
+        unit = UnitOfWork(get_engine(), read_only=True)
+        assert unit.connection.exec_driver_sql("SELECT 1").scalar_one() == 1
+        found["during"] = pool.checkedout()
+        unit.release()
+        found["after"] = pool.checkedout()
+
+    before = pool.checkedout()
+    worker = threading.Thread(target=read_in_a_worker_thread)
+    worker.start()
+    worker.join()
+    assert found == {"during": before + 1, "after": before}
+
+
+@pytest.mark.skipif("get_engine().dialect.name != 'postgresql'", reason="a server to lose: PostgreSQL")
+def test_the_loops_connection_comes_back_after_its_server_connection_is_lost(app, world):
+    """The read engine has no pre-ping: the first read on a lost connection answers 503 (the app retries)
+    and the next one reconnects, on the loop's connection as on a pooled one."""
+    headers = world.a.headers["patient"]
+    with TestClient(app) as client, watching_the_read_pool() as seen:
+        assert client.get("/v1/me/plan", headers=headers).status_code == 200
+        (held,) = set(seen["ran_on"])
+        backend = held.info.backend_pid
+        with get_engine().connect() as other:
+            other.exec_driver_sql(f"SELECT pg_terminate_backend({int(backend)})")
+        assert_problem(client.get("/v1/me/plan", headers=headers), 503, "database_unavailable")
+        assert client.get("/v1/me/plan", headers=headers).status_code == 200
+        assert seen["ran_on"][-1].info.backend_pid != backend
