@@ -49,7 +49,7 @@ class _Compiled:
 
 class Query:
     """A SELECT built once; `all`, `first` and `scalars` run it on the driver connection of a `Connection`
-    (the caller's: a session's, in its transaction, or a pooled read connection in autocommit)."""
+    (the caller's: a session's, in its transaction, or a read connection in autocommit)."""
 
     __slots__ = ("statement", "_compiled")
 

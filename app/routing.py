@@ -15,8 +15,8 @@ A writing route (`def`):
                finally: the unit closes; what was not committed is rolled back
 
 A read route (`async def`) does the same on the event loop, without a hop or a session: its unit reads on
-a pooled read-only connection (app.store through the same services), gives the connection back, then
-waits for the group commit of its audit rows (app.group_commit) before the answer is sent.
+the loop's read-only connection (app.store through the same services), is done with it, then waits for
+the group commit of its audit rows (app.group_commit) before the answer is sent.
 
 After Polar's AutoCommitAPIRoute. Routes and services never commit; docs/architecture.md says more.
 """

@@ -91,6 +91,10 @@ def test_errors_preconditions_and_answers_are_declared(document):
     assert retry == {"$ref": "#/components/schemas/SessionLogPublic"}
     programme = by_id["getMyProgramme"]["responses"]["200"]["content"]["application/json"]["schema"]
     assert programme == {"$ref": "#/components/schemas/ProgrammeView"}
+    # Read from the request by the route (app.deps.IF_NONE_MATCH), declared all the same, with its 304.
+    [if_none_match] = [p for p in by_id["getMyProgramme"]["parameters"] if p["in"] == "header"]
+    assert if_none_match["name"] == "if-none-match" and if_none_match["required"] is False
+    assert "304" in by_id["getMyProgramme"]["responses"]
     outcome = by_id["fhirReadCarePlan"]["responses"]["404"]["content"]["application/fhir+json"]["schema"]
     assert outcome["properties"]["issue"]["items"]["required"] == ["severity", "code"]
     token = by_id["createStaffToken"]["responses"]

@@ -2,9 +2,17 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
-from app.deps import MyCurrentProgrammeRead, MyProgrammeRead, PageDep, PatientActor, ReadDep, SessionDep
+from app.deps import (
+    IF_NONE_MATCH,
+    MyCurrentProgrammeRead,
+    MyProgrammeRead,
+    PageDep,
+    PatientActor,
+    SessionDep,
+    if_none_match,
+)
 from app.models.common import CalendarDate, Page
 from app.models.next_morning import NextMorningResult, NextMorningUpsert
 from app.models.outcome import Instrument, OutcomeCreate, OutcomePublic
@@ -33,9 +41,10 @@ PRIVATE_REVALIDATE = "private, no-cache"
 # Every route has the same shape as the staff routes: the caller (PatientActor: the token's claims before
 # the body is read, the patient's row on the route's own connection before its work), the request's unit
 # of work, one service call. A `def` route writes: one hop, the ORM session, one commit before the answer.
-# The two hot reads are `async def` read routes: on the event loop, on a read-only connection (ReadDep),
-# their caller checked in the same statement as the programme they read (MyProgrammeRead,
-# MyCurrentProgrammeRead), their audit row group-committed before the answer (docs/architecture.md).
+# The two hot reads are `async def` read routes: on the event loop, on its read-only connection, their
+# caller checked in the same statement as the programme they read (MyProgrammeRead,
+# MyCurrentProgrammeRead: the read carries its connection), their audit row group-committed before the
+# answer (docs/architecture.md).
 
 
 @router.get("", response_model=PatientPublic)
@@ -55,11 +64,10 @@ def my_programmes(session: SessionDep, actor: PatientActor, page: PageDep):
         200: {"description": "The programme in the patient's language, with everything needed offline"},
         304: {"description": "Not modified since the ETag sent in If-None-Match"},
     },
+    openapi_extra=IF_NONE_MATCH,
 )
-async def my_programme(
-    db: ReadDep, read: MyProgrammeRead, if_none_match: Annotated[str | None, Header()] = None
-) -> Response:
-    tag, body = patient_app.read_mine(db, read, if_none_match)
+async def my_programme(read: MyProgrammeRead, request: Request) -> Response:
+    tag, body = patient_app.read_mine(read, if_none_match(request))
     headers = {"ETag": tag, "Cache-Control": PRIVATE_REVALIDATE}
     if body is None:
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
@@ -68,13 +76,12 @@ async def my_programme(
 
 @router.get("/plan", response_model=Plan)
 async def my_plan(
-    db: ReadDep,
     read: MyCurrentProgrammeRead,
     date: Annotated[
         CalendarDate | None, Query(description="A local date (default: today where the patient is)")
     ] = None,
 ):
-    plan = patient_app.plan(db, read, date)
+    plan = patient_app.plan(read, date)
     # Already a validated Plan: sent as its JSON rather than validated again on the way out.
     return Response(plan.model_dump_json(), media_type="application/json")
 

@@ -86,9 +86,10 @@ def _view(db: Db, programme: store.MyProgramme, locale: str) -> tuple[ProgrammeV
 
 
 class PatientRead(NamedTuple):
-    """A patient-app read's caller, checked against the database, and the programme it reads (None when
-    the patient has no such programme)."""
+    """A patient-app read: the read connection it runs on, its caller, checked against the database on
+    that connection, and the programme it reads (None when the patient has no such programme)."""
 
+    db: Db
     actor: Actor
     programme: store.MyProgramme | None
 
@@ -99,13 +100,13 @@ def caller_with_programme(
     """The caller of a patient token with these claims, checked as on every patient route, and in the same
     statement the programme the route reads: `programme_id` of theirs, or for None their current one."""
     caller, programme = store.caller_and_programme(db, patient_id, programme_id)
-    return PatientRead(auth.checked_patient(caller, patient_id, clinic_id, generation), programme)
+    return PatientRead(db, auth.checked_patient(caller, patient_id, clinic_id, generation), programme)
 
 
-def read_mine(db: Db, read: PatientRead, if_none_match: str | None) -> tuple[str, bytes | None]:
+def read_mine(read: PatientRead, if_none_match: str | None) -> tuple[str, bytes | None]:
     """The programme's ETag and its rendering in the patient's language; no body when If-None-Match
     already names this ETag. Either way the read is audited: a 304 shows the patient had it in hand."""
-    actor, programme = read
+    db, actor, programme = read
     if programme is None:
         raise NotFound("No such programme.")
     locale = patient_locale(actor)
@@ -116,9 +117,9 @@ def read_mine(db: Db, read: PatientRead, if_none_match: str | None) -> tuple[str
     return tag, _view(db, programme, locale)[1]
 
 
-def plan(db: Db, read: PatientRead, day: date | None) -> Plan:
+def plan(read: PatientRead, day: date | None) -> Plan:
     """One local day of the current programme: each item's dose, sessions due and done, and what is next."""
-    actor, programme = read
+    db, actor, programme = read
     timezone = actor.timezone or "UTC"
     today = adherence.today(timezone)
     day = day or today
