@@ -44,17 +44,7 @@ PRIVATE_REVALIDATE = "private, no-cache"
 # The two hot reads are `async def` read routes: on the event loop, on its read-only connection, their
 # caller checked in the same statement as the programme they read (MyProgrammeRead,
 # MyCurrentProgrammeRead: the read carries its connection), their audit row group-committed before the
-# answer (docs/architecture.md).
-
-
-@router.get("", response_model=PatientPublic)
-def me(session: SessionDep, actor: PatientActor):
-    return patient_app.profile(session, actor)
-
-
-@router.get("/programmes", response_model=Page[ProgrammeSummary])
-def my_programmes(session: SessionDep, actor: PatientActor, page: PageDep):
-    return patient_app.list_mine(session, actor, page)
+# answer (docs/architecture.md). Routes are matched in the order they are declared: these two first.
 
 
 @router.get(
@@ -84,6 +74,16 @@ async def my_plan(
     plan = patient_app.plan(read, date)
     # Already a validated Plan: sent as its JSON rather than validated again on the way out.
     return Response(plan.model_dump_json(), media_type="application/json")
+
+
+@router.get("", response_model=PatientPublic)
+def me(session: SessionDep, actor: PatientActor):
+    return patient_app.profile(session, actor)
+
+
+@router.get("/programmes", response_model=Page[ProgrammeSummary])
+def my_programmes(session: SessionDep, actor: PatientActor, page: PageDep):
+    return patient_app.list_mine(session, actor, page)
 
 
 @router.post(
