@@ -31,34 +31,38 @@ class _LoopConnection:
     """
 
     _lock = threading.Lock()
+    # By the writing engine, as read_engine's twins are: the held connection refers to the twin only, so
+    # an engine that is dropped (tests make many) takes its entry with it.
     _held: "weakref.WeakKeyDictionary[Engine, tuple[asyncio.AbstractEventLoop, Connection]]" = (
         weakref.WeakKeyDictionary()
     )
 
     @classmethod
-    def get(cls, reads: Engine) -> Connection | None:
-        """The running loop's read connection, or None when it has none (then use the pool)."""
+    def get(cls, engine: Engine) -> Connection | None:
+        """The running loop's connection to the engine's read twin, or None when it has none (then use
+        the pool)."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return None
-        held = cls._held.get(reads)
+        held = cls._held.get(engine)
         if held is not None and held[0] is loop:
             return held[1]
         with cls._lock:
-            held = cls._held.get(reads)
+            held = cls._held.get(engine)
             if held is not None and not held[0].is_closed():
                 return held[1] if held[0] is loop else None
-            cls._held[reads] = (loop, reads.connect())
+            connection = read_engine(engine).connect()
+            cls._held[engine] = (loop, connection)
         if held is not None:
             held[1].close()
-        return cls._held[reads][1]
+        return connection
 
     @classmethod
     def close(cls, engine: Engine) -> None:
         """Give back the connection held for an engine's reads (the API's shutdown)."""
         with cls._lock:
-            held = cls._held.pop(read_engine(engine), None)
+            held = cls._held.pop(engine, None)
         if held is not None:
             held[1].close()
 
@@ -129,11 +133,10 @@ class UnitOfWork:
         if not self.read_only:
             return self.session.connection()
         if self._reads is None:
-            reads = read_engine(self.engine)
-            self._reads = _LoopConnection.get(reads)
+            self._reads = _LoopConnection.get(self.engine)
             self._pooled = self._reads is None
             if self._reads is None:
-                self._reads = reads.connect()
+                self._reads = read_engine(self.engine).connect()
         return self._reads
 
     def store_later(self, table: Any, row: dict[str, Any]) -> None:

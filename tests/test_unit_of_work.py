@@ -1,15 +1,19 @@
 """A read unit's connection: the event loop's own, shared by its read routes in turn, given back when the
 loop closes or the app stops; a pooled one anywhere else (app/unit_of_work.py, docs/architecture.md)."""
 
+import asyncio
+import gc
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
-from app.db import get_engine, read_engine
+from app.db import get_engine, make_engine, read_engine
 from app.unit_of_work import UnitOfWork, close_loop_connection
 from tests.helpers import assert_problem
 
@@ -79,6 +83,24 @@ def test_a_read_unit_off_the_loop_checks_one_out_of_the_pool_and_gives_it_back()
     worker.start()
     worker.join()
     assert found == {"during": before + 1, "after": before}
+
+
+def test_an_engine_dropped_after_a_loop_read_on_it_is_not_kept_alive(database_url):
+    """The loop's connection is held by the writing engine, weakly, as its read twin is (tests make many
+    engines; a server keeps one)."""
+    engine = make_engine(database_url)
+
+    async def read(on: Engine) -> None:
+        unit = UnitOfWork(on, read_only=True)
+        assert unit.connection.exec_driver_sql("SELECT 1").scalar_one() == 1
+        unit.release()
+
+    asyncio.run(read(engine))
+    dropped = weakref.ref(engine), weakref.ref(read_engine(engine))
+    del engine
+    for _ in range(3):  # each collection's weakref callbacks free the next link of the chain
+        gc.collect()
+    assert [ref() for ref in dropped] == [None, None]
 
 
 @pytest.mark.skipif("get_engine().dialect.name != 'postgresql'", reason="a server to lose: PostgreSQL")
