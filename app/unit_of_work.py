@@ -67,6 +67,7 @@ class _LoopConnection:
             held[1].close()
 
 
+loop_connection = _LoopConnection.get
 close_loop_connection = _LoopConnection.close
 
 
@@ -133,7 +134,7 @@ class UnitOfWork:
         if not self.read_only:
             return self.session.connection()
         if self._reads is None:
-            self._reads = _LoopConnection.get(self.engine)
+            self._reads = loop_connection(self.engine)
             self._pooled = self._reads is None
             if self._reads is None:
                 self._reads = read_engine(self.engine).connect()

@@ -4,8 +4,8 @@ The ratio targets compare the API with a bare FastAPI route that answers from me
 the same process on the same data, in turns (the least of three runs each), the bare app and the API's
 304 (the cheapest patient read: every rule, no body) against (1) the floor: an async FastAPI route behind
 the API's request middleware answering the same 304 from memory, and (2) the rules alone: one async route
-that checks the token, checks the patient and looks the programme up with the API's own statement on a
-read connection, and waits for its audit row's group commit, with no dependencies, no unit of work and
+that checks the token, checks the patient and looks the programme up with the API's own statement on the
+loop's read connection, and waits for its audit row's group commit, with no dependencies, no unit of work and
 one router. `bare / rules alone` is the best ratio these
 rules allow on this framework whatever the API's architecture; the API's distance from it is what its
 architecture costs. Each rule's cost on its own (a tight loop, a full group-commit batch) is listed too:
@@ -93,9 +93,10 @@ def _audit_row(clinic_id: uuid.UUID, patient_id: uuid.UUID, resource_id: Any, re
 
 def _rules_app() -> Any:
     """Every rule of the 304 and nothing else: an async route behind the API's middleware that checks the
-    token, checks the patient and looks the programme up on a read connection (the API's own statements),
-    and waits for its audit row's group commit; no dependencies beyond the parameters, no unit of work,
-    one router. A measurement of the ceiling, not a second path: the API does not use it."""
+    token, checks the patient and looks the programme up on the loop's read connection (the API's own
+    statement and connection), and waits for its audit row's group commit; no dependencies beyond the
+    parameters, no unit of work, one router. A measurement of the ceiling, not a second path: the API
+    does not use it."""
     from fastapi import FastAPI, Header, Request, Response
 
     from app import store
@@ -105,6 +106,7 @@ def _rules_app() -> Any:
     from app.group_commit import writer_for
     from app.models.catalogue_files import DEFAULT_LOCALE
     from app.services import auth, conditional, patient_app
+    from app.unit_of_work import loop_connection
 
     settings = get_settings()
     engine = get_engine()
@@ -118,8 +120,8 @@ def _rules_app() -> Any:
         claims = auth.patient_claims(settings, request.headers["authorization"].partition(" ")[2])
         assert claims is not None
         patient_id, clinic_id, generation = claims
-        with reads.connect() as connection:
-            patient, row = store.caller_and_programme(connection, patient_id, programme_id)
+        connection = loop_connection(engine) or reads.connect()
+        patient, row = store.caller_and_programme(connection, patient_id, programme_id)
         if patient is None or patient.clinic_id != clinic_id or patient.session_generation != generation:
             raise Unauthorized("The patient no longer exists.")
         assert row is not None
@@ -222,7 +224,7 @@ LABELS = {
     "rules_only": "the rules alone in one async route: token, patient check, programme lookup, audit row "
     "through the group commit (no dependencies, no unit of work, one router)",
     "token": "the token's signature and claims",
-    "connection": "a read connection from the pool and back",
+    "connection": "a read connection from the pool and back (a read no longer pays it: the loop keeps one)",
     "patient_check": "the patient check alone (one statement), for comparison",
     "caller_and_programme": "the patient check and the programme lookup (one statement)",
     "audit_row": f"the audit row: its share of a {AUDIT_BATCH}-row group commit, both threads",
