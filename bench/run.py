@@ -190,7 +190,7 @@ def table(api: dict[str, dict[str, Any]], bare: dict[str, dict[str, Any]], sqlit
         lines.append(
             f"| {label_text} | {a['rps']:,.0f} | {a['p50']:.2f} | {a['p99']:.2f} "
             f"| {b['rps']:,.0f} | {b['p50']:.2f} | "
-            f"{b['p99']:.2f} | {ratio:.2f} | {'≥ ' + format(target, '.1f') if target else '—'} | {met} |"
+            f"{b['p99']:.2f} | {ratio:.2f} | {'≥ ' + format(target, '.2f') if target else '—'} | {met} |"
         )
     return "\n".join(lines)
 
