@@ -127,3 +127,17 @@ def hep_serve(env: dict[str, str], log: Path, cwd: Path | None = None) -> Iterat
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextmanager
+def listening(*listeners: tuple[Any, str, Any]) -> Iterator[None]:
+    """SQLAlchemy event listeners, each (target, event name, function), for the block's duration."""
+    from sqlalchemy import event
+
+    for target, name, function in listeners:
+        event.listen(target, name, function)
+    try:
+        yield
+    finally:
+        for target, name, function in listeners:
+            event.remove(target, name, function)

@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
@@ -27,7 +26,7 @@ from app.security import sha256_hex
 from app.services import patients
 from app.unit_of_work import UnitOfWork, independent_unit_of_work
 from tests.factories import make_patient, make_tenant, patient_headers
-from tests.helpers import assert_oauth_error, assert_problem
+from tests.helpers import assert_oauth_error, assert_problem, listening
 from tests.logging_helpers import active_programme, item_ids, log_body
 
 
@@ -152,13 +151,8 @@ def failing_next_commit(of_a_transaction_that_inserted_into: str | None = None) 
             failures.append(1)
             raise OperationalError("COMMIT", None, Exception("disk I/O error"))
 
-    event.listen(engine, "before_cursor_execute", note_insert)
-    event.listen(engine, "commit", fail_once)
-    try:
+    with listening((engine, "before_cursor_execute", note_insert), (engine, "commit", fail_once)):
         yield failures
-    finally:
-        event.remove(engine, "commit", fail_once)
-        event.remove(engine, "before_cursor_execute", note_insert)
 
 
 def test_a_failed_commit_answers_problem_json_not_a_hidden_success(client, world):

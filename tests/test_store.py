@@ -11,9 +11,9 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import event
 
 from app.db import get_engine, read_engine
+from tests.helpers import listening
 from tests.logging_helpers import active_programme, item_ids, log_body
 
 SLUGS = ["double-leg-bridge", "cat-camel", "bird-dog", "dead-bug", "knee-plank", "prone-on-elbows"]
@@ -46,13 +46,8 @@ class StatementCounter:
 def counting() -> Iterator[StatementCounter]:
     counter = StatementCounter()
     engines = (get_engine(), read_engine(get_engine()))
-    for engine in engines:
-        event.listen(engine, "before_cursor_execute", counter)
-    try:
+    with listening(*((engine, "before_cursor_execute", counter) for engine in engines)):
         yield counter
-    finally:
-        for engine in engines:
-            event.remove(engine, "before_cursor_execute", counter)
 
 
 def _programme(client, tenant, n_items: int, n_logs: int) -> dict:

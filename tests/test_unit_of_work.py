@@ -10,12 +10,11 @@ from contextlib import contextmanager
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from app.db import get_engine, make_engine, read_engine
 from app.unit_of_work import UnitOfWork, close_loop_connection
-from tests.helpers import assert_problem
+from tests.helpers import assert_problem, listening
 
 READS = 5
 
@@ -32,13 +31,8 @@ def watching_the_read_pool() -> Iterator[dict[str, list]]:
     def before(connection, *_):
         seen["ran_on"].append(connection.connection.dbapi_connection)
 
-    event.listen(reads, "checkout", checkout)
-    event.listen(reads, "before_cursor_execute", before)
-    try:
+    with listening((reads, "checkout", checkout), (reads, "before_cursor_execute", before)):
         yield seen
-    finally:
-        event.remove(reads, "checkout", checkout)
-        event.remove(reads, "before_cursor_execute", before)
 
 
 def test_the_loops_read_routes_share_one_connection_without_a_checkout_each(app, world):
