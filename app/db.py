@@ -32,7 +32,7 @@ metadata: MetaData = SQLModel.metadata
 # A Core result row of any columns (SQLAlchemy types a row by its columns' types: Row[int] has one).
 AnyRow = Row[*tuple[Any, ...]]
 # What the data-access layer (app.store) runs on: the request's ORM session (its connection, in its
-# transaction) or a bare pooled connection (the patient app's read routes).
+# transaction) or a bare read connection (the patient app's read routes: their event loop's own).
 Db = Session | Connection
 # Set on the connections of a read engine (see read_engine): what a statement on them may not do, the
 # audit service hands to the unit of work's group commit instead.

@@ -60,11 +60,18 @@ class _LoopConnection:
 
     @classmethod
     def close(cls, engine: Engine) -> None:
-        """Give back the connection held for an engine's reads (the API's shutdown)."""
+        """Give back the connection held for an engine's reads (the API's shutdown, on its loop): the
+        running loop's, or a closed loop's; never one another live loop is reading on."""
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
         with cls._lock:
-            held = cls._held.pop(engine, None)
-        if held is not None:
-            held[1].close()
+            held = cls._held.get(engine)
+            if held is None or (held[0] is not running and not held[0].is_closed()):
+                return
+            del cls._held[engine]
+        held[1].close()
 
 
 loop_connection = _LoopConnection.get
@@ -172,9 +179,14 @@ class UnitOfWork:
 
     def release(self) -> None:
         """Done with the read connection (a read unit, before it waits for the group commit): the loop's
-        stays open for the next read, one from the pool goes back to it."""
+        stays open for the next read, one from the pool goes back to it. SQLAlchemy marks a transaction
+        begun even in autocommit when a statement runs through `Connection.execute` rather than app.query;
+        left on the loop's connection, that mark would keep it from reconnecting after a lost connection
+        (PendingRollbackError on every later read), so it is ended here (no round trip in autocommit)."""
         if self._reads is not None and self._pooled:
             self._reads.close()
+        elif self._reads is not None and self._reads.in_transaction():
+            self._reads.rollback()
         self._reads = None
 
     def close(self) -> None:

@@ -120,8 +120,13 @@ def _rules_app() -> Any:
         claims = auth.patient_claims(settings, request.headers["authorization"].partition(" ")[2])
         assert claims is not None
         patient_id, clinic_id, generation = claims
-        connection = loop_connection(engine) or reads.connect()
-        patient, row = store.caller_and_programme(connection, patient_id, programme_id)
+        held = loop_connection(engine)
+        connection = held or reads.connect()
+        try:
+            patient, row = store.caller_and_programme(connection, patient_id, programme_id)
+        finally:
+            if held is None:
+                connection.close()
         if patient is None or patient.clinic_id != clinic_id or patient.session_generation != generation:
             raise Unauthorized("The patient no longer exists.")
         assert row is not None

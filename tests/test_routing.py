@@ -1,6 +1,6 @@
 """The request shape: one unit of work per request, committed once after the route succeeded and before the
 answer is sent, rolled back on any error; and the independent units of work for what must be stored
-whatever becomes of the request (app/db.py, app/routing.py, docs/architecture.md)."""
+whatever becomes of the request (app/unit_of_work.py, app/routing.py, docs/architecture.md)."""
 
 import importlib
 import pkgutil

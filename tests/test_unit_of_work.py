@@ -4,6 +4,7 @@ loop closes or the app stops; a pooled one anywhere else (app/unit_of_work.py, d
 import asyncio
 import gc
 import threading
+import uuid
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,8 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
+from app import store
 from app.db import get_engine, make_engine, read_engine
-from app.unit_of_work import UnitOfWork, close_loop_connection
+from app.unit_of_work import UnitOfWork, close_loop_connection, loop_connection
 from tests.helpers import assert_problem, listening
 
 READS = 5
@@ -77,6 +79,52 @@ def test_a_read_unit_off_the_loop_checks_one_out_of_the_pool_and_gives_it_back()
     worker.start()
     worker.join()
     assert found == {"during": before + 1, "after": before}
+
+
+def test_a_statement_outside_app_query_does_not_keep_the_loops_connection_from_reconnecting():
+    """SQLAlchemy marks a transaction begun, even in autocommit, for a statement run through
+    Connection.execute; left on the loop's connection, a lost connection would then fail every later read
+    with PendingRollbackError. The unit ends the mark when it is done with the connection."""
+
+    async def reads() -> None:
+        unit = UnitOfWork(get_engine(), read_only=True)
+        assert unit.connection.exec_driver_sql("SELECT 1").scalar_one() == 1
+        unit.release()
+        held = loop_connection(get_engine())
+        assert held is not None and not held.in_transaction()
+        held.invalidate()  # as SQLAlchemy does when the server connection is lost
+        after = UnitOfWork(get_engine(), read_only=True)
+        assert store.patient_row(after.connection, uuid.uuid4()) is None  # reconnected
+        after.release()
+        close_loop_connection(get_engine())
+
+    asyncio.run(reads())
+
+
+def test_shutting_one_app_down_leaves_another_live_loops_connection_alone():
+    pool = read_engine(get_engine()).pool
+    loop = asyncio.new_event_loop()
+    running = threading.Thread(target=loop.run_forever)
+    running.start()
+
+    async def read() -> int | None:
+        unit = UnitOfWork(get_engine(), read_only=True)
+        try:
+            return store.patient_row(unit.connection, uuid.uuid4()) is None and pool.checkedout()
+        finally:
+            unit.release()
+
+    try:
+        assert asyncio.run_coroutine_threadsafe(read(), loop).result(10) == 1
+        close_loop_connection(get_engine())  # from elsewhere, while that loop is live: not its to close
+        assert pool.checkedout() == 1
+        assert asyncio.run_coroutine_threadsafe(read(), loop).result(10) == 1  # still usable there
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        running.join()
+        loop.close()
+    close_loop_connection(get_engine())  # the loop has closed: now it goes back
+    assert pool.checkedout() == 0
 
 
 def test_an_engine_dropped_after_a_loop_read_on_it_is_not_kept_alive(database_url):

@@ -143,7 +143,8 @@ def _issue_for_patient(
 def _account_for(session: Session, email: str, password: str, clinic_slug: str | None) -> User | None:
     """The account this password opens. An email is unique within a clinic, not across clinics: each of
     its accounts is tried (a wrong email still costs one hash, as a wrong password does). The clinic's
-    slug (OAuth2 `client_id`) only chooses between accounts the password opens at several clinics."""
+    slug (OAuth2 `client_id`) only chooses between accounts the password opens at more than one clinic:
+    any other client_id an OAuth2 client sends as its own name changes nothing."""
     accounts = list(session.exec(select(User).where(User.email == email)))
     matches = [user for user in accounts if verify_password(user.password_hash, password)]
     if not accounts:
@@ -234,12 +235,8 @@ def _revoke(session: Session, model: type[RefreshToken] | type[EnrolmentCode], *
 
 
 def _revoke_family(session: Session, clinic_id: uuid.UUID, family_id: uuid.UUID) -> None:
-    _revoke(
-        session,
-        RefreshToken,
-        col(RefreshToken.clinic_id) == clinic_id,
-        col(RefreshToken.family_id) == family_id,
-    )
+    family = (col(RefreshToken.clinic_id) == clinic_id, col(RefreshToken.family_id) == family_id)
+    _revoke(session, RefreshToken, *family)
 
 
 def logout(session: Session, token: str) -> None:
