@@ -101,7 +101,7 @@ def _rules_app() -> Any:
 
     from app import store
     from app.config import get_settings
-    from app.db import get_engine, read_engine
+    from app.db import get_engine
     from app.errors import Unauthorized
     from app.group_commit import writer_for
     from app.models.catalogue_files import DEFAULT_LOCALE
@@ -110,7 +110,7 @@ def _rules_app() -> Any:
 
     settings = get_settings()
     engine = get_engine()
-    reads, writer = read_engine(engine), writer_for(engine)
+    writer = writer_for(engine)
     app = FastAPI()
 
     @app.get("/v1/me/programmes/{programme_id}")
@@ -120,13 +120,9 @@ def _rules_app() -> Any:
         claims = auth.patient_claims(settings, request.headers["authorization"].partition(" ")[2])
         assert claims is not None
         patient_id, clinic_id, generation = claims
-        held = loop_connection(engine)
-        connection = held or reads.connect()
-        try:
-            patient, row = store.caller_and_programme(connection, patient_id, programme_id)
-        finally:
-            if held is None:
-                connection.close()
+        connection = loop_connection(engine)  # an async route: always on the loop, which has one
+        assert connection is not None
+        patient, row = store.caller_and_programme(connection, patient_id, programme_id)
         if patient is None or patient.clinic_id != clinic_id or patient.session_generation != generation:
             raise Unauthorized("The patient no longer exists.")
         assert row is not None
