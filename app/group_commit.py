@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import Table
 from sqlalchemy.engine import Engine
 
-from app.query import InsertMany
+from app.query import Insert
 
 Rows = list[tuple[Table, dict[str, Any]]]
 # One request's rows and the future its route awaits (on the event loop that made it).
@@ -131,9 +131,9 @@ class GroupCommitWriter:
 
 
 @functools.cache
-def _insert(table: Table) -> InsertMany:
+def _insert(table: Table) -> Insert:
     """The table's INSERT, compiled once, run as one executemany on the driver (app.query)."""
-    return InsertMany(table)
+    return Insert(table)
 
 
 def _settle(settled: list[tuple["asyncio.Future[None]", Exception | None]]) -> None:

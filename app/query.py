@@ -17,7 +17,7 @@ see every statement). An error is handled by SQLAlchemy's own handler: raised as
 (OperationalError and the rest), and a lost connection invalidated with the pool's older ones.
 
 The connection must be in a transaction (a session's, `engine.begin()`) or in autocommit (a read
-engine's): a `Query` does not begin one, and `InsertMany` refuses to run outside one.
+engine's): a `Query` does not begin one, and an `Insert` refuses to run outside one.
 """
 
 import contextlib
@@ -61,19 +61,7 @@ class Query:
         compiled = self._compiled.get((type(connection.dialect), connection.dialect.paramstyle))
         if compiled is None:
             compiled = self._compile(connection.dialect)
-        rows = _execute(connection, compiled, _parameters(compiled, params), many=False)
-        columns, make = compiled.columns, compiled.row._make
-        if not any(columns):
-            return [make(row) for row in rows]
-        return [
-            make(
-                [
-                    value if convert is None else convert(value)
-                    for convert, value in zip(columns, row, strict=True)
-                ]
-            )
-            for row in rows
-        ]
+        return _rows(compiled, _execute(connection, compiled, _parameters(compiled, params), many=False))
 
     def first(self, connection: Connection, params: Mapping[str, Any]) -> Record | None:
         rows = self.all(connection, params)
@@ -90,32 +78,42 @@ class Query:
         return compiled
 
 
-class InsertMany:
-    """`INSERT INTO table (columns) VALUES (…)` for many rows in one executemany on the driver (the group
-    commit's batches): compiled once per dialect and set of columns."""
+class Insert:
+    """`INSERT INTO table (columns) VALUES (…)` on the driver: one row (`execute`), or many in one
+    executemany (the group commit's batches), compiled once per dialect and set of columns.
 
-    __slots__ = ("table", "_compiled")
+    `build` gives the dialect's own form of the statement where it needs one (`ON CONFLICT DO NOTHING`,
+    `RETURNING`: app.store.InsertNew); `run` returns the rows a RETURNING gives, converted by their
+    columns' types as a `Query`'s (a RETURNING takes one row at a time)."""
 
-    def __init__(self, table: Table) -> None:
+    __slots__ = ("table", "_build", "_compiled")
+
+    def __init__(self, table: Table, build: Callable[[Dialect], Any] | None = None) -> None:
         self.table = table
+        self._build = build
         self._compiled: dict[tuple[type[Dialect], str, tuple[str, ...]], _Compiled] = {}
 
-    def run(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    def run(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> list[Record]:
         """Store the rows (each with the same columns as the first) in the connection's transaction, which
         must have begun (`engine.begin()`, a session's): outside one, the driver would open a transaction
         SQLAlchemy does not know of, and the rows would be rolled back when the connection goes back."""
         if not connection.in_transaction():
-            raise RuntimeError(
-                "InsertMany runs in a transaction: use engine.begin() or a session's connection"
-            )
+            raise RuntimeError("Insert runs in a transaction: use engine.begin() or a session's connection")
         keys = tuple(rows[0])
         dialect = connection.dialect
         key = (type(dialect), dialect.paramstyle, keys)
         compiled = self._compiled.get(key)
         if compiled is None:
-            statement = insert(self.table).compile(dialect=dialect, column_keys=list(keys))
-            compiled = self._compiled[key] = _compile(statement, dialect, [])
-        _execute(connection, compiled, [_parameters(compiled, row) for row in rows], many=True)
+            statement = insert(self.table) if self._build is None else self._build(dialect)
+            returning = list(statement.exported_columns) if self._build is not None else []
+            sql = statement.compile(dialect=dialect, column_keys=list(keys))
+            compiled = self._compiled[key] = _compile(sql, dialect, returning)
+        many = len(rows) > 1
+        if many and compiled.columns:
+            raise ValueError("An INSERT with RETURNING stores one row at a time")
+        parameters = [_parameters(compiled, row) for row in rows]
+        returned = _execute(connection, compiled, parameters if many else parameters[0], many=many)
+        return _rows(compiled, returned)
 
 
 def _converter(type_: Any, dialect: Dialect, kind: str) -> Converter:
@@ -158,6 +156,17 @@ def _compile(compiled: Any, dialect: Dialect, columns: list[Any]) -> _Compiled:
     )
 
 
+def _rows(compiled: _Compiled, rows: list[Any]) -> list[Record]:
+    """The driver's rows as the statement's named tuples, each column converted by its type."""
+    columns, make = compiled.columns, compiled.row._make
+    if not any(columns):
+        return [make(row) for row in rows]
+    return [
+        make([value if conv is None else conv(value) for conv, value in zip(columns, row, strict=True)])
+        for row in rows
+    ]
+
+
 def _parameters(compiled: _Compiled, given: Mapping[str, Any]) -> Any:
     """The driver's parameters of one run: a tuple in placeholder order, or a dict by name."""
     values = [
@@ -183,7 +192,8 @@ def _execute(connection: Connection, compiled: _Compiled, parameters: Any, *, ma
             cursor.executemany(sql, parameters)
         else:
             cursor.execute(sql, parameters)
-            rows = cursor.fetchall()
+            if cursor.description is not None:  # a SELECT, a RETURNING
+                rows = cursor.fetchall()
         for listener in connection.dispatch.after_cursor_execute:
             listener(connection, cursor, sql, parameters, None, many)
     except BaseException as error:

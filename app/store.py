@@ -17,11 +17,11 @@ import uuid
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Table, and_, bindparam, insert
+from sqlalchemy import ColumnElement, Table, and_, bindparam
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
 
 from app.db import Db, connection_of
 from app.models.audit import AuditEvent
@@ -30,7 +30,7 @@ from app.models.programme import Programme, ProgrammeRevision
 from app.models.programme_document import CURRENT_STATUSES
 from app.models.safety import HOLDING_TIERS, SafetyAlert
 from app.models.session_log import SessionLog
-from app.query import Query, Record
+from app.query import Insert, Query, Record
 
 _PATIENTS = Patient.__table__.c  # type: ignore[attr-defined]
 _PROGRAMMES = Programme.__table__.c  # type: ignore[attr-defined]
@@ -131,7 +131,8 @@ _ITEMS_LOGGED_ON = Query(
     )
 )
 
-INSERT_AUDIT = insert(AUDIT_TABLE)
+# An audit row stored in the request's own transaction (a writing route's).
+INSERT_AUDIT = Insert(AUDIT_TABLE)
 
 
 def patient_row(db: Db, patient_id: uuid.UUID) -> Caller | None:
@@ -184,19 +185,20 @@ def items_logged_on(
 
 
 class InsertNew:
-    """`INSERT … ON CONFLICT DO NOTHING RETURNING id` for a table, built once per dialect: stores a row
-    unless one with the same key (its primary key, or `index_elements`' unique key) is there, and tells
-    which. Both databases wait for a concurrent insert of the same key to commit or roll back, then skip;
-    RETURNING says whether the row went in (rowcount is not reported for it by every driver)."""
+    """`INSERT … ON CONFLICT DO NOTHING RETURNING id` for a table, on the driver (an app.query `Insert`,
+    in each dialect's form): stores a row unless one with the same key (its primary key, or
+    `index_elements`' unique key) is there, and tells which. Both databases wait for a concurrent insert of
+    the same key to commit or roll back, then skip; RETURNING says whether the row went in (rowcount is not
+    reported for it by every driver)."""
 
     def __init__(self, table: Table, index_elements: list[Any] | None = None) -> None:
-        self._statements = {
-            name: insert_for(table)
-            .on_conflict_do_nothing(index_elements=index_elements)
-            .returning(table.c.id)
-            for name, insert_for in (("sqlite", sqlite_insert), ("postgresql", postgresql_insert))
-        }
+        def build(dialect: Dialect) -> Any:
+            insert_for = postgresql_insert if dialect.name == "postgresql" else sqlite_insert
+            statement = insert_for(table).on_conflict_do_nothing(index_elements=index_elements)
+            return statement.returning(table.c.id)
+
+        self._insert = Insert(table, build)
 
     def __call__(self, connection: Connection, values: dict[str, Any]) -> bool:
         """True if the row was stored, False if a row with its key was there."""
-        return connection.execute(self._statements[connection.dialect.name], values).first() is not None
+        return bool(self._insert.run(connection, [values]))

@@ -22,7 +22,7 @@ from app.models.common import new_id
 from app.models.patient import Patient
 from app.models.safety import SafetyAlert
 from app.models.session_log import SessionLog
-from app.query import InsertMany, Query
+from app.query import Insert, Query
 from tests.logging_helpers import active_programme, item_ids, log_body
 
 
@@ -136,7 +136,7 @@ def test_the_group_commit_insert_stores_what_the_orm_reads_back(world):
         for n in range(3)
     ]
     with get_engine().begin() as connection:
-        InsertMany(store.AUDIT_TABLE).run(connection, rows)
+        Insert(store.AUDIT_TABLE).run(connection, rows)
     stored = fresh(
         orm_select(AuditEvent).where(AuditEvent.request_id == marker).order_by(AuditEvent.occurred_at)
     )
@@ -164,7 +164,7 @@ def test_the_connections_cursor_listeners_see_every_driver_statement(world):
                 "resource_type": "patient",
                 "occurred_at": datetime.now(UTC),
             }
-            InsertMany(store.AUDIT_TABLE).run(connection, [row, {**row, "id": new_id()}])
+            Insert(store.AUDIT_TABLE).run(connection, [row, {**row, "id": new_id()}])
     finally:
         event.remove(engine, "before_cursor_execute", listener)
     assert ("SELECT", False) in seen and ("INSERT", True) in seen
@@ -195,7 +195,7 @@ def test_statements_it_cannot_run_faithfully_are_refused_and_inserts_need_a_tran
             given_list.all(connection, {"ids": [world.a.patient.id]})
         row = {"id": new_id(), "clinic_id": world.a.clinic.id, "actor_kind": "patient", "action": "t"}
         with pytest.raises(RuntimeError, match="transaction"):
-            InsertMany(store.AUDIT_TABLE).run(connection, [row])
+            Insert(store.AUDIT_TABLE).run(connection, [row])
 
 
 @pytest.mark.skipif("get_engine().dialect.name != 'postgresql'", reason="a server to lose: PostgreSQL")

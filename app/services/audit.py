@@ -42,7 +42,7 @@ def record(
     if connection.info.get(READ_ONLY):
         current_unit().store_later(store.AUDIT_TABLE, row)
     else:
-        connection.execute(store.INSERT_AUDIT, row)
+        store.INSERT_AUDIT.run(connection, [row])
 
 
 def list_events(

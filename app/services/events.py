@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic_core import to_jsonable_python
-from sqlalchemy import bindparam, insert, text, update
+from sqlalchemy import bindparam, text, update
 from sqlalchemy import event as sa_event
 from sqlmodel import Session, col, select
 
@@ -28,6 +28,7 @@ from app.models.webhook import (
     EventType,
     WebhookEndpoint,
 )
+from app.query import Insert, Query
 from app.services import audit
 from app.services.pagination import PageParams, paginate
 
@@ -38,16 +39,18 @@ _SCHEDULED_KEY = "hep_deliveries_scheduled"
 DELIVERIES_CHANNEL = "hep_deliveries"
 
 
-# emit() runs in nearly every write (every session log): its statements are built once and run without
-# the ORM's unit of work, which cost several times the statements themselves.
+# emit() runs in nearly every write (every session log): its statements are built once and run on the
+# driver (app.query), without the ORM's unit of work, which cost several times the statements themselves.
 _EVENT, _DELIVERY, _ENDPOINT = (
     model.__table__  # type: ignore[union-attr]
     for model in (Event, Delivery, WebhookEndpoint)
 )
-_INSERT_EVENT = insert(_EVENT)
-_INSERT_DELIVERIES = insert(_DELIVERY)
-_SUBSCRIBERS = select(_ENDPOINT.c.id, _ENDPOINT.c.event_types).where(
-    _ENDPOINT.c.clinic_id == bindparam("clinic_id"), _ENDPOINT.c.enabled.is_(True)
+_INSERT_EVENT = Insert(_EVENT)
+_INSERT_DELIVERIES = Insert(_DELIVERY)
+_SUBSCRIBERS = Query(
+    select(_ENDPOINT.c.id, _ENDPOINT.c.event_types).where(
+        _ENDPOINT.c.clinic_id == bindparam("clinic_id"), _ENDPOINT.c.enabled.is_(True)
+    )
 )
 
 
@@ -91,15 +94,15 @@ def emit(session: Session, clinic_id: uuid.UUID, type: EventType, data: dict[str
         id=new_id(), clinic_id=clinic_id, type=type, data=to_jsonable_python(data), occurred_at=now
     )
     connection = session.connection()
-    connection.execute(_INSERT_EVENT, {column.name: getattr(event, column.name) for column in _EVENT.columns})
+    _INSERT_EVENT.run(connection, [{column.name: getattr(event, column.name) for column in _EVENT.columns}])
     priority = _priority(type, data)
     deliveries = [
         _new_delivery(clinic_id, event.id, endpoint.id, now, priority)
-        for endpoint in connection.execute(_SUBSCRIBERS, {"clinic_id": clinic_id})
+        for endpoint in _SUBSCRIBERS.all(connection, {"clinic_id": clinic_id})
         if not endpoint.event_types or type in endpoint.event_types
     ]
     if deliveries:
-        connection.execute(_INSERT_DELIVERIES, deliveries)
+        _INSERT_DELIVERIES.run(connection, deliveries)
         session.info[_SCHEDULED_KEY] = True
     return event
 

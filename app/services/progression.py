@@ -34,6 +34,7 @@ from app.models.programme import Programme, ProgrammeItem, ProgrammePhase
 from app.models.programme_document import DOSE_BOUNDS, DOSE_NUMBERS, ProgressionRule
 from app.models.progression import ProgressionSuggestion, SuggestionPublic
 from app.models.session_log import SessionLog
+from app.query import Query
 from app.services import (
     adherence,
     audit,
@@ -120,7 +121,7 @@ def _phase(session: Session, programme: Programme, position: int) -> ProgrammePh
 _LOGS = SessionLog.__table__.c  # type: ignore[attr-defined]
 # The item's latest logs at its current dose, with what the rule reads from them (built once: it runs
 # after every log).
-_RECENT_AT_DOSE = (
+_RECENT_AT_DOSE = Query(
     sa_select(
         _LOGS.id,
         _LOGS.colour,
@@ -158,7 +159,7 @@ def _progress_item(
         "dose_revision": item.dose_revision,
         "n": rule.sessions_needed,
     }
-    recent = session.connection().execute(_RECENT_AT_DOSE, params).all()
+    recent = _RECENT_AT_DOSE.all(session.connection(), params)
     exercise = session.get(Exercise, item.exercise_id)
     is_directional = exercise is not None and pacing.directional(exercise.category)
     if not pacing.sessions_ready(item, recent, rule.sessions_needed, is_directional):
@@ -292,9 +293,11 @@ def _exercise_change(exercise: Exercise, target: Exercise, item: ProgrammeItem) 
 
 
 _PHASES = ProgrammePhase.__table__  # type: ignore[attr-defined]
-_PHASE_AND_NEXT = sa_select(_PHASES).where(
-    _PHASES.c.programme_id == bindparam("programme_id"),
-    _PHASES.c.position.between(bindparam("position"), bindparam("next_position")),
+_PHASE_AND_NEXT = Query(
+    sa_select(_PHASES).where(
+        _PHASES.c.programme_id == bindparam("programme_id"),
+        _PHASES.c.position.between(bindparam("position"), bindparam("next_position")),
+    )
 )
 
 
@@ -305,7 +308,7 @@ def _advance_phase(session: Session, programme: Programme) -> list[ProgressionSu
         "position": programme.current_phase,
         "next_position": programme.current_phase + 1,
     }
-    phases = {phase.position: phase for phase in session.connection().execute(_PHASE_AND_NEXT, params)}
+    phases = {phase.position: phase for phase in _PHASE_AND_NEXT.all(session.connection(), params)}
     phase, following = phases.get(programme.current_phase), phases.get(programme.current_phase + 1)
     criteria = ("min_days", "min_sessions", "min_adherence_pct", "max_pain", "green_streak")
     if phase is None or following is None or all(getattr(phase, c) is None for c in criteria):

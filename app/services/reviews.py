@@ -24,6 +24,7 @@ from app.models.exercise import Exercise
 from app.models.programme import Programme, ProgrammeItem
 from app.models.safety import AlertSource, SafetyAlert
 from app.models.session_log import SessionLog
+from app.query import Query
 from app.services import pacing, safety, suggestions
 
 DIRECTIONAL_REVIEW_AFTER = timedelta(hours=48)
@@ -43,17 +44,19 @@ def _key_raised(name: str) -> ScalarSelect[int]:
 
 # Everything the item's review prompts need, in one statement (it runs after every yellow log): its
 # sessions at the current dose summed up, the clinic's setting, and whether each prompt was raised before.
-_AT_DOSE = sa_select(
-    func.min(_LOGS.performed_at),
-    func.sum(case((_LOGS.colour == "green", 1), else_=0)),
-    func.sum(case((_LOGS.colour == "red", 1), else_=0)),
-    sa_select(_CLINICS.review_after_days).where(_CLINICS.id == bindparam("clinic_id")).scalar_subquery(),
-    _key_raised("no_change_key"),
-    _key_raised("no_progress_key"),
-).where(
-    _LOGS.clinic_id == bindparam("clinic_id"),
-    _LOGS.item_id == bindparam("item_id"),
-    _LOGS.revision >= bindparam("dose_revision"),
+_AT_DOSE = Query(
+    sa_select(
+        func.min(_LOGS.performed_at),
+        func.sum(case((_LOGS.colour == "green", 1), else_=0)),
+        func.sum(case((_LOGS.colour == "red", 1), else_=0)),
+        sa_select(_CLINICS.review_after_days).where(_CLINICS.id == bindparam("clinic_id")).scalar_subquery(),
+        _key_raised("no_change_key"),
+        _key_raised("no_progress_key"),
+    ).where(
+        _LOGS.clinic_id == bindparam("clinic_id"),
+        _LOGS.item_id == bindparam("item_id"),
+        _LOGS.revision >= bindparam("dose_revision"),
+    )
 )
 
 
@@ -152,9 +155,9 @@ def _review_item(
         "no_change_key": no_change_key,
         "no_progress_key": no_progress_key,
     }
-    first, greens, reds, days, no_change_raised, no_progress_raised = (
-        session.connection().execute(_AT_DOSE, params).one()
-    )
+    # One row whatever the logs: the sums of no rows are NULL.
+    (row,) = _AT_DOSE.all(session.connection(), params)
+    first, greens, reds, days, no_change_raised, no_progress_raised = row
     if first is None or greens:
         return 0
     waited = now - first

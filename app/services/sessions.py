@@ -8,13 +8,13 @@ import uuid
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam
+from sqlalchemy import and_, bindparam
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from app import store
 from app.db import utcnow
-from app.errors import Code, Conflict, DomainError, InvalidInput
+from app.errors import Code, Conflict, DomainError, InvalidInput, NotFound
 from app.models.common import Actor, Page
 from app.models.exercise import Exercise
 from app.models.programme import Programme, ProgrammeItem
@@ -26,10 +26,10 @@ from app.models.session_log import (
     SessionLogCreate,
     SessionLogPublic,
 )
+from app.query import Query
 from app.services import (
     audit,
     events,
-    programmes,
     progression,
     symptom_response,
 )
@@ -53,8 +53,9 @@ def public(log: SessionLog, notice: SafetyNotice | None = None) -> SessionLogPub
 
 
 _LOGS = SessionLog.__table__.c  # type: ignore[attr-defined]
+# The log path's statements are built once and run on the driver (app.query): every log runs them.
 # The same item's log before this one: what a log's colour and a red streak compare with.
-_PREVIOUS = (
+_PREVIOUS = Query(
     sa_select(_LOGS.id, _LOGS.colour, _LOGS.leg_symptoms)
     .where(
         _LOGS.clinic_id == bindparam("clinic_id"),
@@ -64,7 +65,7 @@ _PREVIOUS = (
     .order_by(_LOGS.performed_at.desc(), _LOGS.id.desc())
     .limit(1)
 )
-_STORED = sa_select(SessionLog.__table__.c.id).where(SessionLog.__table__.c.id == bindparam("id"))  # type: ignore[attr-defined]
+_STORED = Query(sa_select(_LOGS.id).where(_LOGS.id == bindparam("id")))
 _LOG_TABLE = SessionLog.__table__  # type: ignore[attr-defined]
 # INSERT unless a row with the id exists: one statement where a savepoint around an ORM insert took three.
 _INSERT_NEW = store.InsertNew(_LOG_TABLE, index_elements=[_LOG_TABLE.c.id])
@@ -77,25 +78,27 @@ def _insert_new(session: Session, log: SessionLog) -> bool:
     return _INSERT_NEW(connection, values)
 
 
-# The item with its exercise in one statement: the exercise's category decides the colour rules, and the
-# progression engine finds the exercise in the session afterwards without another query.
-_ITEM = (
-    select(ProgrammeItem, Exercise)
-    .join(Exercise, col(Exercise.id) == ProgrammeItem.exercise_id)
-    .where(
-        ProgrammeItem.clinic_id == bindparam("clinic_id"),
-        ProgrammeItem.programme_id == bindparam("programme_id"),
-        ProgrammeItem.id == bindparam("item_id"),
-    )
+# The programme a log is for, one of the patient's own, with the item and its exercise in one statement
+# (NULLs when the item is not part of it): the exercise's category decides the colour rules, and the
+# progression engine finds all three in the session afterwards without another query.
+_ITEM_JOIN = and_(
+    col(ProgrammeItem.clinic_id) == Programme.clinic_id,
+    col(ProgrammeItem.programme_id) == Programme.id,
+    col(ProgrammeItem.id) == bindparam("item_id"),
+)
+_PROGRAMME_AND_ITEM = (
+    select(Programme, ProgrammeItem, Exercise)
+    .outerjoin(ProgrammeItem, _ITEM_JOIN)
+    .outerjoin(Exercise, col(Exercise.id) == ProgrammeItem.exercise_id)
+    .where(*store.PATIENT_SCOPE, col(Programme.id) == bindparam("programme_id"))
 )
 
 
 def _previous(
     session: Session, log_clinic: uuid.UUID, item_id: uuid.UUID, before: datetime
 ) -> symptom_response.Previous | None:
-    # Statements built once (see programmes.get_programme): every log runs these.
     params = {"clinic_id": log_clinic, "item_id": item_id, "before": before}
-    return session.connection().execute(_PREVIOUS, params).first()
+    return _PREVIOUS.first(session.connection(), params)
 
 
 class _Context:
@@ -104,28 +107,33 @@ class _Context:
     def __init__(self, session: Session, actor: Actor) -> None:
         self.session, self.actor = session, actor
         self.timezone = ZoneInfo(actor.timezone or "UTC")
-        self.programmes: dict[uuid.UUID, Programme] = {}
-        self.items: dict[uuid.UUID, tuple[ProgrammeItem, Exercise] | None] = {}
+        self.items: dict[tuple[uuid.UUID, uuid.UUID], tuple[Programme, ProgrammeItem, Exercise] | None] = {}
 
-    def programme(self, programme_id: uuid.UUID) -> Programme:
-        if programme_id not in self.programmes:
-            self.programmes[programme_id] = programmes.get_programme(self.session, self.actor, programme_id)
-        return self.programmes[programme_id]
-
-    def item(self, programme: Programme, item_id: uuid.UUID) -> tuple[ProgrammeItem, Exercise]:
-        if item_id not in self.items:
-            params = {"clinic_id": programme.clinic_id, "programme_id": programme.id, "item_id": item_id}
-            row = self.session.execute(_ITEM, params).first()
-            self.items[item_id] = (row[0], row[1]) if row is not None else None
-        found = self.items[item_id]
-        if found is None or found[0].programme_id != programme.id:
+    def item(self, programme_id: uuid.UUID, item_id: uuid.UUID) -> tuple[Programme, ProgrammeItem, Exercise]:
+        """The patient's programme (404 if it is not theirs) and its item with the item's exercise (422 if
+        the item is not part of it)."""
+        key = (programme_id, item_id)
+        if key not in self.items:
+            params = {
+                "clinic_id": self.actor.clinic_id,
+                "patient_id": self.actor.id,
+                "programme_id": programme_id,
+                "item_id": item_id,
+            }
+            row = self.session.execute(_PROGRAMME_AND_ITEM, params).first()
+            if row is None:
+                raise NotFound("No such programme.")
+            programme, item, exercise = row
+            self.items[key] = None if item is None else (programme, item, exercise)
+        found = self.items[key]
+        if found is None:
             raise InvalidInput("This item is not part of the programme.", code=Code.UNKNOWN_ITEM)
         return found
 
 
 def _existing(session: Session, actor: Actor, data: SessionLogCreate, digest: str) -> SessionLog | None:
     # Nearly every log is new: a plain read of the id first, the ORM row only for a replay.
-    if session.connection().execute(_STORED, {"id": data.id}).first() is None:
+    if _STORED.first(session.connection(), {"id": data.id}) is None:
         return None
     stored = session.get(SessionLog, data.id)
     if stored is None:
@@ -143,8 +151,7 @@ def _store(context: _Context, data: SessionLogCreate) -> tuple[SessionLog, bool,
     stored = _existing(session, actor, data, digest)
     if stored is not None:
         return stored, False, _replayed_notice(context, stored)
-    programme = context.programme(data.programme_id)
-    item, exercise = context.item(programme, data.item_id)
+    programme, item, exercise = context.item(data.programme_id, data.item_id)
     if data.revision > programme.revision:
         raise InvalidInput("That revision of the programme does not exist yet.", code=Code.UNKNOWN_REVISION)
     performed_at = data.performed_at.astimezone(ZoneInfo("UTC"))
@@ -196,8 +203,7 @@ def _store(context: _Context, data: SessionLogCreate) -> tuple[SessionLog, bool,
 def _replayed_notice(context: _Context, log: SessionLog) -> SafetyNotice | None:
     if log.colour != "red":
         return None
-    programme = context.programme(log.programme_id)
-    item, exercise = context.item(programme, log.item_id)
+    programme, item, exercise = context.item(log.programme_id, log.item_id)
     # Without the extent before the session, spread was judged against the session before: a red log that
     # broke neither other rule spread.
     reasons = symptom_response.red_reasons(log, None, exercise.category) or ["leg_symptoms_spread"]
