@@ -25,9 +25,10 @@ from sqlalchemy.engine import Connection, Dialect
 
 from app.db import Db, connection_of
 from app.models.audit import AuditEvent
+from app.models.exercise import Exercise
 from app.models.patient import Patient
-from app.models.programme import Programme, ProgrammeRevision
-from app.models.programme_document import CURRENT_STATUSES
+from app.models.programme import Programme, ProgrammeItem, ProgrammeRevision
+from app.models.programme_document import CURRENT_STATUSES, AutoProgress, ProgrammeStatus
 from app.models.safety import HOLDING_TIERS, SafetyAlert
 from app.models.session_log import SessionLog
 from app.query import Insert, Query, Record
@@ -35,6 +36,8 @@ from app.query import Insert, Query, Record
 _PATIENTS = Patient.__table__.c  # type: ignore[attr-defined]
 _PROGRAMMES = Programme.__table__.c  # type: ignore[attr-defined]
 _REVISIONS = ProgrammeRevision.__table__.c  # type: ignore[attr-defined]
+_ITEMS = ProgrammeItem.__table__.c  # type: ignore[attr-defined]
+_EXERCISES = Exercise.__table__.c  # type: ignore[attr-defined]
 _ALERTS = SafetyAlert.__table__.c  # type: ignore[attr-defined]
 _LOGS = SessionLog.__table__.c  # type: ignore[attr-defined]
 AUDIT_TABLE = AuditEvent.__table__  # type: ignore[attr-defined]
@@ -131,6 +134,62 @@ _ITEMS_LOGGED_ON = Query(
     )
 )
 
+
+class ProgrammeRow(NamedTuple):
+    """What a session log's rules read of its programme (models.programme.ProgrammeFacts)."""
+
+    id: uuid.UUID
+    clinic_id: uuid.UUID
+    patient_id: uuid.UUID
+    status: ProgrammeStatus
+    auto_progress: AutoProgress
+    current_phase: int
+    revision: int
+    phase_started_at: datetime | None
+    activated_at: datetime | None
+    safety_hold: dict[str, Any] | None
+
+
+class ItemRow(NamedTuple):
+    """What a session log's rules read of its item (models.programme.ItemFacts), every dose number with it."""
+
+    id: uuid.UUID
+    programme_id: uuid.UUID
+    phase_position: int
+    exercise_id: uuid.UUID
+    sets: int | None
+    reps: int | None
+    reps_max: int | None
+    hold_s: int | None
+    rest_s: int | None
+    duration_s: int | None
+    progression_rule: dict[str, Any] | None
+    dose_revision: int
+    removed_at: datetime | None
+    suspension: dict[str, Any] | None
+
+
+# A patient's programme by id with one of its items and the item's exercise category (NULLs when the item is
+# not part of it): what a session log is checked against and coloured by, in one statement.
+_ITEM_OF_PROGRAMME = and_(
+    _ITEMS.clinic_id == _PROGRAMMES.clinic_id,
+    _ITEMS.programme_id == _PROGRAMMES.id,
+    _ITEMS.id == bindparam("item_id"),
+)
+_LOG_TARGET = Query(
+    sa_select(
+        *(_PROGRAMMES[name] for name in ProgrammeRow._fields),
+        *(_ITEMS[name].label(f"item_{name}") for name in ItemRow._fields),
+        _EXERCISES.category,
+    )
+    .select_from(
+        _PROGRAMMES.id.table.outerjoin(_ITEMS.id.table, _ITEM_OF_PROGRAMME).outerjoin(
+            _EXERCISES.id.table, _EXERCISES.id == _ITEMS.exercise_id
+        )
+    )
+    .where(*PATIENT_SCOPE, _PROGRAMMES.id == bindparam("programme_id"))
+)
+
 # An audit row stored in the request's own transaction (a writing route's).
 INSERT_AUDIT = Insert(AUDIT_TABLE)
 
@@ -140,6 +199,27 @@ def patient_row(db: Db, patient_id: uuid.UUID) -> Caller | None:
     timezone."""
     row = _PATIENT_CHECK.first(connection_of(db), {"id": patient_id})
     return None if row is None else Caller._make(row)
+
+
+def log_target(
+    db: Db, clinic_id: uuid.UUID, patient_id: uuid.UUID, programme_id: uuid.UUID, item_id: uuid.UUID
+) -> tuple[ProgrammeRow, ItemRow, str] | tuple[ProgrammeRow, None, None] | None:
+    """The patient's programme `programme_id` with its item `item_id` and the item's exercise category;
+    (programme, None, None) when the item is not part of it; None when the programme is not theirs."""
+    params = {
+        "clinic_id": clinic_id,
+        "patient_id": patient_id,
+        "programme_id": programme_id,
+        "item_id": item_id,
+    }
+    row = _LOG_TARGET.first(connection_of(db), params)
+    if row is None:
+        return None
+    split = len(ProgrammeRow._fields)
+    programme, item, category = row[:split], row[split:-1], row[-1]
+    if item[0] is None:
+        return ProgrammeRow._make(programme), None, None
+    return ProgrammeRow._make(programme), ItemRow._make(item), category
 
 
 def caller_and_programme(

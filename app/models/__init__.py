@@ -1,4 +1,8 @@
-"""SQLModel tables and their schema families. Importing this package registers every table."""
+"""SQLModel tables and their schema families. Importing this package registers every table and sets up
+its mapper at once: SQLAlchemy otherwise does that at the first ORM query, and the session log's path
+reads a table model's attributes (SessionLog.model_construct) before it runs any."""
+
+from sqlalchemy.orm import configure_mappers
 
 from app.models.audit import AuditEvent
 from app.models.auth import ApiKey, EnrolmentCode, LoginFailure, RefreshToken
@@ -17,6 +21,8 @@ from app.models.safety import SafetyAlert, SymptomCheck
 from app.models.session_log import SessionLog
 from app.models.user import User
 from app.models.webhook import Delivery, DeliveryAttempt, Event, WebhookEndpoint
+
+configure_mappers()
 
 __all__ = [
     "ApiKey",

@@ -20,7 +20,7 @@ from sqlmodel import Session
 
 from app.db import AnyRow, utcnow
 from app.models.next_morning import NextMorningReport
-from app.models.programme import Programme, ProgrammeItem
+from app.models.programme import ItemFacts, ProgrammeFacts
 from app.models.session_log import SessionLog
 
 DIRECTIONAL = ("directional_preference", "neurodynamics")
@@ -51,7 +51,7 @@ def directional(category: str) -> bool:
     return category in DIRECTIONAL
 
 
-def dose_done(item: ProgrammeItem, log: AnyRow) -> bool:
+def dose_done(item: ItemFacts, log: AnyRow) -> bool:
     """The prescribed dose was done. Values the app did not report are not held against the patient."""
     if item.sets is not None and log.sets_done < item.sets:
         return False
@@ -64,7 +64,7 @@ def dose_done(item: ProgrammeItem, log: AnyRow) -> bool:
     )
 
 
-def sessions_ready(item: ProgrammeItem, recent: Sequence[AnyRow], needed: int, is_directional: bool) -> bool:
+def sessions_ready(item: ItemFacts, recent: Sequence[AnyRow], needed: int, is_directional: bool) -> bool:
     """The item's latest sessions at its dose (newest first) meet the chain's rule."""
     if len(recent) < needed or not all(dose_done(item, log) for log in recent):
         return False
@@ -75,7 +75,7 @@ def sessions_ready(item: ProgrammeItem, recent: Sequence[AnyRow], needed: int, i
     )
 
 
-def sustained(session: Session, programme: Programme, item: ProgrammeItem) -> bool:
+def sustained(session: Session, programme: ProgrammeFacts, item: ItemFacts) -> bool:
     """Directional chains: the dose started at least 24 hours ago and every session since then is green."""
     params = {
         "clinic_id": programme.clinic_id,
@@ -87,7 +87,7 @@ def sustained(session: Session, programme: Programme, item: ProgrammeItem) -> bo
     return first is not None and first <= params["since"] and not not_green
 
 
-def mornings_ready(session: Session, programme: Programme, since: date, is_directional: bool) -> bool:
+def mornings_ready(session: Session, programme: ProgrammeFacts, since: date, is_directional: bool) -> bool:
     """No worse morning since `since` (the first evidence session's day); a directional step also needs
     one answer that was not worse."""
     params = {"clinic_id": programme.clinic_id, "patient_id": programme.patient_id, "since": since}

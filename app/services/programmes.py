@@ -18,7 +18,9 @@ from app.models.clinic import Clinic
 from app.models.common import Actor, Page
 from app.models.patient import Patient
 from app.models.programme import (
+    ItemFacts,
     Programme,
+    ProgrammeFacts,
     ProgrammeItem,
     ProgrammePublic,
     ProgrammeRevision,
@@ -81,6 +83,25 @@ def get_programme(session: Session, actor: Actor, programme_id: uuid.UUID) -> Pr
     if programme is None:
         raise NotFound("No such programme.")
     return programme
+
+
+def attached_programme(session: Session, programme: ProgrammeFacts) -> Programme:
+    """The ORM object of a programme a rule read as facts (a row of app.store, or the object already):
+    what a rule that changes it works on, from the session's identity map or read once."""
+    if isinstance(programme, Programme):
+        return programme
+    found = session.get(Programme, programme.id)
+    if found is None:
+        raise NotFound("No such programme.")
+    return found
+
+
+def attached(session: Session, programme: ProgrammeFacts, item: ItemFacts) -> tuple[Programme, ProgrammeItem]:
+    """attached_programme, and its item's ORM object likewise."""
+    found = item if isinstance(item, ProgrammeItem) else session.get(ProgrammeItem, item.id)
+    if found is None:
+        raise NotFound("No such programme item.")
+    return attached_programme(session, programme), found
 
 
 def list_programmes(

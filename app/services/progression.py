@@ -30,7 +30,7 @@ from app.db import utcnow
 from app.models.common import Actor
 from app.models.exercise import Exercise
 from app.models.patient import Patient
-from app.models.programme import Programme, ProgrammeItem, ProgrammePhase
+from app.models.programme import ItemFacts, Programme, ProgrammeFacts, ProgrammeItem, ProgrammePhase
 from app.models.programme_document import DOSE_BOUNDS, DOSE_NUMBERS, ProgressionRule
 from app.models.progression import ProgressionSuggestion, SuggestionPublic
 from app.models.session_log import SessionLog
@@ -40,6 +40,7 @@ from app.services import (
     audit,
     pacing,
     prescribing,
+    programmes,
     reviews,
     safety,
     suggestions,
@@ -56,21 +57,24 @@ DIRECTION_SPECIFIC = ("directional_preference", "neurodynamics")
 # --- evaluation --------------------------------------------------------------------------------------
 
 
-def on_log(session: Session, log: SessionLog) -> None:
-    """Evaluate the item a new log is for, then the phase. Runs in the log's transaction."""
-    programme = session.get(Programme, log.programme_id)
-    item = session.get(ProgrammeItem, log.item_id)
-    if programme is None or item is None or not _engine_may_act(programme) or item.removed_at is not None:
+def on_log(
+    session: Session, log: SessionLog, programme: ProgrammeFacts, item: ItemFacts, category: str
+) -> None:
+    """Evaluate the item a new log is for, then the phase. Runs in the log's transaction, on the
+    programme and item as the log read them (rows, or the ORM objects after a red session changed them);
+    a rule that changes them takes their ORM objects (programmes.attached)."""
+    if not _engine_may_act(programme) or item.removed_at is not None:
         return
     if log.colour == "red":
         if log.revision >= item.dose_revision:
-            _offer_regression(session, programme, item, log)
+            _offer_regression(session, *programmes.attached(session, programme, item), log)
         return
-    _progress_item(session, programme, item)
+    if _progress_item(session, programme, item, category):
+        # A proposal was made, or applied at once: what follows reads the objects as they are now.
+        programme, item = programmes.attached(session, programme, item)
     if log.colour == "yellow" and item.suspension is None:
-        exercise = session.get(Exercise, item.exercise_id)
-        is_directional = exercise is not None and pacing.directional(exercise.category)
-        reviews.after_log(session, suggestions.system_actor(programme), programme, item, log, is_directional)
+        actor = suggestions.system_actor(programme)
+        reviews.after_log(session, actor, programme, item, log, pacing.directional(category))
     _advance_phase(session, programme)
 
 
@@ -81,16 +85,17 @@ def evaluate(session: Session, actor: Actor, programme: Programme) -> list[Sugge
         return []
     made: list[ProgressionSuggestion] = []
     for item in _current_phase_items(session, programme):
-        made += _progress_item(session, programme, item)
+        exercise = session.get(Exercise, item.exercise_id)
+        made += _progress_item(session, programme, item, exercise.category if exercise else "")
     made += _advance_phase(session, programme)
     return [suggestions.public(s) for s in made]
 
 
-def _engine_may_act(programme: Programme) -> bool:
+def _engine_may_act(programme: ProgrammeFacts) -> bool:
     return programme.status == "active" and programme.auto_progress != "off"
 
 
-def _current_phase_items(session: Session, programme: Programme) -> list[ProgrammeItem]:
+def _current_phase_items(session: Session, programme: ProgrammeFacts) -> list[ProgrammeItem]:
     return list(
         session.exec(
             select(ProgrammeItem)
@@ -105,7 +110,7 @@ def _current_phase_items(session: Session, programme: Programme) -> list[Program
     )
 
 
-def _adherence_met(session: Session, programme: Programme, threshold_pct: int) -> bool:
+def _adherence_met(session: Session, programme: ProgrammeFacts, threshold_pct: int) -> bool:
     patient = session.get(Patient, programme.patient_id)
     if patient is None:
         return False
@@ -114,7 +119,7 @@ def _adherence_met(session: Session, programme: Programme, threshold_pct: int) -
     return result.adherence is not None and result.adherence * 100 >= threshold_pct
 
 
-def _phase(session: Session, programme: Programme, position: int) -> ProgrammePhase | None:
+def _phase(session: Session, programme: ProgrammeFacts, position: int) -> ProgrammePhase | None:
     return session.get(ProgrammePhase, (programme.id, position))
 
 
@@ -144,7 +149,7 @@ _RECENT_AT_DOSE = Query(
 
 
 def _progress_item(
-    session: Session, programme: Programme, item: ProgrammeItem
+    session: Session, programme: ProgrammeFacts, item: ItemFacts, category: str
 ) -> list[ProgressionSuggestion]:
     if (
         item.progression_rule is None
@@ -160,8 +165,7 @@ def _progress_item(
         "n": rule.sessions_needed,
     }
     recent = _RECENT_AT_DOSE.all(session.connection(), params)
-    exercise = session.get(Exercise, item.exercise_id)
-    is_directional = exercise is not None and pacing.directional(exercise.category)
+    is_directional = pacing.directional(category)
     if not pacing.sessions_ready(item, recent, rule.sessions_needed, is_directional):
         return []
     if safety.has_open_alert(session, programme.clinic_id, programme.patient_id):
@@ -184,10 +188,17 @@ def _progress_item(
     if current < rule.ceiling:
         change = {"variable": rule.variable, "from": current, "to": min(current + rule.step, rule.ceiling)}
         return suggestions.propose(
-            session, programme, item, "dose", "progress", change, evidence, force_suggest=is_directional
+            session,
+            *programmes.attached(session, programme, item),
+            "dose",
+            "progress",
+            change,
+            evidence,
+            force_suggest=is_directional,
         )
     if rule.at_ceiling != "advance":
         return []
+    exercise = session.get(Exercise, item.exercise_id)
     target = _neighbour(session, programme, exercise.progression_slug if exercise else None, exercise)
     if target is None or exercise is None:
         return []
@@ -198,11 +209,17 @@ def _progress_item(
         target.requires_clinician_unlock or is_directional or _contraindicated(session, programme, target)
     )
     return suggestions.propose(
-        session, programme, item, "exercise", "progress", change, evidence, force_suggest=needs_clinician
+        session,
+        *programmes.attached(session, programme, item),
+        "exercise",
+        "progress",
+        change,
+        evidence,
+        force_suggest=needs_clinician,
     )
 
 
-def _contraindicated(session: Session, programme: Programme, exercise: Exercise) -> bool:
+def _contraindicated(session: Session, programme: ProgrammeFacts, exercise: Exercise) -> bool:
     patient = session.get(Patient, programme.patient_id)
     return patient is not None and bool(prescribing.conflicts(exercise, prescribing.conditions(patient)))
 
@@ -260,7 +277,7 @@ def step_back_after_worse_mornings(session: Session, programme: Programme, days:
 
 
 def _neighbour(
-    session: Session, programme: Programme, slug: str | None, exercise: Exercise | None
+    session: Session, programme: ProgrammeFacts, slug: str | None, exercise: Exercise | None
 ) -> Exercise | None:
     """The next or previous step of the chain, if the clinic can see it and it is not archived."""
     if slug is None or exercise is None:
@@ -278,7 +295,7 @@ def _neighbour(
     return candidates[0] if candidates else None
 
 
-def _exercise_change(exercise: Exercise, target: Exercise, item: ProgrammeItem) -> dict[str, Any]:
+def _exercise_change(exercise: Exercise, target: Exercise, item: ItemFacts) -> dict[str, Any]:
     dose = {field: target.default_dose.get(field) for field in DOSE_NUMBERS}
     if dose["duration_s"] is None and target.default_dose.get("duration_min"):
         dose["duration_s"] = min(target.default_dose["duration_min"] * 60, DOSE_BOUNDS["duration_s"][1])
@@ -301,7 +318,7 @@ _PHASE_AND_NEXT = Query(
 )
 
 
-def _advance_phase(session: Session, programme: Programme) -> list[ProgressionSuggestion]:
+def _advance_phase(session: Session, programme: ProgrammeFacts) -> list[ProgressionSuggestion]:
     # Both phases in one statement (built once): this runs after every log.
     params = {
         "programme_id": programme.id,
@@ -347,7 +364,8 @@ def _advance_phase(session: Session, programme: Programme) -> list[ProgressionSu
         return []  # an exercise stopped after a red session waits for its review before the phase moves on
     change = {"phase_from": programme.current_phase, "phase_to": programme.current_phase + 1}
     evidence = [str(log.id) for log in logs[-EVIDENCE_LIMIT:]]
-    return suggestions.propose(session, programme, None, "phase", "progress", change, evidence)
+    orm = programmes.attached_programme(session, programme)
+    return suggestions.propose(session, orm, None, "phase", "progress", change, evidence)
 
 
 # --- proposing and applying -------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from app.db import utcnow
 from app.models.clinic import Clinic
 from app.models.common import Actor
 from app.models.exercise import Exercise
-from app.models.programme import Programme, ProgrammeItem
+from app.models.programme import ItemFacts, Programme, ProgrammeFacts, ProgrammeItem
 from app.models.safety import AlertSource, SafetyAlert
 from app.models.session_log import SessionLog
 from app.query import Query
@@ -99,8 +99,8 @@ def raised(session: Session, clinic_id: uuid.UUID, key: str) -> bool:
 def after_log(
     session: Session,
     actor: Actor,
-    programme: Programme,
-    item: ProgrammeItem,
+    programme: ProgrammeFacts,
+    item: ItemFacts,
     log: SessionLog,
     directional: bool,
 ) -> None:
@@ -140,8 +140,8 @@ def review_stalled(
 def _review_item(
     session: Session,
     actor: Actor,
-    programme: Programme,
-    item: ProgrammeItem,
+    programme: ProgrammeFacts,
+    item: ItemFacts,
     directional: bool,
     evidence: list[str],
     now: datetime,

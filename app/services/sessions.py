@@ -8,16 +8,15 @@ import uuid
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, bindparam
+from sqlalchemy import bindparam
 from sqlalchemy import select as sa_select
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from app import store
 from app.db import utcnow
 from app.errors import Code, Conflict, DomainError, InvalidInput, NotFound
 from app.models.common import Actor, Page
-from app.models.exercise import Exercise
-from app.models.programme import Programme, ProgrammeItem
+from app.models.programme import ItemFacts, ProgrammeFacts
 from app.models.safety import SafetyNotice
 from app.models.session_log import (
     LATER_FIELDS,
@@ -30,10 +29,12 @@ from app.query import Query
 from app.services import (
     audit,
     events,
+    programmes,
     progression,
     symptom_response,
 )
 from app.services.pagination import PageParams, paginate
+from app.store import ItemRow, ProgrammeRow
 
 # Phones' clocks drift; a log a little in the future is a clock, further is a mistake.
 CLOCK_SKEW = timedelta(minutes=10)
@@ -78,22 +79,6 @@ def _insert_new(session: Session, log: SessionLog) -> bool:
     return _INSERT_NEW(connection, values)
 
 
-# The programme a log is for, one of the patient's own, with the item and its exercise in one statement
-# (NULLs when the item is not part of it): the exercise's category decides the colour rules, and the
-# progression engine finds all three in the session afterwards without another query.
-_ITEM_JOIN = and_(
-    col(ProgrammeItem.clinic_id) == Programme.clinic_id,
-    col(ProgrammeItem.programme_id) == Programme.id,
-    col(ProgrammeItem.id) == bindparam("item_id"),
-)
-_PROGRAMME_AND_ITEM = (
-    select(Programme, ProgrammeItem, Exercise)
-    .outerjoin(ProgrammeItem, _ITEM_JOIN)
-    .outerjoin(Exercise, col(Exercise.id) == ProgrammeItem.exercise_id)
-    .where(*store.PATIENT_SCOPE, col(Programme.id) == bindparam("programme_id"))
-)
-
-
 def _previous(
     session: Session, log_clinic: uuid.UUID, item_id: uuid.UUID, before: datetime
 ) -> symptom_response.Previous | None:
@@ -102,33 +87,24 @@ def _previous(
 
 
 class _Context:
-    """What one request's logs are checked against, loaded once per request."""
+    """The request a request's logs are stored for."""
 
     def __init__(self, session: Session, actor: Actor) -> None:
         self.session, self.actor = session, actor
         self.timezone = ZoneInfo(actor.timezone or "UTC")
-        self.items: dict[tuple[uuid.UUID, uuid.UUID], tuple[Programme, ProgrammeItem, Exercise] | None] = {}
 
-    def item(self, programme_id: uuid.UUID, item_id: uuid.UUID) -> tuple[Programme, ProgrammeItem, Exercise]:
-        """The patient's programme (404 if it is not theirs) and its item with the item's exercise (422 if
-        the item is not part of it)."""
-        key = (programme_id, item_id)
-        if key not in self.items:
-            params = {
-                "clinic_id": self.actor.clinic_id,
-                "patient_id": self.actor.id,
-                "programme_id": programme_id,
-                "item_id": item_id,
-            }
-            row = self.session.execute(_PROGRAMME_AND_ITEM, params).first()
-            if row is None:
-                raise NotFound("No such programme.")
-            programme, item, exercise = row
-            self.items[key] = None if item is None else (programme, item, exercise)
-        found = self.items[key]
+    def target(self, programme_id: uuid.UUID, item_id: uuid.UUID) -> tuple[ProgrammeRow, ItemRow, str]:
+        """The patient's programme (404 if it is not theirs), its item (422 if the item is not part of it)
+        and the item's exercise category, as they are now: read again for every log of a batch, since a
+        log before it may have changed them (a red session stops its item)."""
+        actor = self.actor
+        found = store.log_target(self.session, actor.clinic_id, actor.id, programme_id, item_id)
         if found is None:
+            raise NotFound("No such programme.")
+        programme, item, category = found
+        if item is None or category is None:
             raise InvalidInput("This item is not part of the programme.", code=Code.UNKNOWN_ITEM)
-        return found
+        return programme, item, category
 
 
 def _existing(session: Session, actor: Actor, data: SessionLogCreate, digest: str) -> SessionLog | None:
@@ -151,7 +127,7 @@ def _store(context: _Context, data: SessionLogCreate) -> tuple[SessionLog, bool,
     stored = _existing(session, actor, data, digest)
     if stored is not None:
         return stored, False, _replayed_notice(context, stored)
-    programme, item, exercise = context.item(data.programme_id, data.item_id)
+    programme, item, category = context.target(data.programme_id, data.item_id)
     if data.revision > programme.revision:
         raise InvalidInput("That revision of the programme does not exist yet.", code=Code.UNKNOWN_REVISION)
     performed_at = data.performed_at.astimezone(ZoneInfo("UTC"))
@@ -170,7 +146,7 @@ def _store(context: _Context, data: SessionLogCreate) -> tuple[SessionLog, bool,
         performed_at=performed_at,
         utc_offset_minutes=int(data.performed_at.utcoffset().total_seconds() // 60),  # type: ignore[union-attr]
         local_date=performed_at.astimezone(context.timezone).date(),
-        colour=symptom_response.colour(data, previous, exercise.category),
+        colour=symptom_response.colour(data, previous, category),
         body_hash=digest,
     )
     if not _insert_new(session, log):
@@ -194,19 +170,24 @@ def _store(context: _Context, data: SessionLogCreate) -> tuple[SessionLog, bool,
             "colour": log.colour,
         },
     )
-    reasons = symptom_response.red_reasons(data, previous, exercise.category)
-    notice = symptom_response.on_red(session, actor, programme, item, log, previous, reasons)
-    progression.on_log(session, log)
+    reasons = symptom_response.red_reasons(data, previous, category)
+    notice = None
+    rules_programme: ProgrammeFacts = programme
+    rules_item: ItemFacts = item
+    if reasons:  # a red session changes the programme: the rules take its ORM objects from here on
+        rules_programme, rules_item = orm = programmes.attached(session, programme, item)
+        notice = symptom_response.on_red(session, actor, *orm, log, previous, reasons)
+    progression.on_log(session, log, rules_programme, rules_item, category)
     return log, True, notice
 
 
 def _replayed_notice(context: _Context, log: SessionLog) -> SafetyNotice | None:
     if log.colour != "red":
         return None
-    programme, item, exercise = context.item(log.programme_id, log.item_id)
+    programme, item, category = context.target(log.programme_id, log.item_id)
     # Without the extent before the session, spread was judged against the session before: a red log that
     # broke neither other rule spread.
-    reasons = symptom_response.red_reasons(log, None, exercise.category) or ["leg_symptoms_spread"]
+    reasons = symptom_response.red_reasons(log, None, category) or ["leg_symptoms_spread"]
     return symptom_response.notice(context.actor, programme, item, reasons)
 
 

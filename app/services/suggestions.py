@@ -18,7 +18,7 @@ from sqlmodel import Session, col, func, select
 from app.db import utcnow
 from app.errors import Code, Conflict, NotFound
 from app.models.common import Actor, Page
-from app.models.programme import Programme, ProgrammeItem, ProgrammePhase
+from app.models.programme import Programme, ProgrammeFacts, ProgrammeItem, ProgrammePhase
 from app.models.programme_document import DOSE_NUMBERS, RevisionReason
 from app.models.progression import (
     Direction,
@@ -34,7 +34,7 @@ from app.services.pagination import PageParams, paginate
 # Dose fields an exercise's default dose can set when an item moves to another exercise of its chain.
 
 
-def system_actor(programme: Programme) -> Actor:
+def system_actor(programme: ProgrammeFacts) -> Actor:
     """The engine acts in its own name: revisions it makes are authored by the rules, not the patient."""
     return Actor(kind="system", id=uuid.UUID(int=0), clinic_id=programme.clinic_id)
 

@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 from app.db import AnyRow, utcnow
 from app.models.catalogue_files import DEFAULT_LOCALE
 from app.models.common import Actor
-from app.models.programme import Programme, ProgrammeItem
+from app.models.programme import ItemFacts, Programme, ProgrammeFacts, ProgrammeItem
 from app.models.safety import SafetyAlert, SafetyNotice, Tier
 from app.models.safety_text import lines
 from app.models.session_log import LEG_RANK, Colour, SessionLog, SessionLogCreate
@@ -101,7 +101,7 @@ def on_red(
     return notice(actor, programme, item, reasons)
 
 
-def notice(actor: Actor, programme: Programme, item: ProgrammeItem, reasons: list[str]) -> SafetyNotice:
+def notice(actor: Actor, programme: ProgrammeFacts, item: ItemFacts, reasons: list[str]) -> SafetyNotice:
     """What the patient is told after a red session: stop this exercise (and, for new numbness or
     weakness, the urgent instruction); it claims a pause only when the programme is paused."""
     paused = programme.status == "paused"

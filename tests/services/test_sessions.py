@@ -1,5 +1,7 @@
 """Session logs: idempotency by the app's id, validation, colour and alerts."""
 
+import subprocess
+import sys
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -309,3 +311,17 @@ def test_a_resume_keeps_the_first_activation(client, world):
     assert post(client, world.a, log_body(programme, item, two_days_ago)).status_code == 201
     four_days_ago = (datetime.now(UTC) - timedelta(days=4)).isoformat()
     assert_problem(post(client, world.a, log_body(programme, item, four_days_ago)), 409, "before_activation")
+
+
+def test_a_new_process_can_build_a_log_before_its_first_orm_query():
+    """The log path reads a table model's attributes (SessionLog.model_construct) before it has run any ORM
+    query, which is where SQLAlchemy would set the mappers up: a new server's first request may be a log."""
+    code = (
+        "from app.services import sessions\n"
+        "from app.models.session_log import SessionLog\n"
+        "log = SessionLog.model_construct(colour='green')\n"
+        "print(log.colour, all(m.configured for m in SessionLog.__mapper__.registry.mappers))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["green", "True"]
