@@ -87,7 +87,7 @@ def _previous(
 
 
 class _Context:
-    """The request a request's logs are stored for."""
+    """Who a request's logs are stored for, in which session, and their local day."""
 
     def __init__(self, session: Session, actor: Actor) -> None:
         self.session, self.actor = session, actor

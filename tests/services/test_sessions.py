@@ -120,6 +120,27 @@ def test_batch_reports_each_log(client, world):
     )
 
 
+def test_each_log_of_a_batch_is_checked_against_what_the_logs_before_it_changed(client, world):
+    """A red session stops its exercise in a new revision: a later log of the same batch may name that
+    revision, and a second red session does not stop the exercise again."""
+    programme = active_programme(client, world.a, backdate=RUNNING_SINCE)
+    item, revision = item_ids(programme)[0], programme["revision"]
+    base = datetime.now(UTC) - timedelta(days=1)
+    at = [(base + timedelta(hours=hours)).isoformat() for hours in range(3)]
+    logs = [
+        log_body(programme, item, at[0], pain_during=7),
+        {**log_body(programme, item, at[1]), "revision": revision + 1},
+        log_body(programme, item, at[2], pain_during=7),
+    ]
+    headers = world.a.headers["patient"]
+    results = client.post("/v1/me/sessions/batch", json={"logs": logs}, headers=headers).json()["results"]
+    assert [r["status"] for r in results] == [201, 201, 201], results
+    assert [r["log"]["colour"] for r in results] == ["red", "yellow", "red"]
+    assert results[2]["log"]["safety"]["item_suspended"] is True
+    after = client.get(f"/v1/programmes/{programme['id']}", headers=world.a.headers["physio"]).json()
+    assert after["revision"] == revision + 1
+
+
 def test_concurrent_duplicate_batches_store_one_row_per_id(client, world, session):
     programme = active_programme(client, world.a, backdate=RUNNING_SINCE)
     items = item_ids(programme)
