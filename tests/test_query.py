@@ -1,9 +1,10 @@
 """app.query: the hot paths' statements run on the driver read and write exactly what SQLAlchemy would.
 
-Every statement of app.store is run both ways on the real database (the Query on the driver, and the same
-Core statement through SQLAlchemy's own execution) and must give the same values of the same types; the
-group commit's INSERT stores rows the ORM reads back unchanged; the connection's cursor listeners see
-each statement; and a driver error reaches the app as SQLAlchemy's error, a lost connection invalidated.
+Every statement of app.store and the session log's own Queries are run both ways on the real database (the
+Query on the driver, and the same Core statement through SQLAlchemy's own execution) and must give the
+same values of the same types; the group commit's INSERT stores rows the ORM reads back unchanged;
+InsertNew tells whether its row went in; the connection's cursor listeners see each statement; and a
+driver error reaches the app as SQLAlchemy's error, a lost connection invalidated.
 """
 
 import uuid
@@ -23,6 +24,7 @@ from app.models.patient import Patient
 from app.models.safety import SafetyAlert
 from app.models.session_log import SessionLog
 from app.query import Insert, Query
+from app.services import progression, reviews, sessions
 from tests.logging_helpers import active_programme, item_ids, log_body
 
 
@@ -75,6 +77,14 @@ def test_every_store_statement_reads_what_sqlalchemy_reads(client, world, sessio
         "programme_id": uuid.UUID(programme["id"]),
         "number": programme["revision"],
         "day": fresh(orm_select(SessionLog.local_date).where(SessionLog.patient_id == tenant.patient.id))[0],
+        "item_id": uuid.UUID(item_ids(programme)[0]),
+        "before": now,
+        "dose_revision": 1,
+        "n": 5,
+        "position": 0,
+        "next_position": 1,
+        "no_change_key": "no-such-key",
+        "no_progress_key": "no-such-key",
     }
     statements = {
         "patient check": store._PATIENT_CHECK,
@@ -84,6 +94,12 @@ def test_every_store_statement_reads_what_sqlalchemy_reads(client, world, sessio
         "snapshot (JSON)": store._SNAPSHOT,
         "holding alerts (IN list)": store._HOLDING_ALERTS,
         "items logged on a day": store._ITEMS_LOGGED_ON,
+        "a log's programme, item and category (outer joins)": store._LOG_TARGET,
+        # The session log's own statements (their services build them next to their rules).
+        "the item's log before": sessions._PREVIOUS,
+        "the item's logs at its dose (a LIMIT parameter)": progression._RECENT_AT_DOSE,
+        "review sums (aggregates, scalar subqueries)": reviews._AT_DOSE,
+        "a phase and the next": progression._PHASE_AND_NEXT,
     }
     for engine in (get_engine(), read_engine(get_engine())):
         with engine.connect() as connection:
@@ -196,6 +212,27 @@ def test_statements_it_cannot_run_faithfully_are_refused_and_inserts_need_a_tran
         row = {"id": new_id(), "clinic_id": world.a.clinic.id, "actor_kind": "patient", "action": "t"}
         with pytest.raises(RuntimeError, match="transaction"):
             Insert(store.AUDIT_TABLE).run(connection, [row])
+
+
+def test_insert_new_tells_whether_its_row_went_in_and_returns_one_row_at_a_time(world):
+    """store.InsertNew: INSERT … ON CONFLICT DO NOTHING RETURNING, each dialect's form, on the driver."""
+    insert_new = store.InsertNew(store.AUDIT_TABLE)
+    row = {
+        "id": new_id(),
+        "clinic_id": world.a.clinic.id,
+        "actor_kind": "patient",
+        "action": "test.insert_new",
+        "resource_type": "programme",
+        "occurred_at": datetime.now(UTC),
+    }
+    with get_engine().begin() as connection:
+        assert insert_new(connection, row) is True
+        assert insert_new(connection, {**row, "action": "test.changed"}) is False
+        with pytest.raises(ValueError, match="one row at a time"):
+            insert_new._insert.run(connection, [{**row, "id": new_id()}, {**row, "id": new_id()}])
+    assert [event.action for event in fresh(orm_select(AuditEvent).where(AuditEvent.id == row["id"]))] == [
+        "test.insert_new"
+    ]
 
 
 @pytest.mark.skipif("get_engine().dialect.name != 'postgresql'", reason="a server to lose: PostgreSQL")
