@@ -132,7 +132,8 @@ class GroupCommitWriter:
 
 @functools.cache
 def _insert(table: Table) -> Insert:
-    """The table's INSERT, compiled once, run as one executemany on the driver (app.query)."""
+    """The table's INSERT, compiled once, run on the driver (app.query): a batch of rows as one
+    executemany."""
     return Insert(table)
 
 

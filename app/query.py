@@ -84,7 +84,9 @@ class Insert:
 
     `build` gives the dialect's own form of the statement where it needs one (`ON CONFLICT DO NOTHING`,
     `RETURNING`: app.store.InsertNew); `run` returns the rows a RETURNING gives, converted by their
-    columns' types as a `Query`'s (a RETURNING takes one row at a time)."""
+    columns' types as a `Query`'s (a RETURNING takes one row at a time). Every column with a Python-side
+    default must be given: SQLAlchemy's own execution computes those, this would store NULL, so it
+    refuses (a column left out that has no default, or only a server one, is left to the database)."""
 
     __slots__ = ("table", "_build", "_compiled")
 
@@ -107,6 +109,9 @@ class Insert:
             statement = insert(self.table) if self._build is None else self._build(dialect)
             returning = list(statement.exported_columns) if self._build is not None else []
             sql = statement.compile(dialect=dialect, column_keys=list(keys))
+            if sql.insert_prefetch:  # SQLAlchemy's execution would compute these; here they would be NULL
+                missing = ", ".join(column.key for column in sql.insert_prefetch)
+                raise ValueError(f"app.query does not fill in Python-side defaults: give {missing}")
             compiled = self._compiled[key] = _compile(sql, dialect, returning)
         many = len(rows) > 1
         if many and compiled.columns:

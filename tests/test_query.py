@@ -23,6 +23,7 @@ from app.models.common import new_id
 from app.models.patient import Patient
 from app.models.safety import SafetyAlert
 from app.models.session_log import SessionLog
+from app.models.webhook import Delivery
 from app.query import Insert, Query
 from app.services import progression, reviews, sessions
 from tests.logging_helpers import active_programme, item_ids, log_body
@@ -212,6 +213,11 @@ def test_statements_it_cannot_run_faithfully_are_refused_and_inserts_need_a_tran
         row = {"id": new_id(), "clinic_id": world.a.clinic.id, "actor_kind": "patient", "action": "t"}
         with pytest.raises(RuntimeError, match="transaction"):
             Insert(store.AUDIT_TABLE).run(connection, [row])
+    # A column with a Python-side default left out: SQLAlchemy would compute it, the driver would store NULL.
+    deliveries = Delivery.__table__
+    partial = {"id": new_id(), "clinic_id": world.a.clinic.id, "event_id": new_id(), "endpoint_id": new_id()}
+    with get_engine().begin() as connection, pytest.raises(ValueError, match="give .*status"):
+        Insert(deliveries).run(connection, [partial])
 
 
 def test_insert_new_tells_whether_its_row_went_in_and_returns_one_row_at_a_time(world):

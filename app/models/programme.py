@@ -176,7 +176,7 @@ class ProgrammeItem(SQLModel, table=True):
 # The session log's rules (colour, progression gates, review prompts, the patient's notice) read these of a
 # programme and an item. An ORM object has them, and so does the row the log path loads on the driver
 # (app.store.log_target); a rule that changes a programme takes the ORM objects
-# (app.services.progression.attached).
+# (app.services.programmes.attached).
 
 
 class ProgrammeFacts(Protocol):
