@@ -197,7 +197,9 @@ def _execute(connection: Connection, compiled: _Compiled, parameters: Any, *, ma
             cursor.executemany(sql, parameters)
         else:
             cursor.execute(sql, parameters)
-            if cursor.description is not None:  # a SELECT, a RETURNING
+            # A SELECT, a RETURNING: known from the statement rather than read off cursor.description,
+            # which psycopg builds anew, column by column, at every access.
+            if compiled.columns:
                 rows = cursor.fetchall()
         for listener in connection.dispatch.after_cursor_execute:
             listener(connection, cursor, sql, parameters, None, many)
