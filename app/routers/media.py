@@ -7,7 +7,7 @@ from fastapi import APIRouter, Header, Query, Response
 from app.deps import OptionalActor, SessionDep
 from app.models.catalogue_files import DEFAULT_LOCALE
 from app.routing import UnitOfWorkRoute
-from app.services import illustrations
+from app.services import conditional, illustrations
 
 router = APIRouter(prefix="/media", tags=["media"], route_class=UnitOfWorkRoute)
 
@@ -42,6 +42,6 @@ def exercise_illustration(
         "Cache-Control": f"{'public' if public else 'private'}, max-age={A_YEAR}",
         "Vary": "Authorization",
     }
-    if if_none_match is not None and etag in {tag.strip() for tag in if_none_match.split(",")}:
+    if conditional.none_match(if_none_match, etag):
         return Response(status_code=304, headers=headers)
     return Response(picture.data, media_type=SVG, headers=headers)
