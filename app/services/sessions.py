@@ -87,7 +87,7 @@ def _previous(
 
 
 class _Context:
-    """Who a request's logs are stored for, in which session, and their local day."""
+    """Who a request's logs are stored for (and in which time zone their local day is), in which session."""
 
     def __init__(self, session: Session, actor: Actor) -> None:
         self.session, self.actor = session, actor
@@ -172,12 +172,12 @@ def _store(context: _Context, data: SessionLogCreate) -> tuple[SessionLog, bool,
     )
     reasons = symptom_response.red_reasons(data, previous, category)
     notice = None
-    rules_programme: ProgrammeFacts = programme
-    rules_item: ItemFacts = item
+    read: tuple[ProgrammeFacts, ItemFacts] = (programme, item)
     if reasons:  # a red session changes the programme: the rules take its ORM objects from here on
-        rules_programme, rules_item = orm = programmes.attached(session, programme, item)
+        orm = programmes.attached(session, programme, item)
         notice = symptom_response.on_red(session, actor, *orm, log, previous, reasons)
-    progression.on_log(session, log, rules_programme, rules_item, category)
+        read = orm
+    progression.on_log(session, log, *read, category)
     return log, True, notice
 
 
