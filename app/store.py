@@ -4,12 +4,12 @@ Every patient-app request runs some of these, so they are built at import (build
 than running it), take only the columns their callers use, and return plain named tuples: no ORM identity
 map, no unit-of-work bookkeeping. Each is a `Query` (an `Insert` for rows only added): compiled once per
 dialect, its parameters converted by its columns' own SQLAlchemy types, run on the DBAPI connection under
-the request's SQLAlchemy connection
-(the pool, the transaction and the connection's events stay SQLAlchemy's; what is skipped is the
-per-statement machinery: cache key, execution context, result object). Each takes a `Db`, the request's
-ORM session or a bare read connection (app.unit_of_work): the staff side's ORM objects and these rows
-share one transaction, and the patient app's read routes run them on a read-only connection without any
-Session (docs/architecture.md says when to use which tool, and the measured reason).
+the request's SQLAlchemy connection (the pool, the transaction and the connection's events stay
+SQLAlchemy's; what is skipped is the per-statement machinery: cache key, execution context, result
+object). Each takes a `Db`, the request's ORM session or a bare read connection (app.unit_of_work): the
+staff side's ORM objects and these rows share one transaction, and the patient app's read routes run them
+on a read-only connection without any Session (docs/architecture.md says when to use which tool, and the
+measured reason).
 
 Scoping is part of every statement: each is bound to a clinic, and a patient's reads to that patient.
 """
