@@ -16,7 +16,7 @@ Scoping is part of every statement: each is bound to a clinic, and a patient's r
 
 import uuid
 from datetime import date, datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, get_args
 
 from sqlalchemy import ColumnElement, Table, and_, bindparam
 from sqlalchemy import select as sa_select
@@ -29,7 +29,12 @@ from app.models.audit import AuditEvent
 from app.models.exercise import Exercise
 from app.models.patient import Patient
 from app.models.programme import Programme, ProgrammeItem, ProgrammeRevision
-from app.models.programme_document import CURRENT_STATUSES, AutoProgress, ProgrammeStatus
+from app.models.programme_document import (
+    CURRENT_STATUSES,
+    AutoProgress,
+    ProgrammeStatus,
+    ProgressionVariable,
+)
 from app.models.safety import HOLDING_TIERS, SafetyAlert
 from app.models.session_log import SessionLog
 from app.query import Insert, Query, Record
@@ -152,7 +157,8 @@ class ProgrammeRow(NamedTuple):
 
 
 class ItemRow(NamedTuple):
-    """What a session log's rules read of its item (models.programme.ItemFacts), every dose number with it."""
+    """What a session log's rules read of its item (models.programme.ItemFacts): the dose numbers among them
+    are those a progression rule moves (ProgressionVariable)."""
 
     id: uuid.UUID
     programme_id: uuid.UUID
@@ -160,15 +166,15 @@ class ItemRow(NamedTuple):
     exercise_id: uuid.UUID
     sets: int | None
     reps: int | None
-    reps_max: int | None
     hold_s: int | None
-    rest_s: int | None
     duration_s: int | None
     progression_rule: dict[str, Any] | None
     dose_revision: int
     removed_at: datetime | None
     suspension: dict[str, Any] | None
 
+
+assert set(get_args(ProgressionVariable)) <= set(ItemRow._fields), "a rule's variable is read off the row"
 
 # A patient's programme by id with one of its items and the item's exercise category (NULLs when the item is
 # not part of it): what a session log is checked against and coloured by, in one statement.
