@@ -84,11 +84,9 @@ def on_red(
     log: SessionLog,
     previous: Previous | None,
     reasons: list[str],
-) -> SafetyNotice | None:
-    """A red session stops the exercise and alerts (urgent, with the safety hold, for new numbness or
-    weakness). Nothing to do for any other colour."""
-    if not reasons:
-        return None
+) -> SafetyNotice:
+    """A red session (`reasons`: why it is red, never empty) stops the exercise and alerts (urgent, with the
+    safety hold, for new numbness or weakness)."""
     if "new_numbness_or_weakness" in reasons:
         safety.hold(session, actor, _alert_urgent(session, actor, log))
     else:
