@@ -184,7 +184,7 @@ def run(
             read = patient_app.caller_with_programme(
                 session, None, patient.id, clinic_id, patient.session_generation
             )
-            plan = patient_app.plan(read, None)
+            plan, _ = patient_app.plan(read, None)
         for item in plan.items:
             for n in range(item.sessions_due):
                 report = pattern(day, item.exercise.slug, n)

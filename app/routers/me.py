@@ -71,9 +71,8 @@ async def my_plan(
         CalendarDate | None, Query(description="A local date (default: today where the patient is)")
     ] = None,
 ):
-    plan = patient_app.plan(read, date)
-    # Already a validated Plan: sent as its JSON rather than validated again on the way out.
-    return Response(plan.model_dump_json(), media_type="application/json")
+    # A validated Plan, rendered once for its inputs: sent as its JSON rather than validated again.
+    return Response(patient_app.plan(read, date)[1], media_type="application/json")
 
 
 @router.get("", response_model=PatientPublic)

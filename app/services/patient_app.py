@@ -1,16 +1,17 @@
 """What the patient app reads: programme snapshots in the patient's language, ready to work offline.
 
-A revision's snapshot never changes, so its rendering for one locale is cached as bytes by
-(programme id, revision number, locale): the hot path is then one indexed read of the programme plus the
-audit write.
+A revision's snapshot never changes, so its rendering for one locale is kept as bytes by (programme id,
+revision number, locale): the hot path is then one indexed read of the programme plus the audit write. A
+day's plan is kept the same way, by the revision's rendering and everything else it is made of (the day,
+the sessions logged that day): its read is the programme's, one indexed read of the day's logs and the
+audit write (app.services.rendered).
 """
 
 import hashlib
 import json
 import uuid
-from collections import Counter, OrderedDict
+from collections import Counter
 from datetime import date
-from threading import Lock
 from typing import Any, NamedTuple
 
 from sqlmodel import Session
@@ -28,14 +29,15 @@ from app.models.session_log import Plan, PlanItem, ProgressReport, StoppedItem
 from app.models.stop_rules import STOP_RULES
 from app.services import adherence, audit, auth, conditional, holds, patients, programme_view, programmes
 from app.services.pagination import PageParams, paginate
+from app.services.rendered import Rendered
 
 _CACHE_SIZE = 2048
 # The patient-facing text this service adds to every programme (safety text and stop rules).
 TEXT_VERSION = hashlib.sha256(
     json.dumps([LINES, EMERGENCY_WARNING, STOP_RULES_INTRO, STOP_RULES], sort_keys=True).encode()
 ).hexdigest()[:8]
-_rendered: "OrderedDict[tuple[uuid.UUID, int, str], tuple[ProgrammeView, bytes]]" = OrderedDict()
-_lock = Lock()
+_views: Rendered[tuple[uuid.UUID, int, str], tuple[ProgrammeView, bytes]] = Rendered(_CACHE_SIZE)
+_plans: Rendered[tuple[Any, ...], tuple[Plan, bytes]] = Rendered(_CACHE_SIZE)
 
 
 def profile(session: Session, actor: Actor) -> Patient:
@@ -67,22 +69,15 @@ def list_mine(session: Session, actor: Actor, params: PageParams) -> Page[Progra
 
 
 def _view(db: Db, programme: store.MyProgramme, locale: str) -> tuple[ProgrammeView, bytes]:
-    """The rendered current revision, as a ProgrammeView and as its response bytes (cached: revisions never
+    """The rendered current revision, as a ProgrammeView and as its response bytes (kept: revisions never
     change)."""
-    key = (programme.id, programme.revision, locale)
-    with _lock:
-        cached = _rendered.get(key)
-        if cached is not None:
-            _rendered.move_to_end(key)
-            return cached
-    snapshot = store.revision_snapshot(db, programme.clinic_id, programme.id, programme.revision)
-    view = programme_view.render(snapshot, locale)
-    rendered = (view, view.model_dump_json().encode())
-    with _lock:
-        _rendered[key] = rendered
-        if len(_rendered) > _CACHE_SIZE:
-            _rendered.popitem(last=False)
-    return rendered
+
+    def render() -> tuple[ProgrammeView, bytes]:
+        snapshot = store.revision_snapshot(db, programme.clinic_id, programme.id, programme.revision)
+        view = programme_view.render(snapshot, locale)
+        return view, view.model_dump_json().encode()
+
+    return _views.get((programme.id, programme.revision, locale), render)
 
 
 class PatientRead(NamedTuple):
@@ -117,8 +112,9 @@ def read_mine(read: PatientRead, if_none_match: str | None) -> tuple[str, bytes 
     return tag, _view(db, programme, locale)[1]
 
 
-def plan(read: PatientRead, day: date | None) -> Plan:
-    """One local day of the current programme: each item's dose, sessions due and done, and what is next."""
+def plan(read: PatientRead, day: date | None) -> tuple[Plan, bytes]:
+    """One local day of the current programme: each item's dose, sessions due and done, and what is next;
+    as a Plan and as its response bytes."""
     db, actor, programme = read
     timezone = actor.timezone or "UTC"
     today = adherence.today(timezone)
@@ -126,11 +122,12 @@ def plan(read: PatientRead, day: date | None) -> Plan:
     if abs((day - today).days) > adherence.MAX_WINDOW_DAYS:
         raise InvalidInput("Ask for a date within a year of today.", code=Code.INVALID_DATE)
     audit.record(db, actor, "plan.read", "patient", actor.id, actor.id)
+    locale = patient_locale(actor)
     if programme is None:
         # No programme to carry the hold (a clinician closed it): the open alert still says what to do.
         alert = holds.holding_alert(db, actor.clinic_id, actor.id)
         hold = {"tier": alert.tier, "since": alert.created_at} if alert is not None else None
-        return Plan(
+        empty = Plan(
             date=day,
             timezone=timezone,
             programme_id=None,
@@ -139,18 +136,36 @@ def plan(read: PatientRead, day: date | None) -> Plan:
             phase=None,
             items=[],
             next_item_id=None,
-            safety_hold=programme_view.hold_notice(hold, patient_locale(actor)),
+            safety_hold=programme_view.hold_notice(hold, locale),
         )
-    view, _ = _view(db, programme, patient_locale(actor))
+        return empty, empty.model_dump_json().encode()
+    view, _ = _view(db, programme, locale)
     # Nothing is due before the local day of the first activation (adherence agrees: no revision in force
     # was active then).
     activated = programme.activated_at
-    due = (
-        adherence.due_on(_schedule(view), day)
-        if activated and day >= adherence.today(timezone, activated)
-        else {}
-    )
+    due_today = bool(activated) and day >= adherence.today(timezone, activated)
     logged = Counter(store.items_logged_on(db, actor.clinic_id, actor.id, programme.id, day))
+    # Everything the day's plan is made of. The programme (the patient's own) and its revision name the
+    # view: the doses, the stopped items and the safety hold are in the revision's snapshot.
+    inputs = (programme.id, programme.revision, programme.status, locale, timezone, day, due_today)
+    key = (*inputs, *sorted(logged.items()))
+
+    def render() -> tuple[Plan, bytes]:
+        made = _plan(view, programme, day, timezone, due_today, logged)
+        return made, made.model_dump_json().encode()
+
+    return _plans.get(key, render)
+
+
+def _plan(
+    view: ProgrammeView,
+    programme: store.MyProgramme,
+    day: date,
+    timezone: str,
+    due_today: bool,
+    logged: Counter[uuid.UUID],
+) -> Plan:
+    due = adherence.due_on(_schedule(view), day) if due_today else {}
     items: list[PlanItem] = []
     stopped: list[StoppedItem] = []
     for item in view.phases[view.current_phase].items:

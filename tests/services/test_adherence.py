@@ -207,6 +207,38 @@ def test_plan_for_a_day(client, world):
     )
 
 
+def test_a_kept_plan_follows_the_days_logs_and_the_programme(client, world):
+    """A day's plan is rendered once for everything it is made of: every read after a change shows it."""
+    programme = active_programme(client, world.a, backdate=BEFORE_START)
+    bridge, _ = item_ids(programme)
+    headers = world.a.headers["patient"]
+
+    def plan(day: str = "2026-11-04") -> dict:
+        return client.get("/v1/me/plan", params={"date": day}, headers=headers).json()
+
+    def done(read: dict) -> int:
+        return {item["item_id"]: item["sessions_done"] for item in read["items"]}[bridge]
+
+    first = plan()
+    assert plan() == first and done(first) == 0
+    _log(client, world.a, programme, bridge, "2026-11-04T09:00:00+00:00")
+    assert done(plan()) == 1 and done(plan("2026-11-03")) == 0
+    _log(client, world.a, programme, bridge, "2026-11-04T10:00:00+00:00")
+    assert done(plan()) == 2
+    paused = client.post(
+        f"/v1/programmes/{programme['id']}/pause", json={}, headers=world.a.headers["physio"]
+    )
+    assert paused.status_code == 200, paused.text
+    after = plan()
+    assert (after["programme_status"], after["revision"]) == ("paused", paused.json()["revision"])
+    # Another clinic's patient on the same day reads their own programme, never this one.
+    other = active_programme(client, world.b, backdate=BEFORE_START)
+    theirs = client.get(
+        "/v1/me/plan", params={"date": "2026-11-04"}, headers=world.b.headers["patient"]
+    ).json()
+    assert theirs["programme_id"] == other["id"] != programme["id"]
+
+
 def test_plan_defaults_to_the_patients_today_and_handles_no_programme(client, world, session):
     client.patch(
         f"/v1/patients/{world.a.patient.id}",
