@@ -15,16 +15,16 @@ Scoping is part of every statement: each is bound to a clinic, and a patient's r
 """
 
 import uuid
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple, get_args
 
-from sqlalchemy import ColumnElement, Table, and_, bindparam
+from sqlalchemy import ColumnElement, String, Table, and_, bindparam, cast, func
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Dialect
 
-from app.db import Db, connection_of
+from app.db import Db, connection_of, utcnow
 from app.models.audit import AuditEvent
 from app.models.exercise import Exercise
 from app.models.patient import Patient
@@ -99,18 +99,42 @@ _MINE = sa_select(*_PROGRAMME_COLUMNS).where(*PATIENT_SCOPE)
 _MINE_CURRENT = Query(_MINE.where(_PROGRAMMES.status.in_(CURRENT_STATUSES)))
 
 
-def _caller_with_programme(*which: ColumnElement[bool]) -> Query:
+# The local days that can be today somewhere (UTC-12 to UTC+14): the UTC day before, of and after now.
+_TODAY_SOMEWHERE = (-1, 0, 1)
+
+
+def _logged_on_column(day: str) -> ColumnElement[str | None]:
+    """The item id of every session the caller logged for the programme on the local day `day` (a
+    parameter), with repeats, as one comma-separated text (NULL for none): a column of the caller's
+    statement, where a statement is a round trip."""
+    return (
+        sa_select(func.aggregate_strings(cast(_LOGS.item_id, String), ","))
+        .where(
+            _LOGS.clinic_id == _PROGRAMMES.clinic_id,
+            _LOGS.patient_id == _PATIENTS.id,
+            _LOGS.programme_id == _PROGRAMMES.id,
+            _LOGS.local_date == bindparam(day),
+        )
+        .scalar_subquery()
+    )
+
+
+def _caller_with_programme(*which: ColumnElement[bool], days: int = 0) -> Query:
     """The caller's row and, in the same statement, one of their programmes (their own, by the patient's
-    own clinic; NULLs when there is none): the caller check and the route's first read in
-    one statement, where a statement is a round trip (on PostgreSQL 100–250 µs of the app's CPU)."""
+    own clinic; NULLs when there is none) and the items logged for it on `days` local days (parameters
+    day_0…): the caller check and the route's first reads in one statement, where a statement is a round
+    trip (on PostgreSQL 100–250 µs of the app's CPU)."""
     theirs = and_(*_patients_own(_PATIENTS.clinic_id, _PATIENTS.id), *which)
     columns = [*_CALLER_COLUMNS, *(column.label(f"programme_{column.key}") for column in _PROGRAMME_COLUMNS)]
+    columns += [_logged_on_column(f"day_{n}").label(f"logged_{n}") for n in range(days)]
     joined = Patient.__table__.outerjoin(Programme.__table__, theirs)  # type: ignore[attr-defined]
     return Query(sa_select(*columns).select_from(joined).where(_PATIENTS.id == bindparam("id")))
 
 
 _CALLER_AND_PROGRAMME = _caller_with_programme(_PROGRAMMES.id == bindparam("programme_id"))
-_CALLER_AND_CURRENT = _caller_with_programme(_PROGRAMMES.status.in_(CURRENT_STATUSES))
+_CALLER_AND_CURRENT = _caller_with_programme(
+    _PROGRAMMES.status.in_(CURRENT_STATUSES), days=len(_TODAY_SOMEWHERE)
+)
 
 _SNAPSHOT = Query(
     sa_select(_REVISIONS.snapshot).where(
@@ -231,18 +255,31 @@ def log_target(
 
 def caller_and_programme(
     db: Db, patient_id: uuid.UUID, programme_id: uuid.UUID | None
-) -> tuple[Caller | None, MyProgramme | None]:
+) -> tuple[Caller | None, MyProgramme | None, dict[date, list[uuid.UUID]]]:
     """The caller's row (as patient_row) and, in the same statement, their programme `programme_id` or, for
-    None, their current one (as my_current_programme); None for what is not there. The programme is looked
-    up in the patient's own clinic: the caller check then compares that clinic with the token's."""
+    None, their current one (as my_current_programme) with the items logged for it on each local day that
+    can be today somewhere (as items_logged_on: the plan's day); None for what is not there. The programme
+    is looked up in the patient's own clinic: the caller check then compares that clinic with the token's."""
+    logged: dict[date, list[uuid.UUID]] = {}
     if programme_id is None:
-        row = _CALLER_AND_CURRENT.first(connection_of(db), {"id": patient_id})
+        today = utcnow().date()
+        days = [today + timedelta(days=offset) for offset in _TODAY_SOMEWHERE]
+        params: dict[str, Any] = {"id": patient_id, **{f"day_{n}": day for n, day in enumerate(days)}}
+        row = _CALLER_AND_CURRENT.first(connection_of(db), params)
     else:
         row = _CALLER_AND_PROGRAMME.first(connection_of(db), {"id": patient_id, "programme_id": programme_id})
     if row is None:
-        return None, None
-    caller, programme = row[: len(Caller._fields)], row[len(Caller._fields) :]
-    return Caller._make(caller), None if programme[0] is None else MyProgramme._make(programme)
+        return None, None, logged
+    split = len(Caller._fields) + len(MyProgramme._fields)
+    caller, programme = row[: len(Caller._fields)], row[len(Caller._fields) : split]
+    if programme[0] is None:
+        return Caller._make(caller), None, logged
+    if programme_id is None:
+        logged = {
+            day: [uuid.UUID(i) for i in text.split(",")] if text else []
+            for day, text in zip(days, row[split:], strict=True)
+        }
+    return Caller._make(caller), MyProgramme._make(programme), logged
 
 
 def my_current_programme(db: Db, clinic_id: uuid.UUID, patient_id: uuid.UUID) -> Record | None:

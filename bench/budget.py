@@ -122,7 +122,7 @@ def _rules_app() -> Any:
         patient_id, clinic_id, generation = claims
         connection = loop_connection(engine)  # an async route: always on the loop, which has one
         assert connection is not None
-        patient, row = store.caller_and_programme(connection, patient_id, programme_id)
+        patient, row, _ = store.caller_and_programme(connection, patient_id, programme_id)
         if patient is None or patient.clinic_id != clinic_id or patient.session_generation != generation:
             raise Unauthorized("The patient no longer exists.")
         assert row is not None

@@ -78,6 +78,7 @@ def test_every_store_statement_reads_what_sqlalchemy_reads(client, world, sessio
         "programme_id": uuid.UUID(programme["id"]),
         "number": programme["revision"],
         "day": fresh(orm_select(SessionLog.local_date).where(SessionLog.patient_id == tenant.patient.id))[0],
+        **{f"day_{n}": now.date() + timedelta(days=n - 1) for n in range(3)},
         "item_id": uuid.UUID(item_ids(programme)[0]),
         "before": now,
         "dose_revision": 1,
@@ -114,15 +115,27 @@ def test_every_store_statement_reads_what_sqlalchemy_reads(client, world, sessio
 
 
 def _caller_and_programme_read_as_expected(connection, tenant, programme: dict, others_programme: uuid.UUID):
-    caller, row = store.caller_and_programme(connection, tenant.patient.id, uuid.UUID(programme["id"]))
+    caller, row, logged = store.caller_and_programme(
+        connection, tenant.patient.id, uuid.UUID(programme["id"])
+    )
     patient = tenant.patient
     assert caller == (tenant.clinic.id, patient.session_generation, patient.locale, patient.timezone)
     assert (row.id, row.revision, row.status) == (uuid.UUID(programme["id"]), programme["revision"], "active")
-    assert row.activated_at.tzinfo is UTC
-    assert store.caller_and_programme(connection, tenant.patient.id, None) == (caller, row)  # the current one
+    assert row.activated_at.tzinfo is UTC and logged == {}
+    # The current one, with the items logged on each day that can be today somewhere: as the plan's own
+    # statement for a day reads them (the two logs of the last two hours are among them).
+    current, current_row, logged = store.caller_and_programme(connection, tenant.patient.id, None)
+    assert (current, current_row) == (caller, row)
+    today = datetime.now(UTC).date()
+    assert sorted(logged) == [today - timedelta(days=1), today, today + timedelta(days=1)]
+    for day, items in logged.items():
+        assert sorted(items) == sorted(
+            store.items_logged_on(connection, caller.clinic_id, patient.id, row.id, day)
+        )
+    assert [item for items in logged.values() for item in items] == [uuid.UUID(item_ids(programme)[0])] * 2
     # Another patient's programme and an unknown patient: nothing of theirs.
-    assert store.caller_and_programme(connection, tenant.patient.id, others_programme) == (caller, None)
-    assert store.caller_and_programme(connection, uuid.uuid4(), row.id) == (None, None)
+    assert store.caller_and_programme(connection, tenant.patient.id, others_programme) == (caller, None, {})
+    assert store.caller_and_programme(connection, uuid.uuid4(), row.id) == (None, None, {})
 
 
 def test_a_null_parameter_and_a_missing_row_read_as_through_sqlalchemy(session):

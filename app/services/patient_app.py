@@ -82,26 +82,29 @@ def _view(db: Db, programme: store.MyProgramme, locale: str) -> tuple[ProgrammeV
 
 class PatientRead(NamedTuple):
     """A patient-app read: the read connection it runs on, its caller, checked against the database on
-    that connection, and the programme it reads (None when the patient has no such programme)."""
+    that connection, the programme it reads (None when the patient has no such programme) and, for the
+    current programme, the items logged for it on each local day that can be today somewhere."""
 
     db: Db
     actor: Actor
     programme: store.MyProgramme | None
+    logged: dict[date, list[uuid.UUID]]
 
 
 def caller_with_programme(
     db: Db, programme_id: uuid.UUID | None, patient_id: uuid.UUID, clinic_id: uuid.UUID, generation: int
 ) -> PatientRead:
     """The caller of a patient token with these claims, checked as on every patient route, and in the same
-    statement the programme the route reads: `programme_id` of theirs, or for None their current one."""
-    caller, programme = store.caller_and_programme(db, patient_id, programme_id)
-    return PatientRead(db, auth.checked_patient(caller, patient_id, clinic_id, generation), programme)
+    statement the programme the route reads: `programme_id` of theirs, or for None their current one with
+    the items logged on the days that can be today."""
+    caller, programme, logged = store.caller_and_programme(db, patient_id, programme_id)
+    return PatientRead(db, auth.checked_patient(caller, patient_id, clinic_id, generation), programme, logged)
 
 
 def read_mine(read: PatientRead, if_none_match: str | None) -> tuple[str, bytes | None]:
     """The programme's ETag and its rendering in the patient's language; no body when If-None-Match
     already names this ETag. Either way the read is audited: a 304 shows the patient had it in hand."""
-    db, actor, programme = read
+    db, actor, programme, _ = read
     if programme is None:
         raise NotFound("No such programme.")
     locale = patient_locale(actor)
@@ -115,7 +118,7 @@ def read_mine(read: PatientRead, if_none_match: str | None) -> tuple[str, bytes 
 def plan(read: PatientRead, day: date | None) -> tuple[Plan, bytes]:
     """One local day of the current programme: each item's dose, sessions due and done, and what is next;
     as a Plan and as its response bytes."""
-    db, actor, programme = read
+    db, actor, programme, logged_on = read
     timezone = actor.timezone or "UTC"
     today = adherence.today(timezone)
     day = day or today
@@ -144,7 +147,11 @@ def plan(read: PatientRead, day: date | None) -> tuple[Plan, bytes]:
     # was active then).
     activated = programme.activated_at
     due_today = bool(activated) and day >= adherence.today(timezone, activated)
-    logged = Counter(store.items_logged_on(db, actor.clinic_id, actor.id, programme.id, day))
+    # The day's logs came with the caller, unless the day asked for cannot be today anywhere.
+    logged_items = logged_on.get(day)
+    if logged_items is None:
+        logged_items = store.items_logged_on(db, actor.clinic_id, actor.id, programme.id, day)
+    logged = Counter(logged_items)
     # Everything the day's plan is made of. The programme (the patient's own) and its revision name the
     # view: the doses, the stopped items and the safety hold are in the revision's snapshot.
     inputs = (programme.id, programme.revision, programme.status, locale, timezone, day, due_today)

@@ -3,10 +3,13 @@
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
+
 from app.models.patient import Patient
 from app.services.adherence import today
 from tests.helpers import assert_problem
 from tests.logging_helpers import active_programme, item_ids, log_body
+from tests.test_store import counting
 
 BEFORE_START = datetime(2026, 11, 1, 8, tzinfo=UTC)
 
@@ -237,6 +240,24 @@ def test_a_kept_plan_follows_the_days_logs_and_the_programme(client, world):
         "/v1/me/plan", params={"date": "2026-11-04"}, headers=world.b.headers["patient"]
     ).json()
     assert theirs["programme_id"] == other["id"] != programme["id"]
+
+
+@pytest.mark.parametrize("timezone", ["Pacific/Kiritimati", "UTC", "Pacific/Pago_Pago"])
+def test_todays_plan_counts_the_sessions_logged_today_at_either_end_of_the_clock(client, world, timezone):
+    """Today's logged items come with the caller's row, for each day that can be today somewhere (UTC+14 to
+    UTC-11 here); a day that cannot be today anywhere is read on its own (test_plan_for_a_day)."""
+    client.patch(
+        f"/v1/patients/{world.a.patient.id}", json={"timezone": timezone}, headers=world.a.headers["physio"]
+    )
+    programme = active_programme(client, world.a, backdate=BEFORE_START)
+    _, cat = item_ids(programme)
+    _log(client, world.a, programme, cat, datetime.now(UTC).isoformat())
+    with counting() as counter:
+        plan = client.get("/v1/me/plan", headers=world.a.headers["patient"]).json()
+    assert not any(statement.startswith("SELECT session_log.item_id") for statement in counter.statements)
+    assert plan["date"] == today(timezone).isoformat()
+    items = {item["item_id"]: item for item in plan["items"]}
+    assert (items[cat]["sessions_due"], items[cat]["sessions_done"]) == (1, 1)
 
 
 def test_plan_defaults_to_the_patients_today_and_handles_no_programme(client, world, session):
