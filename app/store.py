@@ -200,25 +200,66 @@ class ItemRow(NamedTuple):
 
 assert set(get_args(ProgressionVariable)) <= set(ItemRow._fields), "a rule's variable is read off the row"
 
-# A patient's programme by id with one of its items and the item's exercise category (NULLs when the item is
-# not part of it): what a session log is checked against and coloured by, in one statement.
+
+class PreviousLog(NamedTuple):
+    """The same item's log before a new one: what the new log's colour and a red streak compare with."""
+
+    id: uuid.UUID
+    colour: str
+    leg_symptoms: str
+
+
+class LogTarget(NamedTuple):
+    """What a new session log is checked against and coloured by, as one row."""
+
+    stored: bool  # a log with the new log's id is stored already (anyone's: the ids are global)
+    programme: ProgrammeRow | None  # None: no programme of the patient's with that id
+    item: ItemRow | None  # None: no item of it with that id
+    category: str | None  # the item's exercise category
+    previous: PreviousLog | None
+
+
+# The patient's programme by id, one of its items and the item's exercise category (NULLs for what is not
+# theirs), whether the log's id is stored already and the item's log before it: the checks and the colour
+# of a session log in one statement, anchored on the patient's row (always there: the caller was checked in
+# the same transaction), so that each answer is there whatever else is missing.
 _ITEM_OF_PROGRAMME = and_(
     _ITEMS.clinic_id == _PROGRAMMES.clinic_id,
     _ITEMS.programme_id == _PROGRAMMES.id,
     _ITEMS.id == bindparam("item_id"),
 )
+_PREVIOUS = SessionLog.__table__.alias("previous")  # type: ignore[attr-defined]
+_PREVIOUS_ID = (
+    sa_select(_LOGS.id)
+    .where(
+        _LOGS.clinic_id == bindparam("clinic_id"),
+        _LOGS.item_id == bindparam("item_id"),
+        _LOGS.performed_at < bindparam("before"),
+    )
+    .order_by(_LOGS.performed_at.desc(), _LOGS.id.desc())
+    .limit(1)
+    .scalar_subquery()
+)
 _LOG_TARGET = Query(
     sa_select(
+        sa_select(_LOGS.id).where(_LOGS.id == bindparam("log_id")).exists().label("stored"),
         *(_PROGRAMMES[name] for name in ProgrammeRow._fields),
         *(_ITEMS[name].label(f"item_{name}") for name in ItemRow._fields),
         _EXERCISES.category,
+        *(_PREVIOUS.c[name].label(f"previous_{name}") for name in PreviousLog._fields),
     )
     .select_from(
-        _PROGRAMMES.id.table.outerjoin(_ITEMS.id.table, _ITEM_OF_PROGRAMME).outerjoin(
-            _EXERCISES.id.table, _EXERCISES.id == _ITEMS.exercise_id
+        Patient.__table__.outerjoin(  # type: ignore[attr-defined]
+            Programme.__table__,  # type: ignore[attr-defined]
+            and_(
+                *_patients_own(_PATIENTS.clinic_id, _PATIENTS.id), _PROGRAMMES.id == bindparam("programme_id")
+            ),
         )
+        .outerjoin(ProgrammeItem.__table__, _ITEM_OF_PROGRAMME)  # type: ignore[attr-defined]
+        .outerjoin(Exercise.__table__, _EXERCISES.id == _ITEMS.exercise_id)  # type: ignore[attr-defined]
+        .outerjoin(_PREVIOUS, _PREVIOUS.c.id == _PREVIOUS_ID)
     )
-    .where(*PATIENT_SCOPE, _PROGRAMMES.id == bindparam("programme_id"))
+    .where(_PATIENTS.id == bindparam("patient_id"), _PATIENTS.clinic_id == bindparam("clinic_id"))
 )
 
 # An audit row stored in the request's own transaction (a writing route's).
@@ -233,24 +274,38 @@ def patient_row(db: Db, patient_id: uuid.UUID) -> Caller | None:
 
 
 def log_target(
-    db: Db, clinic_id: uuid.UUID, patient_id: uuid.UUID, programme_id: uuid.UUID, item_id: uuid.UUID
-) -> tuple[ProgrammeRow, ItemRow, str] | tuple[ProgrammeRow, None, None] | None:
-    """The patient's programme `programme_id` with its item `item_id` and the item's exercise category;
-    (programme, None, None) when the item is not part of it; None when the programme is not theirs."""
+    db: Db,
+    clinic_id: uuid.UUID,
+    patient_id: uuid.UUID,
+    log_id: uuid.UUID,
+    programme_id: uuid.UUID,
+    item_id: uuid.UUID,
+    before: datetime,
+) -> LogTarget | None:
+    """For a new log `log_id` of the patient's item `item_id` of programme `programme_id`, done at `before`:
+    whether the id is stored already, the programme, the item, its exercise category and the item's log
+    before it (None for each that is not there); None when the patient's row is gone."""
     params = {
         "clinic_id": clinic_id,
         "patient_id": patient_id,
+        "log_id": log_id,
         "programme_id": programme_id,
         "item_id": item_id,
+        "before": before,
     }
     row = _LOG_TARGET.first(connection_of(db), params)
     if row is None:
         return None
-    split = len(ProgrammeRow._fields)
-    programme, item, category = row[:split], row[split:-1], row[-1]
-    if item[0] is None:
-        return ProgrammeRow._make(programme), None, None
-    return ProgrammeRow._make(programme), ItemRow._make(item), category
+    item_at = 1 + len(ProgrammeRow._fields)
+    category_at = item_at + len(ItemRow._fields)
+    programme, item, previous = row[1:item_at], row[item_at:category_at], row[category_at + 1 :]
+    return LogTarget(
+        stored=bool(row[0]),
+        programme=None if programme[0] is None else ProgrammeRow._make(programme),
+        item=None if item[0] is None else ItemRow._make(item),
+        category=row[category_at],
+        previous=None if previous[0] is None else PreviousLog._make(previous),
+    )
 
 
 def caller_and_programme(

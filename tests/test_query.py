@@ -25,7 +25,7 @@ from app.models.safety import SafetyAlert
 from app.models.session_log import SessionLog
 from app.models.webhook import Delivery
 from app.query import Insert, Query
-from app.services import progression, reviews, sessions
+from app.services import progression, reviews
 from tests.logging_helpers import active_programme, item_ids, log_body
 
 
@@ -81,6 +81,7 @@ def test_every_store_statement_reads_what_sqlalchemy_reads(client, world, sessio
         **{f"day_{n}": now.date() + timedelta(days=n - 1) for n in range(3)},
         "item_id": uuid.UUID(item_ids(programme)[0]),
         "before": now,
+        "log_id": uuid.uuid4(),
         "dose_revision": 1,
         "n": 5,
         "position": 0,
@@ -96,9 +97,10 @@ def test_every_store_statement_reads_what_sqlalchemy_reads(client, world, sessio
         "snapshot (JSON)": store._SNAPSHOT,
         "holding alerts (IN list)": store._HOLDING_ALERTS,
         "items logged on a day": store._ITEMS_LOGGED_ON,
-        "a log's programme, item and category (outer joins)": store._LOG_TARGET,
+        "a log's replay check, programme, item, category and log before (outer joins, subqueries)": (
+            store._LOG_TARGET
+        ),
         # The session log's own statements (their services build them next to their rules).
-        "the item's log before": sessions._PREVIOUS,
         "the item's logs at its dose (a LIMIT parameter)": progression._RECENT_AT_DOSE,
         "review sums (aggregates, scalar subqueries)": reviews._AT_DOSE,
         "a phase and the next": progression._PHASE_AND_NEXT,

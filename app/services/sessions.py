@@ -8,8 +8,6 @@ import uuid
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam
-from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
 from app import store
@@ -25,7 +23,6 @@ from app.models.session_log import (
     SessionLogCreate,
     SessionLogPublic,
 )
-from app.query import Query
 from app.services import (
     audit,
     events,
@@ -34,7 +31,7 @@ from app.services import (
     symptom_response,
 )
 from app.services.pagination import PageParams, paginate
-from app.store import ItemRow, ProgrammeRow
+from app.store import ItemRow, LogTarget, ProgrammeRow
 
 # Phones' clocks drift; a log a little in the future is a clock, further is a mistake.
 CLOCK_SKEW = timedelta(minutes=10)
@@ -53,22 +50,9 @@ def public(log: SessionLog, notice: SafetyNotice | None = None) -> SessionLogPub
     return view
 
 
-_LOGS = SessionLog.__table__.c  # type: ignore[attr-defined]
-# The log path's statements are built once and run on the driver (app.query): every log runs them.
-# The same item's log before this one: what a log's colour and a red streak compare with.
-_PREVIOUS = Query(
-    sa_select(_LOGS.id, _LOGS.colour, _LOGS.leg_symptoms)
-    .where(
-        _LOGS.clinic_id == bindparam("clinic_id"),
-        _LOGS.item_id == bindparam("item_id"),
-        _LOGS.performed_at < bindparam("before"),
-    )
-    .order_by(_LOGS.performed_at.desc(), _LOGS.id.desc())
-    .limit(1)
-)
-_STORED = Query(sa_select(_LOGS.id).where(_LOGS.id == bindparam("id")))
 _LOG_TABLE = SessionLog.__table__  # type: ignore[attr-defined]
-# INSERT unless a row with the id exists: one statement where a savepoint around an ORM insert took three.
+# INSERT unless a row with the id exists: one statement where a savepoint around an ORM insert took three
+# (built once and run on the driver, app.query: every log runs it; its checks are read by store.log_target).
 _INSERT_NEW = store.InsertNew(_LOG_TABLE, index_elements=[_LOG_TABLE.c.id])
 
 
@@ -79,13 +63,6 @@ def _insert_new(session: Session, log: SessionLog) -> bool:
     return _INSERT_NEW(connection, values)
 
 
-def _previous(
-    session: Session, log_clinic: uuid.UUID, item_id: uuid.UUID, before: datetime
-) -> symptom_response.Previous | None:
-    params = {"clinic_id": log_clinic, "item_id": item_id, "before": before}
-    return _PREVIOUS.first(session.connection(), params)
-
-
 class _Context:
     """Who a request's logs are stored for (and in which time zone their local day is), in which session."""
 
@@ -93,24 +70,28 @@ class _Context:
         self.session, self.actor = session, actor
         self.timezone = ZoneInfo(actor.timezone or "UTC")
 
-    def target(self, programme_id: uuid.UUID, item_id: uuid.UUID) -> tuple[ProgrammeRow, ItemRow, str]:
-        """The patient's programme (404 if it is not theirs), its item (422 if the item is not part of it)
-        and the item's exercise category, as they are now: read again for every log of a batch, since a
-        log before it may have changed them (a red session stops its item)."""
+    def read(self, log_id: uuid.UUID, programme_id: uuid.UUID, item_id: uuid.UUID, at: datetime) -> LogTarget:
+        """What a log is checked against, as it is now: read again for every log of a batch, since a log
+        before it may have changed it (a red session stops its item)."""
         actor = self.actor
-        found = store.log_target(self.session, actor.clinic_id, actor.id, programme_id, item_id)
-        if found is None:
+        found = store.log_target(self.session, actor.clinic_id, actor.id, log_id, programme_id, item_id, at)
+        if found is None:  # the patient's row is gone (deleted since the caller check)
             raise NotFound("No such programme.")
-        programme, item, category = found
-        if item is None or category is None:
-            raise InvalidInput("This item is not part of the programme.", code=Code.UNKNOWN_ITEM)
-        return programme, item, category
+        return found
+
+
+def _target(found: LogTarget) -> tuple[ProgrammeRow, ItemRow, str]:
+    """The patient's programme (404 if it is not theirs), its item (422 if the item is not part of it) and
+    the item's exercise category."""
+    if found.programme is None:
+        raise NotFound("No such programme.")
+    if found.item is None or found.category is None:
+        raise InvalidInput("This item is not part of the programme.", code=Code.UNKNOWN_ITEM)
+    return found.programme, found.item, found.category
 
 
 def _existing(session: Session, actor: Actor, data: SessionLogCreate, digest: str) -> SessionLog | None:
-    # Nearly every log is new: a plain read of the id first, the ORM row only for a replay.
-    if _STORED.first(session.connection(), {"id": data.id}) is None:
-        return None
+    """The stored log with the new log's id, if any (a replay of the same log; 409 for a different one)."""
     stored = session.get(SessionLog, data.id)
     if stored is None:
         return None
@@ -124,19 +105,21 @@ def _store(context: _Context, data: SessionLogCreate) -> tuple[SessionLog, bool,
     returns it unchanged, with the notice again (the first answer may never have reached the app)."""
     session, actor = context.session, context.actor
     digest = body_hash(data)
-    stored = _existing(session, actor, data, digest)
+    performed_at = data.performed_at.astimezone(ZoneInfo("UTC"))
+    # Nearly every log is new: the ORM row is read only for a replay.
+    found = context.read(data.id, data.programme_id, data.item_id, performed_at)
+    stored = _existing(session, actor, data, digest) if found.stored else None
     if stored is not None:
         return stored, False, _replayed_notice(context, stored)
-    programme, item, category = context.target(data.programme_id, data.item_id)
+    programme, item, category = _target(found)
     if data.revision > programme.revision:
         raise InvalidInput("That revision of the programme does not exist yet.", code=Code.UNKNOWN_REVISION)
-    performed_at = data.performed_at.astimezone(ZoneInfo("UTC"))
     if performed_at > utcnow() + CLOCK_SKEW:
         raise InvalidInput("performed_at is in the future.", code=Code.PERFORMED_IN_FUTURE)
     # Nothing was due before the programme was first activated (a phone's clock may be a little behind).
     if programme.activated_at is None or performed_at < programme.activated_at - CLOCK_SKEW:
         raise Conflict("performed_at is before the programme was activated.", code=Code.BEFORE_ACTIVATION)
-    previous = _previous(session, actor.clinic_id, item.id, performed_at)
+    previous = found.previous
     # model_construct: every value was validated as SessionLogCreate or computed here, and a table model's
     # own constructor validates nothing while costing ten times as much.
     log = SessionLog.model_construct(
@@ -184,7 +167,8 @@ def _store(context: _Context, data: SessionLogCreate) -> tuple[SessionLog, bool,
 def _replayed_notice(context: _Context, log: SessionLog) -> SafetyNotice | None:
     if log.colour != "red":
         return None
-    programme, item, category = context.target(log.programme_id, log.item_id)
+    found = context.read(log.id, log.programme_id, log.item_id, log.performed_at)
+    programme, item, category = _target(found)
     # Without the extent before the session, spread was judged against the session before: a red log that
     # broke neither other rule spread.
     reasons = symptom_response.red_reasons(log, None, category) or ["leg_symptoms_spread"]

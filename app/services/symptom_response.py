@@ -15,7 +15,7 @@ streak, with both logs as evidence.
 
 from sqlmodel import Session, select
 
-from app.db import AnyRow, utcnow
+from app.db import utcnow
 from app.models.catalogue_files import DEFAULT_LOCALE
 from app.models.common import Actor
 from app.models.programme import ItemFacts, Programme, ProgrammeFacts, ProgrammeItem
@@ -23,9 +23,10 @@ from app.models.safety import SafetyAlert, SafetyNotice, Tier
 from app.models.safety_text import lines
 from app.models.session_log import LEG_RANK, Colour, SessionLog, SessionLogCreate
 from app.services import programme_changes, red_flags, safety, suggestions
+from app.store import PreviousLog
 
-# The previous log of the same item: a SessionLog, or just its id, colour and leg_symptoms.
-Previous = SessionLog | AnyRow
+# The previous log of the same item: its id, colour and leg_symptoms.
+Previous = PreviousLog
 
 
 RED_PAIN_DURING = 5
