@@ -3,8 +3,8 @@
 A revision's snapshot never changes, so its rendering for one locale is kept as bytes by (programme id,
 revision number, locale): the hot path is then one indexed read of the programme plus the audit write. A
 day's plan is kept the same way, by the revision's rendering and everything else it is made of (the day,
-the sessions logged that day): its read is the programme's, one indexed read of the day's logs and the
-audit write (app.services.rendered).
+the sessions logged that day): its read is the programme's, which also carries the items logged on each
+day that can be today somewhere, plus the audit write (app.services.rendered).
 """
 
 import hashlib
