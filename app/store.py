@@ -103,6 +103,11 @@ _MINE_CURRENT = Query(_MINE.where(_PROGRAMMES.status.in_(CURRENT_STATUSES)))
 _TODAY_SOMEWHERE = (-1, 0, 1)
 
 
+def _days_today_somewhere() -> list[date]:
+    today = utcnow().date()
+    return [today + timedelta(days=offset) for offset in _TODAY_SOMEWHERE]
+
+
 def _logged_on_column(day: str) -> ColumnElement[str | None]:
     """The item id of every session the caller logged for the programme on the local day `day` (a
     parameter), with repeats, as one comma-separated text (NULL for none): a column of the caller's
@@ -315,25 +320,23 @@ def caller_and_programme(
     None, their current one (as my_current_programme) with the items logged for it on each local day that
     can be today somewhere (as items_logged_on: the plan's day); None for what is not there. The programme
     is looked up in the patient's own clinic: the caller check then compares that clinic with the token's."""
-    logged: dict[date, list[uuid.UUID]] = {}
+    days = _days_today_somewhere() if programme_id is None else []
     if programme_id is None:
-        today = utcnow().date()
-        days = [today + timedelta(days=offset) for offset in _TODAY_SOMEWHERE]
         params: dict[str, Any] = {"id": patient_id, **{f"day_{n}": day for n, day in enumerate(days)}}
         row = _CALLER_AND_CURRENT.first(connection_of(db), params)
     else:
         row = _CALLER_AND_PROGRAMME.first(connection_of(db), {"id": patient_id, "programme_id": programme_id})
     if row is None:
-        return None, None, logged
+        return None, None, {}
     split = len(Caller._fields) + len(MyProgramme._fields)
     caller, programme = row[: len(Caller._fields)], row[len(Caller._fields) : split]
     if programme[0] is None:
-        return Caller._make(caller), None, logged
-    if programme_id is None:
-        logged = {
-            day: [uuid.UUID(i) for i in text.split(",")] if text else []
-            for day, text in zip(days, row[split:], strict=True)
-        }
+        return Caller._make(caller), None, {}
+    # One aggregated text per day (by-id reads have none): the item ids, comma-separated, or NULL.
+    logged = {
+        day: [uuid.UUID(i) for i in text.split(",")] if text else []
+        for day, text in zip(days, row[split:], strict=True)
+    }
     return Caller._make(caller), MyProgramme._make(programme), logged
 
 
