@@ -1,20 +1,25 @@
-"""Where a patient read's CPU goes: the framework's floor, the rules alone, and the API, in-process.
+"""Where a patient request's CPU goes: the framework's floor, the rules alone, and the API, in-process.
 
 The ratio targets compare the API with a bare FastAPI route that answers from memory. This measures, in
-the same process on the same data, in turns (the least of three runs each), the bare app and the API's
-304 (the cheapest patient read: every rule, no body) against (1) the floor: an async FastAPI route behind
-the API's request middleware answering the same 304 from memory, and (2) the rules alone: one async route
-that checks the token, checks the patient and looks the programme up with the API's own statement on the
-loop's read connection, and waits for its audit row's group commit, with no dependencies, no unit of work and
-one router. `bare / rules alone` is the best ratio these
-rules allow on this framework whatever the API's architecture; the API's distance from it is what its
-architecture costs. Each rule's cost on its own (a tight loop, a full group-commit batch) is listed too:
-run inside concurrent requests the same rules cost about twice their sum (colder caches, smaller batches,
-the writer thread's hand-overs).
+the same process on the same data, in turns (the least of three runs each):
+- the 304 of a programme read (the cheapest patient read: every rule, no body) through the bare app, the
+  floor (an async FastAPI route behind the API's request middleware answering it from memory), the rules
+  alone (one async route that checks the token, checks the patient and looks the programme up with the
+  API's own statement on the loop's read connection, and stores its audit row through the group commit,
+  waiting for the commit or not; no dependencies, no unit of work, one router) and the API;
+- the bare app's plan: the plan's rules include all of the 304's, so `bare plan / rules alone` bounds
+  the plan's ratio from above;
+- the session log through the bare app, the write unit alone (the API's own write path, body validated,
+  patient checked, one row inserted and committed, none of the log's rules) and the API.
+
+`bare / rules alone` is the best ratio these rules allow on this framework whatever the API's
+architecture; the API's distance from it is what its architecture costs. Each rule's cost on its own (a
+tight loop, a full group-commit batch) is listed too: run inside concurrent requests the same rules cost
+about twice their sum (colder caches, smaller batches, the writer thread's hand-overs).
 
 Run by `bench.run` in a process of its own, after bench.cpu; prints JSON {part: microseconds}. The
-routes here never wait for anything but the audit commit, so the in-process figures of async routes
-leave out the turns of the event loop a server's network I/O adds to every request (wrk measures those).
+routes here never wait for anything but the database, so the in-process figures of async routes leave out
+the turns of the event loop a server's network I/O adds to every request (wrk measures those).
 
     python -m bench.budget --targets bench/data/small/targets.json
 """
@@ -91,12 +96,13 @@ def _audit_row(clinic_id: uuid.UUID, patient_id: uuid.UUID, resource_id: Any, re
     }
 
 
-def _rules_app() -> Any:
+def _rules_app(wait: bool = True) -> Any:
     """Every rule of the 304 and nothing else: an async route behind the API's middleware that checks the
     token, checks the patient and looks the programme up on the loop's read connection (the API's own
-    statement and connection), and waits for its audit row's group commit; no dependencies beyond the
-    parameters, no unit of work, one router. A measurement of the ceiling, not a second path: the API
-    does not use it."""
+    statement and connection), and waits for its audit row's group commit (`wait`, as HEP_AUDIT_WAIT=1;
+    else it hands the row over and answers, and the measurement counts the writer's commits of the rows
+    left queued); no dependencies beyond the parameters, no unit of work, one router. A measurement of
+    the ceiling, not a second path: the API does not use it."""
     from fastapi import FastAPI, Header, Request, Response
 
     from app import store
@@ -127,10 +133,38 @@ def _rules_app() -> Any:
             raise Unauthorized("The patient no longer exists.")
         assert row is not None
         tag = patient_app.etag(row.revision, patient.locale or DEFAULT_LOCALE)
-        await writer.store([(store.AUDIT_TABLE, _audit_row(clinic_id, patient_id, row.id, None))])
+        stored = writer.store([(store.AUDIT_TABLE, _audit_row(clinic_id, patient_id, row.id, None))])
+        if wait:
+            await stored
         assert conditional.none_match(if_none_match, tag)
         return Response(status_code=304, headers={"ETag": tag})
 
+    return _behind_middleware(app)
+
+
+def _write_unit_app() -> Any:
+    """The floor of any stored write, for the session log: the API's own write path (its route class, one
+    hop, the unit of work that commits once) with the log's body validated by its own model, the patient
+    checked, one row inserted (an audit row, in place of the log's) and committed; none of the log's rules.
+    A measurement of what every write costs before its own work, not a second path."""
+    from fastapi import APIRouter, FastAPI, Response
+
+    from app.config import get_settings
+    from app.deps import PatientActor, SessionDep
+    from app.models.session_log import SessionLogCreate
+    from app.routing import UnitOfWorkRoute, WriteSlots
+    from app.services import audit
+
+    router = APIRouter(route_class=UnitOfWorkRoute)
+
+    @router.post("/v1/me/sessions", status_code=201)
+    def log(body: SessionLogCreate, session: SessionDep, actor: PatientActor) -> Response:
+        audit.record(session, actor, "session.logged", "session_log", body.id, actor.id)
+        return Response(b"{}", status_code=201, media_type="application/json")
+
+    app = FastAPI()
+    app.include_router(router)
+    app.state.write_slots = WriteSlots(get_settings().concurrent_requests)  # as create_app sets them
     return _behind_middleware(app)
 
 
@@ -172,7 +206,7 @@ async def measure(targets: list[dict[str, Any]], requests: int, concurrency: int
     from app import store
     from app.config import get_settings
     from app.db import get_engine, read_engine
-    from app.group_commit import close_all
+    from app.group_commit import close_all, writer_for
     from app.main import create_app
     from app.services import auth
     from bench.bare_app import create_app as create_bare_app
@@ -182,20 +216,32 @@ async def measure(targets: list[dict[str, Any]], requests: int, concurrency: int
     performed_at = os.environ["BENCH_PERFORMED_AT"]
     api = create_app()
     lifespan = await _lifespan(api)
-    apps = {
-        "bare": create_bare_app(),
-        "floor": _floor_app(target["etag"]),
-        "rules_only": _rules_app(),
-        "api": api,
-    }
-    # In turns, ROUNDS times, the least of each: the four share the machine's ups and downs, and the
-    # least is the run least disturbed by anything else.
-    runs: dict[str, list[float]] = {name: [] for name in apps}
-    for app in apps.values():
-        await _load(app, "programme_304", targets, performed_at, max(requests // 5, 50), concurrency)
+    bare = create_bare_app()
+    # (part, app, endpoint, requests): the 304 through the bare app, the floor, the rules alone (waiting
+    # for the audit commit and not) and the API; the bare app's plan, whose rules include all of the
+    # 304's; the session log through the bare app, the write unit alone and the API.
+    parts_measured = [
+        ("bare", bare, "programme_304", requests),
+        ("floor", _floor_app(target["etag"]), "programme_304", requests),
+        ("rules_only", _rules_app(), "programme_304", requests),
+        ("rules_unwaited", _rules_app(wait=False), "programme_304", requests),
+        ("api", api, "programme_304", requests),
+        ("plan_bare", bare, "plan", requests),
+        ("log_bare", bare, "log", requests // 2),
+        ("log_write_unit", _write_unit_app(), "log", requests // 2),
+        ("log_api", api, "log", requests // 2),
+    ]
+    # Every run's clock stops once the audit rows queued during it are committed (bench.cpu._load), so
+    # that a route which does not wait for them is charged for them too.
+    settle = writer_for(get_engine()).store
+    # In turns, ROUNDS times, the least of each: they share the machine's ups and downs, and the least is
+    # the run least disturbed by anything else.
+    runs: dict[str, list[float]] = {name: [] for name, *_ in parts_measured}
+    for _, app, endpoint, count in parts_measured:
+        await _load(app, endpoint, targets, performed_at, max(count // 5, 50), concurrency, settle)
     for _ in range(ROUNDS):
-        for name, app in apps.items():
-            used = await _load(app, "programme_304", targets, performed_at, requests, concurrency)
+        for name, app, endpoint, count in parts_measured:
+            used = await _load(app, endpoint, targets, performed_at, count, concurrency, settle)
             runs[name].append(used * 1000)
     await _stop(lifespan)
     parts = {name: min(values) for name, values in runs.items()}
@@ -224,28 +270,55 @@ LABELS = {
     "floor": "an async FastAPI route behind the API's middleware, answering the same 304 from memory",
     "rules_only": "the rules alone in one async route: token, patient check, programme lookup, audit row "
     "through the group commit (no dependencies, no unit of work, one router)",
+    "rules_unwaited": "the same rules alone, answering before the audit row's commit (HEP_AUDIT_WAIT=0; "
+    "the writer's commits of the rows left queued are counted)",
     "token": "the token's signature and claims",
     "connection": "a read connection from the pool and back (a read no longer pays it: the loop keeps one)",
     "patient_check": "the patient check alone (one statement), for comparison",
     "caller_and_programme": "the patient check and the programme lookup (one statement)",
     "audit_row": f"the audit row: its share of a {AUDIT_BATCH}-row group commit, both threads",
+    "plan_bound": "the plan at best: its rules include all of the 304's, so it costs at least the rules "
+    "alone (waiting for the audit commit)",
+    "log_write_unit": "the write unit alone: the log's body validated, the patient checked, one row "
+    "inserted and committed in the API's own unit of work (none of the log's rules)",
 }
 
 
 def budget_table(budget: dict[str, float]) -> str:
-    """The 304's CPU: the framework's floor, the rules alone in a minimal route, the API, and each rule's
-    cost on its own (in a tight loop: warm caches, a full group-commit batch) for reference."""
+    """The 304's CPU: the framework's floor, the rules alone in a minimal route (waiting for the audit
+    commit and not), the API, and each rule's cost on its own (in a tight loop: warm caches, a full
+    group-commit batch) for reference; then the bounds these set on the plan and the session log."""
     api_us, bare_us = budget["api"], budget["bare"]
+
+    def row(label: str, us: float, base: float = bare_us, bold: bool = False) -> str:
+        cells = (label, f"{us:.1f}", f"{base / us:.2f}")
+        return "| " + " | ".join(f"**{c}**" if bold else c for c in cells) + " |"
+
     lines = [
         "| a 304 of GET /v1/me/programmes/{id}, in-process | CPU µs | ratio to bare |",
         "|---|---:|---:|",
         f"| the bare app's route (the baseline: a `def` route, one thread hop) | {bare_us:.1f} | 1.00 |",
-        f"| {LABELS['floor']} | {budget['floor']:.1f} | {bare_us / budget['floor']:.2f} |",
-        f"| {LABELS['rules_only']} | {budget['rules_only']:.1f} | {bare_us / budget['rules_only']:.2f} |",
-        f"| **the API's 304** (dependencies, unit of work, routing: {api_us - budget['rules_only']:+.1f} µs "
-        f"over the rules alone) | **{api_us:.1f}** | **{bare_us / api_us:.2f}** |",
+        row(LABELS["floor"], budget["floor"]),
+        row(LABELS["rules_only"], budget["rules_only"]),
+        row(LABELS["rules_unwaited"], budget["rules_unwaited"]),
+        row(
+            f"the API's 304 (dependencies, unit of work, routing: {api_us - budget['rules_only']:+.1f} µs "
+            "over the rules alone)",
+            api_us,
+            bold=True,
+        ),
     ]
     lines += [f"| each rule on its own: {LABELS[name]} | {budget[name]:.1f} | |" for name in RULES]
+    lines += [
+        "",
+        "| the bounds these set, in-process | CPU µs | ratio to bare |",
+        "|---|---:|---:|",
+        f"| the bare app's plan | {budget['plan_bare']:.1f} | 1.00 |",
+        row(LABELS["plan_bound"], budget["rules_only"], budget["plan_bare"]),
+        f"| the bare app's session log | {budget['log_bare']:.1f} | 1.00 |",
+        row(LABELS["log_write_unit"], budget["log_write_unit"], budget["log_bare"]),
+        row("the API's session log", budget["log_api"], budget["log_bare"], bold=True),
+    ]
     return "\n".join(lines)
 
 

@@ -222,7 +222,8 @@ def measure_cpu(
 
 
 def measure_budget(env: dict[str, str], data: Path) -> dict[str, float]:
-    """bench.budget in a process of its own: the framework's floor and each rule's cost of a 304."""
+    """bench.budget in a process of its own: the framework's floor and each rule's cost of a 304, and the
+    bounds they set on the plan and the session log."""
     command = [str(BIN / "python"), "-m", "bench.budget", "--targets", str(data / "targets.json")]
     result = subprocess.run(
         ["taskset", "-c", "0", *command], env=env, capture_output=True, text=True, check=True, cwd=ROOT
@@ -397,7 +398,10 @@ def main() -> None:
     budget: dict[str, float] = {}
     if "programme_304" in waited:
         print("Where a 304's CPU goes (bench.budget, core 0):")
-        budget = measure_budget(env, data)
+        try:
+            budget = measure_budget(env, data)
+        finally:
+            remove_bench_logs(url, performed_at)  # its session logs, as after each bench.cpu run
         rendered += "\n\n" + budget_table(budget)
     today = datetime.now(UTC).date().isoformat()
     cpu = next(
@@ -423,7 +427,7 @@ def main() -> None:
         "per request in-process (bench/cpu.py), the steadiest measure on a shared machine: the least of "
         f"{CPU_ROUNDS} runs, this code and --before's in turns. The third: where a 304's CPU goes "
         "(bench/budget.py): the bare app, the framework's floor, the rules alone and the API in one "
-        "process, in turns; each rule alone.\n"
+        "process, in turns; each rule alone; then the bounds these set on the plan and the session log.\n"
     )
     print()
     print(rendered)
