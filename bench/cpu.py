@@ -173,9 +173,8 @@ async def measure(
                 row[f"{name}_ms"] = round(per_request, 4)
                 if writer is not None and writer.rows > before[1]:
                     commits = sorted(writer.commit_seconds)
-                    # The settling store is a batch of its own, with no rows.
                     row["reads_per_commit"] = round(
-                        (writer.rows - before[1]) / max(writer.batches - before[0] - 1, 1), 1
+                        (writer.rows - before[1]) / (writer.batches - before[0]), 1
                     )
                     row["commit_p99_ms"] = round(commits[int(len(commits) * 0.99) - 1] * 1000, 2)
                     row["commit_max_ms"] = round(commits[-1] * 1000, 2)

@@ -181,3 +181,40 @@ def test_one_requests_bad_row_fails_that_request_alone(world):
     assert outcomes[0] is None and outcomes[2:] == [None, None]
     assert isinstance(outcomes[1], DBAPIError)  # the unknown clinic: a foreign key refused
     assert sorted(row.request_id for row in _audit_rows(good)) == sorted(good)
+
+
+def test_an_empty_store_is_settled_after_the_rows_stored_before_it(world):
+    """`store([])` waits for the commits queued before it (how bench/cpu.py charges reads that did not wait
+    for their audit rows) and is no commit of its own: nothing stored, no batch counted."""
+    writer = writer_for(get_engine())
+    request_ids = [uuid.uuid4().hex for _ in range(5)]
+    row = {
+        "clinic_id": world.a.clinic.id,
+        "actor_kind": "patient",
+        "actor_id": world.a.patient.id,
+        "action": "programme.read",
+        "resource_type": "programme",
+        "resource_id": None,
+        "patient_id": world.a.patient.id,
+        "detail": None,
+    }
+
+    async def scenario() -> tuple[list[bool], list[bool]]:
+        stored = [
+            writer.store(
+                [(AUDIT_TABLE, {**row, "id": uuid.uuid4(), "request_id": r, "occurred_at": utcnow()})]
+            )
+            for r in request_ids
+        ]
+        await asyncio.sleep(0)  # handed over: the empty store comes in a later turn of the loop
+        empty = writer.store([])
+        done_before = [future.done() for future in stored]
+        await empty
+        return done_before, [future.done() and future.exception() is None for future in stored]
+
+    batches_before, rows_before = writer.batches, writer.rows
+    done_before, done_after = asyncio.run(scenario())
+    assert done_before == [False] * 5  # not committed yet when the empty store joined the line
+    assert done_after == [True] * 5
+    assert sorted(r.request_id for r in _audit_rows(request_ids)) == sorted(request_ids)
+    assert (writer.batches - batches_before, writer.rows - rows_before) == (1, 5)
